@@ -1,0 +1,551 @@
+//! Runs a pipeline on this machine: phases in order, the tasks of a phase in
+//! parallel on a rayon pool. A finished task writes a marker holding its
+//! stats; a rerun skips marked tasks, so a killed run resumes where it stopped.
+
+pub mod plan;
+pub mod progress;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use arrow::array::{ArrayRef, BooleanArray, RecordBatch, StringArray};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::io::discover::{discover, InputTask};
+use crate::io::reader;
+use crate::io::writer::{compression, write_atomic, ShardPolicy, ShardWriter};
+use crate::ops::{build_steps, DocBatch, GlobalCtx, Observer, OpOutput, RowFilter};
+use crate::pipeline::spec::Spec;
+use crate::stats::{Count, OpStats, PhaseTime, RunStats, TaskStats};
+use plan::{Phase, Plan, Segment};
+use progress::Progress;
+
+/// Options of `sluice run` that are not part of the spec.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub workers: usize,
+    pub force: bool,
+    /// No progress output (tests).
+    pub quiet: bool,
+}
+
+/// Where a run keeps its files.
+pub struct Layout {
+    pub out: PathBuf,
+    pub work: PathBuf,
+    pub excluded: PathBuf,
+}
+
+impl Layout {
+    pub fn new(out: &Path) -> Layout {
+        Layout {
+            out: out.to_path_buf(),
+            work: out.join("_work"),
+            excluded: out.join("excluded"),
+        }
+    }
+    fn marker(&self, phase: &str, task: usize) -> PathBuf {
+        self.work
+            .join("markers")
+            .join(phase)
+            .join(format!("{task:05}.json"))
+    }
+    fn intermediate(&self, segment: usize) -> PathBuf {
+        self.work.join(format!("s{segment}"))
+    }
+}
+
+/// What the plan was made from; a rerun must match it to resume.
+#[derive(Serialize, Deserialize, PartialEq)]
+struct PlanRecord {
+    spec: String,
+    tasks: Vec<InputTask>,
+}
+
+/// Runs a pipeline spec; returns the run's stats (also in `stats.json`).
+pub fn run(spec_path: &Path, opts: &RunOptions) -> Result<RunStats> {
+    let spec = Spec::load(spec_path)?;
+    run_spec(&spec, opts)
+}
+
+pub fn run_spec(spec: &Spec, opts: &RunOptions) -> Result<RunStats> {
+    let steps = build_steps(spec)?;
+    let layout = Layout::new(&spec.output.dir);
+    prepare_output(&layout, opts.force)?;
+    let tasks = discover(&spec.input)?;
+    if tasks.is_empty() {
+        bail!("[input] paths match no input file");
+    }
+    check_plan(&layout, spec, &tasks)?;
+    let input_bytes = tasks.iter().map(|t| t.bytes).sum();
+    let plan = plan::plan(&steps, |label| GlobalCtx {
+        work: layout.work.join(label.replace(':', "-")),
+        tasks: tasks.len(),
+        input_bytes,
+    });
+    let policy = ShardPolicy {
+        rows_per_shard: spec.output.rows_per_shard,
+        bytes_per_shard: spec.output.bytes_per_shard,
+        compression: compression(&spec.output.compression, spec.output.compression_level)?,
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.workers.max(1))
+        .build()
+        .context("cannot start the worker pool")?;
+    let runner = Runner {
+        spec,
+        layout: &layout,
+        tasks: &tasks,
+        plan: &plan,
+        policy,
+        quiet: opts.quiet,
+    };
+    let mut times = vec![];
+    for phase in &plan.phases {
+        times.push(pool.install(|| runner.run_phase(phase))?);
+    }
+    let mut steps_stats: Vec<OpStats> = vec![];
+    for (k, _) in plan.segments.iter().enumerate() {
+        let mut merged = TaskStats::default();
+        for t in 0..tasks.len() {
+            let path = layout.marker(&Phase::Stream(k).name(), t);
+            let s: TaskStats = serde_json::from_slice(&std::fs::read(&path)?)
+                .with_context(|| format!("reading task marker {}", path.display()))?;
+            merged.merge(&s);
+        }
+        steps_stats.extend(merged.steps);
+    }
+    let stats = RunStats::from_steps(steps_stats, times)?;
+    write_atomic(
+        &layout.out.join("stats.json"),
+        &serde_json::to_vec_pretty(&stats)?,
+    )?;
+    if !spec.output.keep_work {
+        for k in 0..plan.segments.len().saturating_sub(1) {
+            let _ = std::fs::remove_dir_all(layout.intermediate(k));
+        }
+        for seg in &plan.segments {
+            if let Some(g) = &seg.observed_by {
+                let _ = std::fs::remove_dir_all(&g.ctx.work);
+            }
+        }
+    }
+    Ok(stats)
+}
+
+/// Creates the output folder, checks that it is writable, and with `force`
+/// removes what an earlier run wrote there.
+fn prepare_output(layout: &Layout, force: bool) -> Result<()> {
+    let out = &layout.out;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create the output folder {}", out.display()))?;
+    let probe = out.join(".sluice-write-test");
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("the output folder {} is not writable", out.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    if force {
+        for entry in std::fs::read_dir(out)? {
+            let path = entry?.path();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if name.starts_with("part-") || name.starts_with(".part-") || name == "stats.json" {
+                std::fs::remove_file(&path)?;
+            } else if name == "_work" || name == "excluded" {
+                std::fs::remove_dir_all(&path)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Records the plan on a first run; on a rerun, refuses to mix two runs.
+fn check_plan(layout: &Layout, spec: &Spec, tasks: &[InputTask]) -> Result<()> {
+    let record = PlanRecord {
+        spec: spec.source.clone(),
+        tasks: tasks.to_vec(),
+    };
+    let path = layout.work.join("plan.json");
+    if let Ok(bytes) = std::fs::read(&path) {
+        let old: Option<PlanRecord> = serde_json::from_slice(&bytes).ok();
+        if old.as_ref() != Some(&record) {
+            bail!(
+                "{} holds a run of another spec or other input files; rerun with --force to start over \
+                 (or choose another [output] dir)",
+                layout.out.display()
+            );
+        }
+        return Ok(());
+    }
+    write_atomic(&path, &serde_json::to_vec_pretty(&record)?)
+}
+
+struct Runner<'a> {
+    spec: &'a Spec,
+    layout: &'a Layout,
+    tasks: &'a [InputTask],
+    plan: &'a Plan<'a>,
+    policy: ShardPolicy,
+    quiet: bool,
+}
+
+/// Test hook: `SLUICE_TEST_ABORT=<phase>/<task>` aborts the process inside that
+/// task, after it has written part of its output, as a crash would.
+fn maybe_abort(phase: &str, task: usize) {
+    if let Ok(v) = std::env::var("SLUICE_TEST_ABORT") {
+        if v == format!("{phase}/{task}") {
+            eprintln!("[sluice] SLUICE_TEST_ABORT: aborting in {phase}/{task}");
+            std::process::abort();
+        }
+    }
+}
+
+impl Runner<'_> {
+    fn run_phase(&self, phase: &Phase) -> Result<PhaseTime> {
+        let name = phase.name();
+        let count = match phase {
+            Phase::Stream(_) => self.tasks.len(),
+            Phase::Global { spec, .. } => spec.tasks,
+        };
+        let pending: Vec<usize> = (0..count)
+            .filter(|&t| !self.layout.marker(&name, t).exists())
+            .collect();
+        let start = Instant::now();
+        let progress = Progress::start(&name, pending.len(), self.quiet);
+        let failures: Vec<(usize, anyhow::Error)> = pending
+            .par_iter()
+            .filter_map(|&t| {
+                let result = match phase {
+                    Phase::Stream(k) => self.run_stream_task(*k, t, &progress),
+                    Phase::Global { step, phase: p, .. } => step
+                        .op
+                        .run_phase(&step.ctx, *p, t)
+                        .and_then(|_| {
+                            maybe_abort(&name, t);
+                            write_atomic(&self.layout.marker(&name, t), b"{}")
+                        })
+                        .with_context(|| format!("{} task {t}", step.label)),
+                };
+                progress.task_done();
+                match result {
+                    Ok(()) => None,
+                    Err(e) => {
+                        progress
+                            .println(&format!("[sluice] task {t} of phase {name} failed: {e:#}"));
+                        Some((t, e))
+                    }
+                }
+            })
+            .collect();
+        progress.finish();
+        if !failures.is_empty() {
+            let list: Vec<String> = failures
+                .iter()
+                .map(|(t, e)| format!("  task {t}: {e:#}"))
+                .collect();
+            bail!(
+                "{} of {} tasks of phase {name} failed; the others' work is kept, rerun to retry:\n{}",
+                failures.len(),
+                pending.len(),
+                list.join("\n")
+            );
+        }
+        Ok(PhaseTime {
+            phase: name,
+            tasks: count,
+            resumed: count - pending.len(),
+            seconds: start.elapsed().as_secs_f64(),
+        })
+    }
+
+    fn run_stream_task(&self, k: usize, t: usize, progress: &Progress) -> Result<()> {
+        let seg: &Segment = &self.plan.segments[k];
+        let last = k + 1 == self.plan.segments.len();
+        let prefix = format!("part-{t:05}");
+        let (mut source, mut first, where_): (reader::BatchIter, OpStats, String) = if k == 0 {
+            let task = &self.tasks[t];
+            (
+                reader::open(task, &self.spec.input)?,
+                OpStats::new("read"),
+                task.describe(),
+            )
+        } else {
+            let g = seg
+                .opened_by
+                .as_ref()
+                .expect("segments after the first open with a global op");
+            let filter = g.op.filter(&g.ctx, t)?;
+            let dir = self.layout.intermediate(k - 1);
+            let batches = read_intermediate(
+                &dir,
+                &prefix,
+                &self.spec.input.text_column,
+                &self.spec.input.id_column,
+            )?;
+            (
+                Box::new(FilteredIter {
+                    inner: batches,
+                    filter,
+                    row: 0,
+                }),
+                OpStats::new(g.label.clone()),
+                format!("task {t}"),
+            )
+        };
+        let mut stats: Vec<OpStats> = vec![];
+        let mut sink = if last {
+            ShardWriter::new(&self.layout.out, &prefix, self.policy.clone())?
+        } else {
+            let policy = ShardPolicy {
+                rows_per_shard: usize::MAX,
+                bytes_per_shard: None,
+                ..self.policy.clone()
+            };
+            ShardWriter::new(&self.layout.intermediate(k), &prefix, policy)?
+        };
+        let mut observer: Option<Box<dyn Observer>> = match &seg.observed_by {
+            Some(g) => Some(g.op.observer(&g.ctx, t)?),
+            None => None,
+        };
+        let mut excluded = Excluded::new(
+            self.layout,
+            self.spec.output.excluded,
+            &format!("s{k}-{prefix}"),
+            &self.policy,
+        )?;
+        let mut op_stats: Vec<OpStats> = seg.ops.iter().map(|s| OpStats::new(s.label)).collect();
+        let mut out_rows = 0u64;
+        let mut batches = 0usize;
+        for item in source.by_ref() {
+            let out = item.with_context(|| where_.clone())?;
+            progress.add(out.batch.num_rows() as u64, out.batch.text_bytes());
+            let mut batch = settle(out, &mut first, &mut excluded)?;
+            for (step, st) in seg.ops.iter().zip(op_stats.iter_mut()) {
+                let Some(b) = batch.take() else { break };
+                let out = step
+                    .op
+                    .apply(b)
+                    .with_context(|| format!("{} in {where_}", step.label))?;
+                batch = settle(out, st, &mut excluded)?;
+            }
+            if let Some(batch) = batch {
+                if let Some(obs) = observer.as_mut() {
+                    obs.observe(&batch, out_rows)?;
+                }
+                out_rows += batch.num_rows() as u64;
+                sink.write(&batch.data, batch.text)?;
+            }
+            batches += 1;
+            if batches == 1 {
+                maybe_abort(&Phase::Stream(k).name(), t);
+            }
+        }
+        stats.push(first);
+        stats.extend(op_stats);
+        sink.finish()?;
+        excluded.finish()?;
+        if let Some(obs) = observer {
+            obs.finish()?;
+        }
+        let marker = TaskStats { steps: stats };
+        write_atomic(
+            &self.layout.marker(&Phase::Stream(k).name(), t),
+            &serde_json::to_vec(&marker)?,
+        )
+    }
+}
+
+/// Counts an op's output, sends its drops to the excluded sink, and returns
+/// the kept rows (`None` when none are left).
+fn settle(out: OpOutput, stats: &mut OpStats, excluded: &mut Excluded) -> Result<Option<DocBatch>> {
+    let OpOutput { batch, drops } = out;
+    let texts = batch.texts();
+    let n = batch.num_rows();
+    stats.input.add(Count {
+        docs: n as u64,
+        bytes: batch.text_bytes(),
+    });
+    if drops.is_empty() {
+        stats.kept.add(Count {
+            docs: n as u64,
+            bytes: batch.text_bytes(),
+        });
+        return Ok((n > 0).then_some(batch));
+    }
+    if drops.len() != n {
+        bail!("an op returned {} drop marks for {n} rows", drops.len());
+    }
+    let mut kept_bytes = 0u64;
+    for (i, d) in drops.iter().enumerate() {
+        let len = texts.value(i).len();
+        match d {
+            Some(mark) => stats.drop_one(&mark.reason, len),
+            None => kept_bytes += len as u64,
+        }
+    }
+    let keep: BooleanArray = drops.iter().map(|d| Some(d.is_none())).collect();
+    let kept = filter_record_batch(&batch.data, &keep)?;
+    stats.kept.add(Count {
+        docs: kept.num_rows() as u64,
+        bytes: kept_bytes,
+    });
+    excluded.write(&batch, &drops, &stats.step)?;
+    Ok((kept.num_rows() > 0).then(|| DocBatch {
+        data: kept,
+        ..batch
+    }))
+}
+
+/// The excluded sink of one task: dropped rows with `drop_op`, `drop_reason`
+/// and `drop_detail`, in the columns the task's first dropped batch had.
+struct Excluded {
+    writer: Option<ShardWriter>,
+    schema: Option<SchemaRef>,
+}
+
+impl Excluded {
+    fn new(layout: &Layout, enabled: bool, prefix: &str, policy: &ShardPolicy) -> Result<Excluded> {
+        let writer = if enabled {
+            Some(ShardWriter::new(&layout.excluded, prefix, policy.clone())?)
+        } else {
+            None
+        };
+        Ok(Excluded {
+            writer,
+            schema: None,
+        })
+    }
+
+    fn write(
+        &mut self,
+        batch: &DocBatch,
+        drops: &[Option<crate::ops::DropMark>],
+        step: &str,
+    ) -> Result<()> {
+        let Some(writer) = self.writer.as_mut() else {
+            return Ok(());
+        };
+        let mask: BooleanArray = drops.iter().map(|d| Some(d.is_some())).collect();
+        let dropped = filter_record_batch(&batch.data, &mask)?;
+        let marks: Vec<&crate::ops::DropMark> = drops.iter().flatten().collect();
+        let base = self
+            .schema
+            .get_or_insert_with(|| batch.data.schema())
+            .clone();
+        // Later ops may add columns: keep the columns the sink started with.
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(base.fields().len() + 3);
+        for f in base.fields() {
+            let col = match dropped.schema().index_of(f.name()) {
+                Ok(i) => dropped.column(i).clone(),
+                Err(_) => arrow::array::new_null_array(f.data_type(), dropped.num_rows()),
+            };
+            columns.push(col);
+        }
+        columns.push(Arc::new(StringArray::from(vec![step; marks.len()])));
+        columns.push(Arc::new(
+            marks
+                .iter()
+                .map(|m| Some(m.reason.as_str()))
+                .collect::<StringArray>(),
+        ));
+        columns.push(Arc::new(
+            marks
+                .iter()
+                .map(|m| m.detail.as_deref())
+                .collect::<StringArray>(),
+        ));
+        let mut fields: Vec<Field> = base
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect();
+        fields.push(Field::new("drop_op", DataType::Utf8, false));
+        fields.push(Field::new("drop_reason", DataType::Utf8, false));
+        fields.push(Field::new("drop_detail", DataType::Utf8, true));
+        let out = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+        writer.write(&out, batch.text)
+    }
+
+    fn finish(self) -> Result<()> {
+        if let Some(w) = self.writer {
+            w.finish()?;
+        }
+        Ok(())
+    }
+}
+
+/// A global op's filter over the intermediate batches of one task.
+struct FilteredIter {
+    inner: Box<dyn Iterator<Item = Result<DocBatch>> + Send>,
+    filter: Box<dyn RowFilter>,
+    row: u64,
+}
+
+impl Iterator for FilteredIter {
+    type Item = Result<OpOutput>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let batch = match self.inner.next()? {
+            Ok(b) => b,
+            Err(e) => return Some(Err(e)),
+        };
+        let first = self.row;
+        self.row += batch.num_rows() as u64;
+        Some(self.filter.apply(batch, first))
+    }
+}
+
+/// Reads the intermediate shards of one task, in order.
+fn read_intermediate(
+    dir: &Path,
+    prefix: &str,
+    text_column: &str,
+    id_column: &str,
+) -> Result<Box<dyn Iterator<Item = Result<DocBatch>> + Send>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                        n.starts_with(&format!("{prefix}-")) && n.ends_with(".parquet")
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    let text_column = text_column.to_string();
+    let id_column = id_column.to_string();
+    let iter = files.into_iter().flat_map(move |path| {
+        let text_column = text_column.clone();
+        let id_column = id_column.clone();
+        let open = || -> Result<_> {
+            let f = std::fs::File::open(&path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            let r = ParquetRecordBatchReaderBuilder::try_new(f)
+                .with_context(|| format!("intermediate file {} is corrupt", path.display()))?
+                .build()?;
+            Ok(r)
+        };
+        let batches: Box<dyn Iterator<Item = Result<DocBatch>> + Send> = match open() {
+            Ok(r) => {
+                let path = path.clone();
+                Box::new(r.map(move |b| {
+                    let data = b.with_context(|| format!("reading {}", path.display()))?;
+                    let text = data.schema().index_of(&text_column)?;
+                    let id = data.schema().index_of(&id_column)?;
+                    Ok(DocBatch { data, text, id })
+                }))
+            }
+            Err(e) => Box::new(std::iter::once(Err(e))),
+        };
+        batches
+    });
+    Ok(Box::new(iter))
+}

@@ -1,0 +1,272 @@
+//! Finds the input files of a spec and cuts them into tasks: one per file, or
+//! several for a large file (groups of Parquet row groups, byte ranges of
+//! uncompressed JSONL).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use serde::{Deserialize, Serialize};
+
+use crate::pipeline::spec::{Format, InputSpec};
+
+/// How a JSONL file is compressed, from its extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputFile {
+    /// The path as matched (relative paths stay relative): names files in
+    /// errors and in synthesised ids.
+    pub path: PathBuf,
+    pub format: Format,
+    pub compression: Compression,
+    pub size: u64,
+}
+
+/// The part of a file one task reads.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Piece {
+    /// These row groups; `first_row` is the file row of the first of them.
+    RowGroups { groups: Vec<usize>, first_row: u64 },
+    /// The whole Parquet file; used when its footer cannot be read at
+    /// discovery, so that the task fails with the reader's error.
+    WholeParquet,
+    /// Lines starting in `[start, end)`; the whole file when `whole`.
+    Lines { start: u64, end: u64, whole: bool },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputTask {
+    pub index: usize,
+    pub file: Arc<InputFile>,
+    pub piece: Piece,
+    /// Bytes this task reads from disk (compressed), for progress.
+    pub bytes: u64,
+}
+
+impl InputTask {
+    pub fn describe(&self) -> String {
+        match &self.piece {
+            Piece::RowGroups { groups, .. } if groups.len() == 1 => {
+                format!("{} (row group {})", self.file.path.display(), groups[0])
+            }
+            Piece::RowGroups { groups, .. } => format!(
+                "{} (row groups {}–{})",
+                self.file.path.display(),
+                groups[0],
+                groups[groups.len() - 1]
+            ),
+            Piece::Lines {
+                start,
+                end,
+                whole: false,
+            } => {
+                format!("{} (bytes {start}–{end})", self.file.path.display())
+            }
+            _ => self.file.path.display().to_string(),
+        }
+    }
+}
+
+fn format_of(path: &Path, forced: Option<Format>) -> Option<(Format, Compression)> {
+    let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+    let (stem, compression) = if let Some(s) = name.strip_suffix(".gz") {
+        (s.to_string(), Compression::Gzip)
+    } else if let Some(s) = name.strip_suffix(".zst") {
+        (s.to_string(), Compression::Zstd)
+    } else {
+        (name.clone(), Compression::None)
+    };
+    let by_ext = if stem.ends_with(".parquet") && compression == Compression::None {
+        Some(Format::Parquet)
+    } else if stem.ends_with(".jsonl") || stem.ends_with(".ndjson") || stem.ends_with(".json") {
+        Some(Format::Jsonl)
+    } else {
+        None
+    };
+    match forced {
+        Some(Format::Jsonl) => Some((Format::Jsonl, compression)),
+        Some(Format::Parquet) => Some((Format::Parquet, Compression::None)),
+        None => by_ext.map(|f| (f, compression)),
+    }
+}
+
+fn is_hidden(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.') || n.starts_with('_'))
+}
+
+fn walk(dir: &Path, forced: Option<Format>, out: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list input folder {}", dir.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        if is_hidden(&path) {
+            continue;
+        }
+        if path.is_dir() {
+            walk(&path, forced, out)?;
+        } else if format_of(&path, forced).is_some() {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The input files named by `paths`, sorted and without repeats.
+pub fn input_files(spec: &InputSpec) -> Result<Vec<PathBuf>> {
+    let mut files = vec![];
+    for pattern in &spec.paths {
+        let path = Path::new(pattern);
+        if pattern.contains(['*', '?', '[']) {
+            let matches = glob::glob(pattern)
+                .with_context(|| format!("bad glob pattern `{pattern}` in [input] paths"))?;
+            let before = files.len();
+            for m in matches {
+                let p = m.with_context(|| format!("reading a match of `{pattern}`"))?;
+                if p.is_dir() {
+                    walk(&p, spec.format, &mut files)?;
+                } else if format_of(&p, spec.format).is_some() {
+                    files.push(p);
+                }
+            }
+            if files.len() == before {
+                bail!("[input] paths: `{pattern}` matches no Parquet or JSONL file");
+            }
+        } else if path.is_dir() {
+            let before = files.len();
+            walk(path, spec.format, &mut files)?;
+            if files.len() == before {
+                bail!(
+                    "[input] paths: the folder {} holds no .parquet or .jsonl(.gz/.zst) file",
+                    path.display()
+                );
+            }
+        } else if path.is_file() {
+            if format_of(path, spec.format).is_none() {
+                bail!(
+                    "[input] paths: cannot tell the format of {} from its extension; \
+                     rename it (.parquet, .jsonl, .jsonl.gz, .jsonl.zst) or set `format` in [input]",
+                    path.display()
+                );
+            }
+            files.push(path.to_path_buf());
+        } else {
+            bail!("[input] paths: {} does not exist", path.display());
+        }
+    }
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+/// Cuts the input files into tasks, numbered in file order.
+pub fn discover(spec: &InputSpec) -> Result<Vec<InputTask>> {
+    let mut tasks = vec![];
+    for path in input_files(spec)? {
+        let (format, compression) = format_of(&path, spec.format).expect("filtered by input_files");
+        let size = std::fs::metadata(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .len();
+        let file = Arc::new(InputFile {
+            path: path.clone(),
+            format,
+            compression,
+            size,
+        });
+        match format {
+            Format::Parquet => parquet_pieces(&file, spec.max_task_bytes, &mut tasks),
+            Format::Jsonl => jsonl_pieces(&file, spec.max_task_bytes, &mut tasks),
+        }
+    }
+    for (i, t) in tasks.iter_mut().enumerate() {
+        t.index = i;
+    }
+    Ok(tasks)
+}
+
+fn parquet_pieces(file: &Arc<InputFile>, max_bytes: u64, tasks: &mut Vec<InputTask>) {
+    let meta = File::open(&file.path)
+        .ok()
+        .and_then(|f| SerializedFileReader::new(f).ok())
+        .map(|r| r.metadata().clone());
+    let Some(meta) = meta else {
+        tasks.push(InputTask {
+            index: 0,
+            file: file.clone(),
+            piece: Piece::WholeParquet,
+            bytes: file.size,
+        });
+        return;
+    };
+    let mut groups = vec![];
+    let mut bytes = 0u64;
+    let mut first_row = 0u64;
+    let mut row = 0u64;
+    for (i, rg) in meta.row_groups().iter().enumerate() {
+        let size = rg.compressed_size().max(0) as u64;
+        if !groups.is_empty() && bytes + size > max_bytes {
+            tasks.push(InputTask {
+                index: 0,
+                file: file.clone(),
+                piece: Piece::RowGroups {
+                    groups: std::mem::take(&mut groups),
+                    first_row,
+                },
+                bytes,
+            });
+            bytes = 0;
+            first_row = row;
+        }
+        groups.push(i);
+        bytes += size;
+        row += rg.num_rows().max(0) as u64;
+    }
+    if !groups.is_empty() {
+        tasks.push(InputTask {
+            index: 0,
+            file: file.clone(),
+            piece: Piece::RowGroups { groups, first_row },
+            bytes,
+        });
+    }
+}
+
+fn jsonl_pieces(file: &Arc<InputFile>, max_bytes: u64, tasks: &mut Vec<InputTask>) {
+    if file.compression != Compression::None || file.size <= max_bytes {
+        tasks.push(InputTask {
+            index: 0,
+            file: file.clone(),
+            piece: Piece::Lines {
+                start: 0,
+                end: file.size,
+                whole: true,
+            },
+            bytes: file.size,
+        });
+        return;
+    }
+    let mut start = 0;
+    while start < file.size {
+        let end = (start + max_bytes).min(file.size);
+        tasks.push(InputTask {
+            index: 0,
+            file: file.clone(),
+            piece: Piece::Lines {
+                start,
+                end,
+                whole: false,
+            },
+            bytes: end - start,
+        });
+        start = end;
+    }
+}

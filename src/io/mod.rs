@@ -1,0 +1,6 @@
+//! Shard discovery, readers, the rotating Parquet writer and intermediate files.
+
+pub mod discover;
+pub mod partfile;
+pub mod reader;
+pub mod writer;

@@ -1,0 +1,518 @@
+//! Reads one input task as batches of documents. Parquet is read row group by
+//! row group; JSONL line by line into Arrow. Rows that cannot be documents
+//! (null or empty text, a broken JSON line, invalid UTF-8) are kept in the
+//! batch with a drop mark, so they are counted and reach `excluded/`.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context, Result};
+use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, StringBuilder};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::{Map, Value};
+
+use super::discover::{Compression, InputTask, Piece};
+use crate::ops::{DocBatch, DropMark, OpOutput};
+use crate::pipeline::spec::{Format, InputSpec};
+
+/// Lines read to infer a JSONL file's columns.
+const SCHEMA_SAMPLE_LINES: usize = 1000;
+
+pub type BatchIter = Box<dyn Iterator<Item = Result<OpOutput>> + Send>;
+
+/// Opens a task for reading. Errors name the file.
+pub fn open(task: &InputTask, spec: &InputSpec) -> Result<BatchIter> {
+    match task.file.format {
+        Format::Parquet => open_parquet(task, spec),
+        Format::Jsonl => open_jsonl(task, spec),
+    }
+}
+
+fn open_parquet(task: &InputTask, spec: &InputSpec) -> Result<BatchIter> {
+    let path = task.file.path.clone();
+    let file = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .with_context(|| format!("{}: not a readable Parquet file", path.display()))?;
+    let schema = builder.schema().clone();
+    check_text_column(&schema, &spec.text_column, &path.display().to_string())?;
+    let (builder, first_row) = match &task.piece {
+        Piece::RowGroups { groups, first_row } => {
+            (builder.with_row_groups(groups.clone()), *first_row)
+        }
+        _ => (builder, 0),
+    };
+    let reader = builder
+        .with_batch_size(spec.batch_rows)
+        .build()
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let text_column = spec.text_column.clone();
+    let id_column = spec.id_column.clone();
+    let where_ = task.describe();
+    let mut row = first_row;
+    let display = path.display().to_string();
+    Ok(Box::new(reader.map(move |batch| {
+        let batch = batch.with_context(|| format!("{where_}: corrupt data near row {row}"))?;
+        let start = row;
+        row += batch.num_rows() as u64;
+        let file = display.clone();
+        let out = to_docs(batch, &text_column, &id_column, |i| {
+            format!("{file}:{}", start + i as u64)
+        })
+        .with_context(|| format!("{where_}: rows from {start}"))?;
+        Ok(out)
+    })))
+}
+
+fn check_text_column(schema: &Schema, text: &str, file: &str) -> Result<()> {
+    let field = schema.field_with_name(text).map_err(|_| {
+        let names: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| format!("{} ({})", f.name(), f.data_type()))
+            .collect();
+        anyhow!(
+            "{file}: no text column `{text}`; the columns are: {}. Set `text_column` in [input]",
+            names.join(", ")
+        )
+    })?;
+    if !is_string_type(field.data_type()) {
+        bail!(
+            "{file}: text column `{text}` holds {}, not strings; point `text_column` in [input] at a string column",
+            field.data_type()
+        );
+    }
+    Ok(())
+}
+
+fn is_string_type(t: &DataType) -> bool {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Dictionary(_, v) => is_string_type(v),
+        _ => false,
+    }
+}
+
+fn as_utf8(col: &ArrayRef) -> Result<StringArray> {
+    let c = if col.data_type() == &DataType::Utf8 {
+        col.clone()
+    } else {
+        cast(col, &DataType::Utf8)?
+    };
+    Ok(c.as_any()
+        .downcast_ref::<StringArray>()
+        .expect("cast to Utf8")
+        .clone())
+}
+
+/// Makes a raw batch into documents: the text column as non-null Utf8 (nulls
+/// become "" with a drop mark), the id column as Utf8 (synthesised where absent
+/// or null, inserted first when the input has none).
+fn to_docs(
+    batch: RecordBatch,
+    text_column: &str,
+    id_column: &str,
+    synth: impl Fn(usize) -> String,
+) -> Result<OpOutput> {
+    let schema = batch.schema();
+    let text_idx = schema.index_of(text_column)?;
+    let texts = as_utf8(batch.column(text_idx))?;
+    let mut drops: Vec<Option<DropMark>> = Vec::with_capacity(batch.num_rows());
+    for i in 0..texts.len() {
+        drops.push(if texts.is_null(i) {
+            Some(DropMark::new("read:null_text"))
+        } else if texts.value(i).is_empty() {
+            Some(DropMark::new("read:empty_text"))
+        } else {
+            None
+        });
+    }
+    let texts = if texts.null_count() > 0 {
+        let mut b = StringBuilder::with_capacity(texts.len(), texts.value_data().len());
+        for t in texts.iter() {
+            b.append_value(t.unwrap_or(""));
+        }
+        b.finish()
+    } else {
+        texts
+    };
+    let mut fields: Vec<Arc<Field>> = schema.fields().iter().cloned().collect();
+    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+    fields[text_idx] = Arc::new(Field::new(text_column, DataType::Utf8, true));
+    columns[text_idx] = Arc::new(texts);
+    let (text, id) = match schema.index_of(id_column) {
+        Ok(id_idx) => {
+            let ids = as_utf8(batch.column(id_idx))?;
+            let ids = if ids.null_count() > 0 {
+                let mut b = StringBuilder::new();
+                for (i, v) in ids.iter().enumerate() {
+                    match v {
+                        Some(v) => b.append_value(v),
+                        None => b.append_value(synth(i)),
+                    }
+                }
+                b.finish()
+            } else {
+                ids
+            };
+            fields[id_idx] = Arc::new(Field::new(id_column, DataType::Utf8, true));
+            columns[id_idx] = Arc::new(ids);
+            (text_idx, id_idx)
+        }
+        Err(_) => {
+            let mut b = StringBuilder::new();
+            for i in 0..batch.num_rows() {
+                b.append_value(synth(i));
+            }
+            fields.insert(0, Arc::new(Field::new(id_column, DataType::Utf8, true)));
+            columns.insert(0, Arc::new(b.finish()));
+            (text_idx + 1, 0)
+        }
+    };
+    let schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    let data = RecordBatch::try_new(schema, columns)?;
+    if drops.iter().all(Option::is_none) {
+        drops.clear();
+    }
+    Ok(OpOutput {
+        batch: DocBatch { data, text, id },
+        drops,
+    })
+}
+
+/// The task's bytes as lines, and the file offset of the first line it yields.
+fn open_stream(task: &InputTask) -> Result<(Box<dyn BufRead + Send>, u64)> {
+    let path = &task.file.path;
+    let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let stream: Box<dyn BufRead + Send> = match task.file.compression {
+        Compression::None => {
+            if let Piece::Lines { start, .. } = task.piece {
+                if start > 0 {
+                    // Start after the line holding byte start-1: that line
+                    // belongs to the previous piece.
+                    file.seek(SeekFrom::Start(start - 1))?;
+                    let mut r = BufReader::with_capacity(1 << 20, file);
+                    let mut skip = vec![];
+                    let skipped = r.read_until(b'\n', &mut skip)? as u64;
+                    return Ok((Box::new(r), start - 1 + skipped));
+                }
+            }
+            Box::new(BufReader::with_capacity(1 << 20, file))
+        }
+        Compression::Gzip => Box::new(BufReader::with_capacity(
+            1 << 20,
+            flate2::read::MultiGzDecoder::new(file),
+        )),
+        Compression::Zstd => Box::new(BufReader::with_capacity(
+            1 << 20,
+            zstd::stream::read::Decoder::new(file)
+                .with_context(|| format!("{}: not zstd data", path.display()))?,
+        )),
+    };
+    Ok((stream, 0))
+}
+
+/// The columns of a JSONL file, inferred from its first lines, with the text
+/// and id columns forced to strings.
+fn jsonl_schema(task: &InputTask, spec: &InputSpec) -> Result<SchemaRef> {
+    let head_task = InputTask {
+        piece: Piece::Lines {
+            start: 0,
+            end: u64::MAX,
+            whole: true,
+        },
+        ..task.clone()
+    };
+    let (mut reader, _) = open_stream(&head_task)?;
+    let mut values = vec![];
+    let mut line = vec![];
+    let mut seen = 0;
+    while values.len() < SCHEMA_SAMPLE_LINES && seen < 10 * SCHEMA_SAMPLE_LINES {
+        line.clear();
+        if reader
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("{}: read error", task.file.path.display()))?
+            == 0
+        {
+            break;
+        }
+        seen += 1;
+        if let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(&line) {
+            values.push(Value::Object(m));
+        }
+    }
+    let inferred = arrow_json::reader::infer_json_schema_from_iterator(values.iter().map(Ok))
+        .with_context(|| {
+            format!(
+                "{}: cannot infer columns from the first lines",
+                task.file.path.display()
+            )
+        })?;
+    if inferred.field_with_name(&spec.text_column).is_err() && !values.is_empty() {
+        let names: Vec<&str> = inferred
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        bail!(
+            "{}: no text key `{}` in the first {} lines; the keys are: {}. Set `text_column` in [input]",
+            task.file.path.display(),
+            spec.text_column,
+            values.len(),
+            names.join(", ")
+        );
+    }
+    let mut fields: Vec<Field> = vec![];
+    let mut has_text = false;
+    for f in inferred.fields() {
+        if f.name() == &spec.text_column || f.name() == &spec.id_column {
+            has_text |= f.name() == &spec.text_column;
+            fields.push(Field::new(f.name(), DataType::Utf8, true));
+        } else {
+            fields.push(f.as_ref().clone());
+        }
+    }
+    if !has_text {
+        fields.push(Field::new(&spec.text_column, DataType::Utf8, true));
+    }
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+struct JsonlReader {
+    lines: Box<dyn BufRead + Send>,
+    schema: SchemaRef,
+    text_column: String,
+    id_column: String,
+    batch_rows: usize,
+    file: String,
+    /// Byte offset of the next line from the file start (uncompressed data).
+    offset: u64,
+    end: u64,
+    whole: bool,
+    line_no: u64,
+    done: bool,
+}
+
+impl JsonlReader {
+    fn location(&self, line_no: u64, offset: u64) -> String {
+        if self.whole {
+            format!("{}:{}", self.file, line_no)
+        } else {
+            format!("{}@{}", self.file, offset)
+        }
+    }
+
+    fn next_batch(&mut self) -> Result<Option<OpOutput>> {
+        let mut rows: Vec<Value> = Vec::with_capacity(self.batch_rows);
+        let mut marks: Vec<Option<DropMark>> = Vec::with_capacity(self.batch_rows);
+        let mut ids: Vec<String> = Vec::with_capacity(self.batch_rows);
+        let mut buf = vec![];
+        while rows.len() < self.batch_rows && !self.done {
+            if !self.whole && self.offset >= self.end {
+                self.done = true;
+                break;
+            }
+            buf.clear();
+            let n = self.lines.read_until(b'\n', &mut buf).with_context(|| {
+                format!("{}: read error after line {}", self.file, self.line_no)
+            })?;
+            if n == 0 {
+                self.done = true;
+                break;
+            }
+            let (line_no, offset) = (self.line_no + 1, self.offset);
+            self.line_no += 1;
+            self.offset += n as u64;
+            let body = trim_newline(&buf);
+            if body.iter().all(u8::is_ascii_whitespace) {
+                continue; // a blank line holds no document
+            }
+            let location = self.location(line_no, offset);
+            let (row, mark) = self.parse_line(body, &location);
+            rows.push(row);
+            marks.push(mark);
+            ids.push(location);
+        }
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let batch = self.decode(&mut rows, &mut marks, &ids)?;
+        let mut out = to_docs(batch, &self.text_column, &self.id_column, |i| {
+            ids[i].clone()
+        })?;
+        merge_marks(&mut out.drops, marks);
+        Ok(Some(out))
+    }
+
+    /// A line as a JSON object for the decoder, and its drop mark if it cannot be a document.
+    fn parse_line(&self, body: &[u8], location: &str) -> (Value, Option<DropMark>) {
+        let raw = |text: String| {
+            let mut m = Map::new();
+            m.insert(self.text_column.clone(), Value::String(text));
+            Value::Object(m)
+        };
+        let Ok(s) = std::str::from_utf8(body) else {
+            let mark = DropMark {
+                reason: "read:invalid_utf8".into(),
+                detail: Some(format!("{location}: the line is not valid UTF-8")),
+            };
+            return (raw(String::from_utf8_lossy(body).into_owned()), Some(mark));
+        };
+        let mut obj = match serde_json::from_str::<Value>(s) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => {
+                let mark = DropMark {
+                    reason: "read:invalid_json".into(),
+                    detail: Some(format!("{location}: the line is JSON but not an object")),
+                };
+                return (raw(s.to_string()), Some(mark));
+            }
+            Err(e) => {
+                let mark = DropMark {
+                    reason: "read:invalid_json".into(),
+                    detail: Some(format!("{location}: {e}")),
+                };
+                return (raw(s.to_string()), Some(mark));
+            }
+        };
+        let mark = match obj.get(&self.text_column) {
+            None => Some(DropMark {
+                reason: "read:missing_text".into(),
+                detail: Some(format!("{location}: no key `{}`", self.text_column)),
+            }),
+            Some(Value::Null) => None, // counted as read:null_text by to_docs
+            Some(Value::String(_)) => None,
+            Some(other) => {
+                let mark = DropMark {
+                    reason: "read:text_not_string".into(),
+                    detail: Some(format!(
+                        "{location}: `{}` is {}",
+                        self.text_column,
+                        json_kind(other)
+                    )),
+                };
+                obj.insert(self.text_column.clone(), Value::String(other.to_string()));
+                Some(mark)
+            }
+        };
+        if mark.is_some() && !obj.contains_key(&self.text_column) {
+            obj.insert(self.text_column.clone(), Value::String(String::new()));
+        }
+        (Value::Object(obj), mark)
+    }
+
+    /// Decodes rows into a batch of the file's schema. A row whose values do
+    /// not fit the schema (e.g. a string where the first lines had numbers)
+    /// is dropped as `read:invalid_json`, with the decoder's complaint.
+    fn decode(
+        &self,
+        rows: &mut [Value],
+        marks: &mut [Option<DropMark>],
+        ids: &[String],
+    ) -> Result<RecordBatch> {
+        let decode = |rows: &[Value]| -> Result<Option<RecordBatch>> {
+            let mut d = arrow_json::ReaderBuilder::new(self.schema.clone())
+                .with_coerce_primitive(true)
+                .with_batch_size(rows.len().max(1))
+                .build_decoder()?;
+            d.serialize(rows)?;
+            Ok(d.flush()?)
+        };
+        if let Ok(Some(b)) = decode(rows) {
+            return Ok(b);
+        }
+        for i in 0..rows.len() {
+            if let Err(e) = decode(&rows[i..i + 1]) {
+                let text = serde_json::to_string(&rows[i]).unwrap_or_default();
+                let mut m = Map::new();
+                m.insert(self.text_column.clone(), Value::String(text));
+                rows[i] = Value::Object(m);
+                marks[i] = Some(DropMark {
+                    reason: "read:invalid_json".into(),
+                    detail: Some(format!(
+                        "{}: does not fit the columns inferred from the file's first lines: {e}",
+                        ids[i]
+                    )),
+                });
+            }
+        }
+        decode(rows)?.ok_or_else(|| anyhow!("{}: decoder returned no rows", self.file))
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Combines the reader's marks with those of `to_docs` (the reader's first).
+fn merge_marks(target: &mut Vec<Option<DropMark>>, first: Vec<Option<DropMark>>) {
+    if first.iter().all(Option::is_none) {
+        return;
+    }
+    if target.is_empty() {
+        *target = first;
+        return;
+    }
+    for (t, f) in target.iter_mut().zip(first) {
+        if f.is_some() {
+            *t = f;
+        }
+    }
+}
+
+fn trim_newline(buf: &[u8]) -> &[u8] {
+    let mut b = buf;
+    while let Some((&last, rest)) = b.split_last() {
+        if last == b'\n' || last == b'\r' {
+            b = rest;
+        } else {
+            break;
+        }
+    }
+    b
+}
+
+impl Iterator for JsonlReader {
+    type Item = Result<OpOutput>;
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.next_batch() {
+            Ok(Some(b)) => Some(Ok(b)),
+            Ok(None) => None,
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+fn open_jsonl(task: &InputTask, spec: &InputSpec) -> Result<BatchIter> {
+    let schema = jsonl_schema(task, spec)?;
+    let (end, whole) = match task.piece {
+        Piece::Lines { end, whole, .. } => (end, whole),
+        _ => (u64::MAX, true),
+    };
+    let (lines, offset) = open_stream(task)?;
+    Ok(Box::new(JsonlReader {
+        lines,
+        schema,
+        text_column: spec.text_column.clone(),
+        id_column: spec.id_column.clone(),
+        batch_rows: spec.batch_rows,
+        file: task.file.path.display().to_string(),
+        offset,
+        end,
+        whole,
+        line_no: 0,
+        done: false,
+    }))
+}

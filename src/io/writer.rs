@@ -1,0 +1,195 @@
+//! Parquet shard writer: rotates shards by rows or text bytes, writes each
+//! under a temporary name and renames it when complete, so a crash never
+//! leaves a half shard that looks whole.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use arrow::array::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, GzipLevel, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+/// The Parquet compression for a spec's `compression` and `compression_level`.
+pub fn compression(name: &str, level: Option<i32>) -> Result<Compression> {
+    Ok(match name {
+        "zstd" => Compression::ZSTD(ZstdLevel::try_new(level.unwrap_or(3))?),
+        "gzip" => Compression::GZIP(GzipLevel::try_new(level.unwrap_or(6) as u32)?),
+        "snappy" => Compression::SNAPPY,
+        "lz4" => Compression::LZ4_RAW,
+        "none" => Compression::UNCOMPRESSED,
+        other => bail!("unknown compression `{other}`: use zstd, snappy, lz4, gzip or none"),
+    })
+}
+
+/// How shards are cut and compressed.
+#[derive(Clone, Debug)]
+pub struct ShardPolicy {
+    pub rows_per_shard: usize,
+    pub bytes_per_shard: Option<u64>,
+    pub compression: Compression,
+}
+
+impl ShardPolicy {
+    fn properties(&self) -> WriterProperties {
+        WriterProperties::builder()
+            .set_compression(self.compression)
+            .set_max_row_group_row_count(Some(self.rows_per_shard.clamp(1, 65_536)))
+            .set_created_by("sluice".to_string())
+            .build()
+    }
+}
+
+struct OpenShard {
+    writer: ArrowWriter<File>,
+    tmp: PathBuf,
+    path: PathBuf,
+    rows: usize,
+    bytes: u64,
+}
+
+/// Writes `{dir}/{prefix}-{NNNN}.parquet`, numbering shards from 0.
+pub struct ShardWriter {
+    dir: PathBuf,
+    prefix: String,
+    policy: ShardPolicy,
+    open: Option<OpenShard>,
+    next: usize,
+    written: Vec<PathBuf>,
+}
+
+impl ShardWriter {
+    /// Removes what an interrupted attempt of the same task may have left,
+    /// then starts writing.
+    pub fn new(dir: &Path, prefix: &str, policy: ShardPolicy) -> Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        remove_with_prefix(dir, prefix)?;
+        Ok(ShardWriter {
+            dir: dir.to_path_buf(),
+            prefix: prefix.to_string(),
+            policy,
+            open: None,
+            next: 0,
+            written: vec![],
+        })
+    }
+
+    /// Appends rows; `text_bytes(batch)` measures the byte limit.
+    pub fn write(&mut self, batch: &RecordBatch, text_col: usize) -> Result<()> {
+        let mut rest = batch.clone();
+        while rest.num_rows() > 0 {
+            if self.open.is_none() {
+                self.start(&rest)?;
+            }
+            let shard = self.open.as_mut().expect("just opened");
+            let room = self.policy.rows_per_shard - shard.rows;
+            let take = room.min(rest.num_rows());
+            let part = rest.slice(0, take);
+            let bytes = text_bytes(&part, text_col);
+            shard
+                .writer
+                .write(&part)
+                .with_context(|| format!("writing {}", shard.tmp.display()))?;
+            shard.rows += take;
+            shard.bytes += bytes;
+            rest = rest.slice(take, rest.num_rows() - take);
+            let full = shard.rows >= self.policy.rows_per_shard
+                || self
+                    .policy
+                    .bytes_per_shard
+                    .is_some_and(|b| shard.bytes >= b);
+            if full {
+                self.close_open()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn start(&mut self, batch: &RecordBatch) -> Result<()> {
+        let name = format!("{}-{:04}.parquet", self.prefix, self.next);
+        self.next += 1;
+        let path = self.dir.join(&name);
+        let tmp = self.dir.join(format!(".{name}.tmp"));
+        let file =
+            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let writer = ArrowWriter::try_new(file, batch.schema(), Some(self.policy.properties()))?;
+        self.open = Some(OpenShard {
+            writer,
+            tmp,
+            path,
+            rows: 0,
+            bytes: 0,
+        });
+        Ok(())
+    }
+
+    fn close_open(&mut self) -> Result<()> {
+        if let Some(shard) = self.open.take() {
+            let file = shard
+                .writer
+                .into_inner()
+                .with_context(|| format!("finishing {}", shard.tmp.display()))?;
+            file.sync_all()?;
+            drop(file);
+            std::fs::rename(&shard.tmp, &shard.path).with_context(|| {
+                format!(
+                    "renaming {} to {}",
+                    shard.tmp.display(),
+                    shard.path.display()
+                )
+            })?;
+            self.written.push(shard.path);
+        }
+        Ok(())
+    }
+
+    /// Closes the last shard; returns every shard written.
+    pub fn finish(mut self) -> Result<Vec<PathBuf>> {
+        self.close_open()?;
+        Ok(std::mem::take(&mut self.written))
+    }
+}
+
+fn text_bytes(batch: &RecordBatch, col: usize) -> u64 {
+    use arrow::array::{Array, StringArray};
+    batch
+        .column(col)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .map(|t| (t.value_offsets()[t.len()] - t.value_offsets()[0]) as u64)
+        .unwrap_or(0)
+}
+
+/// Deletes `{prefix}-*` files and their temporaries in `dir`.
+pub fn remove_with_prefix(dir: &Path, prefix: &str) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    let (done, tmp) = (format!("{prefix}-"), format!(".{prefix}-"));
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&done) || name.starts_with(&tmp) {
+            std::fs::remove_file(entry.path())
+                .with_context(|| format!("removing {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes a whole file atomically: temporary name, then rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
+    Ok(())
+}

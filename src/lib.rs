@@ -1,0 +1,12 @@
+//! sluice: turns raw text shards into training data for large language models.
+//!
+//! The architecture is in DESIGN.md: streaming ops over Arrow batches, global
+//! ops as phases of independent tasks, resumable, every document accounted for.
+
+pub mod exec;
+pub mod inspect;
+pub mod io;
+pub mod ops;
+pub mod pipeline;
+pub mod stats;
+pub mod text;

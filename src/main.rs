@@ -1,0 +1,84 @@
+//! The command line: parses arguments and hands over to the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "Turns raw text shards into training data for large language models"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs a pipeline spec; resumes an interrupted run in the same output folder.
+    Run {
+        /// The pipeline spec (TOML).
+        spec: PathBuf,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Redo every task, discarding what an earlier run left in the output folder.
+        #[arg(long)]
+        force: bool,
+        /// No progress output.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Describes a folder of Parquet shards (or one file).
+    Inspect {
+        path: PathBuf,
+        /// The text column whose lengths are summarised.
+        #[arg(long, default_value = "text")]
+        text_column: String,
+    },
+    /// Lists the operators with their parameters, defaults and drop reasons.
+    Ops,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run {
+            spec,
+            workers,
+            force,
+            quiet,
+        } => {
+            let workers = workers.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            });
+            let opts = sluice::exec::RunOptions {
+                workers,
+                force,
+                quiet,
+            };
+            sluice::exec::run(&spec, &opts).map(|stats| {
+                print!("{}", stats.table());
+            })
+        }
+        Command::Inspect { path, text_column } => {
+            sluice::inspect::inspect(&path, &text_column).map(|s| print!("{s}"))
+        }
+        Command::Ops => {
+            print!("{}", sluice::ops::describe_all());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

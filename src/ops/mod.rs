@@ -1,0 +1,252 @@
+//! Operators: each module owns its config struct, its docs and its tests.
+//!
+//! A *streaming* op turns a batch into a batch (new columns and/or drops), with
+//! no state across batches. A *global* op sees the whole corpus through phases
+//! of independent tasks that talk only through files in the work folder.
+//! Adding an op: a module here and one line in [`REGISTRY`].
+
+pub mod dedup_exact;
+pub mod length_filter;
+pub mod normalize;
+pub mod sample;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Result;
+use arrow::array::{Array, RecordBatch, StringArray};
+use serde::de::DeserializeOwned;
+
+use crate::pipeline::spec::{Section, Spec, SpecError, StepSpec};
+
+/// A batch of documents: every input column, with the text and id columns
+/// guaranteed to be non-null `Utf8`.
+#[derive(Clone, Debug)]
+pub struct DocBatch {
+    pub data: RecordBatch,
+    pub text: usize,
+    pub id: usize,
+}
+
+impl DocBatch {
+    pub fn texts(&self) -> &StringArray {
+        self.data
+            .column(self.text)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("the reader guarantees a Utf8 text column")
+    }
+    pub fn ids(&self) -> &StringArray {
+        self.data
+            .column(self.id)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("the reader guarantees a Utf8 id column")
+    }
+    pub fn num_rows(&self) -> usize {
+        self.data.num_rows()
+    }
+    pub fn text_bytes(&self) -> u64 {
+        let t = self.texts();
+        (t.value_offsets()[t.len()] - t.value_offsets()[0]) as u64
+    }
+}
+
+/// Why one row was dropped: `reason` is `op:rule` (counted), `detail` is
+/// free text for the excluded sink (e.g. the id of the kept duplicate).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DropMark {
+    pub reason: String,
+    pub detail: Option<String>,
+}
+
+impl DropMark {
+    pub fn new(reason: impl Into<String>) -> Self {
+        DropMark {
+            reason: reason.into(),
+            detail: None,
+        }
+    }
+}
+
+/// What an op did to a batch: the rows (with any new or changed columns), and
+/// for each row either `None` (kept) or why it was dropped. `drops` is empty
+/// when nothing was dropped.
+pub struct OpOutput {
+    pub batch: DocBatch,
+    pub drops: Vec<Option<DropMark>>,
+}
+
+impl OpOutput {
+    pub fn keep_all(batch: DocBatch) -> Self {
+        OpOutput {
+            batch,
+            drops: vec![],
+        }
+    }
+}
+
+pub trait StreamOp: Send + Sync {
+    fn apply(&self, batch: DocBatch) -> Result<OpOutput>;
+}
+
+/// One phase of a global op between its observe and filter steps.
+#[derive(Clone, Debug)]
+pub struct PhaseSpec {
+    pub name: String,
+    pub tasks: usize,
+}
+
+/// What a global op knows of the run it is part of.
+#[derive(Clone, Debug)]
+pub struct GlobalCtx {
+    /// This op's own folder inside the work folder.
+    pub work: PathBuf,
+    /// Number of tasks of the streaming phases (input tasks).
+    pub tasks: usize,
+    /// Total input size in bytes (as discovered), to size partitions.
+    pub input_bytes: u64,
+}
+
+/// Sees every kept row of one task, in order, before the middle phases.
+pub trait Observer: Send {
+    fn observe(&mut self, batch: &DocBatch, first_row: u64) -> Result<()>;
+    fn finish(self: Box<Self>) -> Result<()>;
+}
+
+/// Applies a global op's decisions to one task's rows, in the order observed.
+pub trait RowFilter: Send {
+    fn apply(&mut self, batch: DocBatch, first_row: u64) -> Result<OpOutput>;
+}
+
+pub trait GlobalOp: Send + Sync {
+    fn phases(&self, ctx: &GlobalCtx) -> Vec<PhaseSpec>;
+    fn observer(&self, ctx: &GlobalCtx, task: usize) -> Result<Box<dyn Observer>>;
+    fn run_phase(&self, ctx: &GlobalCtx, phase: usize, index: usize) -> Result<()>;
+    fn filter(&self, ctx: &GlobalCtx, task: usize) -> Result<Box<dyn RowFilter>>;
+}
+
+pub enum Op {
+    Stream(Box<dyn StreamOp>),
+    Global(Arc<dyn GlobalOp>),
+}
+
+/// A built step: its spec, label and the op.
+pub struct Step {
+    pub label: String,
+    pub name: String,
+    pub op: Op,
+}
+
+/// One parameter as `sluice ops` shows it.
+pub struct ParamDoc {
+    pub name: &'static str,
+    pub kind: &'static str,
+    pub default: &'static str,
+    pub doc: &'static str,
+}
+
+/// An operator's entry in the registry.
+pub struct OpInfo {
+    pub name: &'static str,
+    pub global: bool,
+    pub summary: &'static str,
+    pub params: &'static [ParamDoc],
+    pub drop_reasons: &'static [&'static str],
+    pub build: fn(&BuildCtx) -> Result<Op, SpecError>,
+}
+
+/// What an op's `build` gets: the step and the spec (for errors that point at it).
+pub struct BuildCtx<'a> {
+    pub spec: &'a Spec,
+    pub step: &'a StepSpec,
+}
+
+impl BuildCtx<'_> {
+    /// The step's parameters as the op's config struct.
+    pub fn config<T: DeserializeOwned>(&self) -> Result<T, SpecError> {
+        self.spec.decode(
+            Section::Step(self.step.index),
+            toml::Value::Table(self.step.params.clone()),
+        )
+    }
+    /// An error about one of this step's keys.
+    pub fn error(&self, key: &str, message: String) -> SpecError {
+        self.spec.error(
+            Section::Step(self.step.index),
+            Some(key),
+            format!("op `{}`: {message}", self.step.op),
+        )
+    }
+}
+
+/// Every operator sluice knows, in the order `sluice ops` lists them.
+pub const REGISTRY: &[&OpInfo] = &[
+    &normalize::INFO,
+    &length_filter::INFO,
+    &sample::INFO,
+    &dedup_exact::INFO,
+];
+
+/// Builds every step of a spec, failing on the first unknown op or bad parameter.
+pub fn build_steps(spec: &Spec) -> Result<Vec<Step>, SpecError> {
+    let names: Vec<&str> = REGISTRY.iter().map(|i| i.name).collect();
+    spec.steps
+        .iter()
+        .map(|step| {
+            let info = REGISTRY.iter().find(|i| i.name == step.op).ok_or_else(|| {
+                spec.error(
+                    Section::Step(step.index),
+                    Some("op"),
+                    format!(
+                        "unknown op `{}`{} (known ops: {}; `sluice ops` describes them)",
+                        step.op,
+                        crate::pipeline::spec::suggest(&step.op, &names),
+                        names.join(", ")
+                    ),
+                )
+            })?;
+            let op = (info.build)(&BuildCtx { spec, step })?;
+            Ok(Step {
+                label: step.label(),
+                name: step.op.clone(),
+                op,
+            })
+        })
+        .collect()
+}
+
+/// The text `sluice ops` prints.
+pub fn describe_all() -> String {
+    let mut out = String::new();
+    for info in REGISTRY {
+        out.push_str(&format!(
+            "{}{}\n  {}\n",
+            info.name,
+            if info.global { "  (global)" } else { "" },
+            info.summary
+        ));
+        for p in info.params {
+            out.push_str(&format!(
+                "    {:<18} {:<12} default {:<10} {}\n",
+                p.name, p.kind, p.default, p.doc
+            ));
+        }
+        if !info.drop_reasons.is_empty() {
+            out.push_str(&format!(
+                "    drop reasons: {}\n",
+                info.drop_reasons.join(", ")
+            ));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Replaces the text column of a batch with new values (same rows).
+pub fn with_texts(batch: DocBatch, texts: StringArray) -> Result<DocBatch> {
+    let mut columns = batch.data.columns().to_vec();
+    columns[batch.text] = Arc::new(texts);
+    let data = RecordBatch::try_new(batch.data.schema(), columns)?;
+    Ok(DocBatch { data, ..batch })
+}

@@ -1,0 +1,284 @@
+//! `normalize`: Unicode normalisation, whitespace clean-up and removal of
+//! control characters, applied to the text column in place.
+
+use anyhow::Result;
+use arrow::array::{Array, StringBuilder};
+use serde::Deserialize;
+use unicode_normalization::{is_nfc_quick, is_nfkc_quick, IsNormalized, UnicodeNormalization};
+
+use super::{with_texts, BuildCtx, DocBatch, DropMark, Op, OpInfo, OpOutput, ParamDoc, StreamOp};
+use crate::pipeline::spec::SpecError;
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+pub enum Form {
+    #[serde(rename = "NFC", alias = "nfc")]
+    Nfc,
+    #[serde(rename = "NFKC", alias = "nfkc")]
+    Nfkc,
+    #[serde(rename = "none")]
+    None,
+}
+
+fn default_form() -> Form {
+    Form::Nfc
+}
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Normalize {
+    #[serde(default = "default_form")]
+    pub form: Form,
+    #[serde(default = "yes")]
+    pub whitespace: bool,
+    #[serde(default = "yes")]
+    pub control_chars: bool,
+}
+
+pub const INFO: OpInfo = OpInfo {
+    name: "normalize",
+    global: false,
+    summary: "Rewrites the text: Unicode normal form; whitespace (CRLF and CR to LF, Unicode spaces to ' ', \
+              trailing spaces cut, 3+ newlines to 2, ends trimmed; indentation kept); \
+              control characters (C0/C1 except tab and newline, BOM, zero-width space) removed. \
+              A document left empty is dropped.",
+    params: &[
+        ParamDoc { name: "form", kind: "string", default: "\"NFC\"", doc: "\"NFC\", \"NFKC\" or \"none\"" },
+        ParamDoc { name: "whitespace", kind: "bool", default: "true", doc: "clean up whitespace as above" },
+        ParamDoc { name: "control_chars", kind: "bool", default: "true", doc: "remove control characters" },
+    ],
+    drop_reasons: &["normalize:empty"],
+    build,
+};
+
+fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
+    let n: Normalize = ctx.config()?;
+    Ok(Op::Stream(Box::new(n)))
+}
+
+fn is_removed_control(c: char) -> bool {
+    // Control characters that are whitespace (tab, newline, form feed, NEL…)
+    // are the whitespace clean-up's to handle.
+    (c.is_control() && !c.is_whitespace()) || c == '\u{feff}' || c == '\u{200b}'
+}
+
+/// Whitespace the clean-up rewrites to a plain space.
+fn is_odd_space(c: char) -> bool {
+    c.is_whitespace() && !matches!(c, ' ' | '\t' | '\n' | '\r')
+}
+
+/// One pass over the bytes: does the text need (whitespace, control) work?
+/// Most documents need neither, and this costs far less than rewriting them.
+fn scan(s: &str) -> (bool, bool) {
+    let b = s.as_bytes();
+    let mut ws = matches!(b.first(), Some(c) if c.is_ascii_whitespace())
+        || matches!(b.last(), Some(c) if c.is_ascii_whitespace());
+    let mut ctrl = false;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c < 0x20 || c == 0x7f {
+            match c {
+                b'\n' => {
+                    if i > 0 && matches!(b[i - 1], b' ' | b'\t') {
+                        ws = true;
+                    }
+                    if b.get(i + 1) == Some(&b'\n') && b.get(i + 2) == Some(&b'\n') {
+                        ws = true;
+                    }
+                }
+                b'\t' => {}
+                b'\r' | 0x0b | 0x0c => ws = true,
+                _ => ctrl = true,
+            }
+        } else if c >= 0x80 && matches!(c, 0xC2 | 0xE1 | 0xE2 | 0xE3 | 0xEF) {
+            // Lead bytes of the odd spaces, C1 controls, ZWSP and BOM.
+            let ch = s[i..].chars().next().unwrap_or(' ');
+            if is_odd_space(ch) {
+                ws = true;
+            }
+            if is_removed_control(ch) {
+                ctrl = true;
+            }
+        }
+        if ws && ctrl {
+            break;
+        }
+        i += 1;
+    }
+    if !ws {
+        // Leading or trailing Unicode spaces.
+        ws = s.chars().next().is_some_and(char::is_whitespace)
+            || s.chars().next_back().is_some_and(char::is_whitespace);
+    }
+    (ws, ctrl)
+}
+
+impl Normalize {
+    /// The normalised text, or `None` when it is unchanged (the common case).
+    pub fn rewrite(&self, text: &str) -> Option<String> {
+        let mut current: Option<String> = None;
+        let form_done = text.is_ascii()
+            || match self.form {
+                Form::None => true,
+                Form::Nfc => is_nfc_quick(text.chars()) == IsNormalized::Yes,
+                Form::Nfkc => is_nfkc_quick(text.chars()) == IsNormalized::Yes,
+            };
+        if !form_done {
+            current = Some(match self.form {
+                Form::Nfc => text.nfc().collect(),
+                Form::Nfkc => text.nfkc().collect(),
+                Form::None => unreachable!(),
+            });
+        }
+        let (ws, ctrl) = scan(current.as_deref().unwrap_or(text));
+        if self.control_chars && ctrl {
+            let s = current.as_deref().unwrap_or(text);
+            current = Some(s.chars().filter(|c| !is_removed_control(*c)).collect());
+        }
+        if self.whitespace && ws {
+            let s = current.as_deref().unwrap_or(text);
+            let cleaned = clean_whitespace(s);
+            if cleaned != s {
+                current = Some(cleaned);
+            }
+        }
+        current
+    }
+}
+
+/// CRLF and CR to LF, odd spaces to ' ', trailing spaces and tabs of each line
+/// cut, 3+ newlines to 2, both ends trimmed. Indentation is kept: code and
+/// verse rely on it.
+fn clean_whitespace(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut pending = String::new();
+    let mut newlines = 0usize;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        let c = match c {
+            '\r' => {
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                '\n'
+            }
+            c if is_odd_space(c) => ' ',
+            c => c,
+        };
+        match c {
+            '\n' => {
+                pending.clear();
+                newlines += 1;
+            }
+            ' ' | '\t' => pending.push(c),
+            c => {
+                if !out.is_empty() {
+                    if newlines > 0 {
+                        out.push_str(if newlines >= 2 { "\n\n" } else { "\n" });
+                    }
+                    out.push_str(&pending);
+                }
+                pending.clear();
+                newlines = 0;
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+impl StreamOp for Normalize {
+    fn apply(&self, batch: DocBatch) -> Result<OpOutput> {
+        let texts = batch.texts();
+        let rewritten: Vec<Option<String>> = texts
+            .iter()
+            .map(|t| self.rewrite(t.unwrap_or("")))
+            .collect();
+        let drops: Vec<Option<DropMark>> = texts
+            .iter()
+            .zip(&rewritten)
+            .map(|(t, r)| {
+                r.as_deref()
+                    .unwrap_or(t.unwrap_or(""))
+                    .is_empty()
+                    .then(|| DropMark::new("normalize:empty"))
+            })
+            .collect();
+        let drops = if drops.iter().any(Option::is_some) {
+            drops
+        } else {
+            vec![]
+        };
+        if rewritten.iter().all(Option::is_none) {
+            return Ok(OpOutput { batch, drops });
+        }
+        let mut b = StringBuilder::with_capacity(texts.len(), texts.value_data().len());
+        for (t, r) in texts.iter().zip(&rewritten) {
+            b.append_value(r.as_deref().unwrap_or(t.unwrap_or("")));
+        }
+        let batch = with_texts(batch, b.finish())?;
+        Ok(OpOutput { batch, drops })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all() -> Normalize {
+        Normalize {
+            form: Form::Nfc,
+            whitespace: true,
+            control_chars: true,
+        }
+    }
+
+    #[test]
+    fn leaves_clean_text_alone() {
+        assert_eq!(all().rewrite("Hello world.\n\nSecond paragraph."), None);
+        assert_eq!(all().rewrite("人民日报社论"), None);
+    }
+
+    #[test]
+    fn composes_to_nfc_and_nfkc() {
+        assert_eq!(all().rewrite("Cafe\u{301}").as_deref(), Some("Café"));
+        let nfkc = Normalize {
+            form: Form::Nfkc,
+            ..all()
+        };
+        assert_eq!(nfkc.rewrite("ｆｕｌｌ①").as_deref(), Some("full1"));
+    }
+
+    #[test]
+    fn cleans_whitespace_and_controls() {
+        assert_eq!(
+            all()
+                .rewrite("  a \t b  \r\nc\u{00a0}d\n\n\n\ne\u{0007}  ")
+                .as_deref(),
+            Some("a \t b\nc d\n\ne")
+        );
+        assert_eq!(
+            all().rewrite("def f():\n    return 1\n").as_deref(),
+            Some("def f():\n    return 1")
+        );
+        assert_eq!(
+            all().rewrite("\u{3000}\u{3000}中文"),
+            Some("中文".to_string())
+        );
+        assert_eq!(all().rewrite("x\u{85}y").as_deref(), Some("x y"));
+        assert_eq!(all().rewrite("\u{feff}x").as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn none_form_keeps_decomposed_text() {
+        let n = Normalize {
+            form: Form::None,
+            whitespace: false,
+            control_chars: false,
+        };
+        assert_eq!(n.rewrite("Cafe\u{301}  x"), None);
+    }
+}

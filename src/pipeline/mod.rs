@@ -1,0 +1,3 @@
+//! The pipeline spec; the planner lives in `exec::plan`.
+
+pub mod spec;

@@ -1,0 +1,507 @@
+//! The pipeline spec as a user writes it (TOML): `[input]`, `[[step]]`…, `[output]`.
+//!
+//! Every error names the spec file, the line and the key, and suggests the
+//! nearest valid name for a misspelt one.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// A spec error a user can act on: where, and what.
+#[derive(Debug)]
+pub struct SpecError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.file, line, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+/// Where a table sits in the spec file: `[input]`, `[output]` or the n-th `[[step]]`.
+#[derive(Clone, Copy, Debug)]
+pub enum Section {
+    Input,
+    Output,
+    Step(usize),
+}
+
+impl fmt::Display for Section {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Section::Input => write!(f, "[input]"),
+            Section::Output => write!(f, "[output]"),
+            Section::Step(i) => write!(f, "[[step]] #{}", i + 1),
+        }
+    }
+}
+
+/// Input format, by default from the file extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Parquet,
+    Jsonl,
+}
+
+fn default_text() -> String {
+    "text".into()
+}
+fn default_id() -> String {
+    "id".into()
+}
+fn default_batch_rows() -> usize {
+    4096
+}
+fn default_task_bytes() -> u64 {
+    256 << 20
+}
+
+/// `[input]`: which shards to read and how.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    /// Files, folders (read recursively) or glob patterns; relative paths are
+    /// taken from the current directory.
+    pub paths: Vec<String>,
+    /// The column holding the document text.
+    #[serde(default = "default_text")]
+    pub text_column: String,
+    /// The column holding the document id; synthesised from file and row when absent.
+    #[serde(default = "default_id")]
+    pub id_column: String,
+    /// Force a format instead of reading it from the extension.
+    #[serde(default)]
+    pub format: Option<Format>,
+    /// Rows per batch handed to the operators.
+    #[serde(default = "default_batch_rows")]
+    pub batch_rows: usize,
+    /// A file larger than this (compressed Parquet row groups, or JSONL bytes)
+    /// is split into several tasks.
+    #[serde(default = "default_task_bytes")]
+    pub max_task_bytes: u64,
+}
+
+fn default_rows_per_shard() -> usize {
+    100_000
+}
+fn default_compression() -> String {
+    "zstd".into()
+}
+fn yes() -> bool {
+    true
+}
+
+/// `[output]`: where the shards go and how they are cut.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    /// Shards, `stats.json`, `excluded/` and the work folder `_work/`.
+    pub dir: PathBuf,
+    /// A shard is closed once it holds this many rows.
+    #[serde(default = "default_rows_per_shard")]
+    pub rows_per_shard: usize,
+    /// A shard is also closed once it holds this many bytes of text.
+    #[serde(default)]
+    pub bytes_per_shard: Option<u64>,
+    /// `zstd` (default), `snappy`, `lz4`, `gzip` or `none`.
+    #[serde(default = "default_compression")]
+    pub compression: String,
+    /// Compression level for zstd (1–22, default 3) and gzip (0–9).
+    #[serde(default)]
+    pub compression_level: Option<i32>,
+    /// Write dropped documents to `excluded/` with their drop reason.
+    #[serde(default = "yes")]
+    pub excluded: bool,
+    /// Keep the intermediate files of global operators after a successful run.
+    #[serde(default)]
+    pub keep_work: bool,
+}
+
+/// One `[[step]]`: the op name and its parameters, checked by the op itself.
+#[derive(Clone, Debug)]
+pub struct StepSpec {
+    /// Position in the pipeline, from 0.
+    pub index: usize,
+    pub op: String,
+    pub params: toml::Table,
+}
+
+impl StepSpec {
+    /// The label used in stats and progress: `2:length_filter`.
+    pub fn label(&self) -> String {
+        format!("{}:{}", self.index + 1, self.op)
+    }
+}
+
+/// A parsed pipeline spec, with its source kept for error messages.
+#[derive(Clone, Debug)]
+pub struct Spec {
+    pub file: String,
+    pub source: String,
+    pub input: InputSpec,
+    pub steps: Vec<StepSpec>,
+    pub output: OutputSpec,
+}
+
+const TOP_KEYS: &[&str] = &["input", "step", "output"];
+
+impl Spec {
+    pub fn load(path: &Path) -> Result<Spec, SpecError> {
+        let source = std::fs::read_to_string(path).map_err(|e| SpecError {
+            file: path.display().to_string(),
+            line: None,
+            message: format!("cannot read the pipeline spec: {e}"),
+        })?;
+        Spec::parse(&path.display().to_string(), &source)
+    }
+
+    pub fn parse(file: &str, source: &str) -> Result<Spec, SpecError> {
+        let table: toml::Table = toml::from_str(source).map_err(|e| SpecError {
+            file: file.to_string(),
+            line: e.span().map(|s| line_of_offset(source, s.start)),
+            message: format!("not valid TOML: {}", e.message()),
+        })?;
+        let err = |line: Option<usize>, message: String| SpecError {
+            file: file.to_string(),
+            line,
+            message,
+        };
+        for key in table.keys() {
+            if !TOP_KEYS.contains(&key.as_str()) {
+                return Err(err(
+                    top_key_line(source, key),
+                    format!("unknown section `{key}`{}", suggest(key, TOP_KEYS)),
+                ));
+            }
+        }
+        let partial = Spec {
+            file: file.to_string(),
+            source: source.to_string(),
+            input: InputSpec {
+                paths: vec![],
+                text_column: default_text(),
+                id_column: default_id(),
+                format: None,
+                batch_rows: default_batch_rows(),
+                max_task_bytes: default_task_bytes(),
+            },
+            steps: vec![],
+            output: OutputSpec {
+                dir: PathBuf::new(),
+                rows_per_shard: default_rows_per_shard(),
+                bytes_per_shard: None,
+                compression: default_compression(),
+                compression_level: None,
+                excluded: true,
+                keep_work: false,
+            },
+        };
+        let input = table
+            .get("input")
+            .ok_or_else(|| err(None, "missing `[input]` with `paths = [...]`".into()))?;
+        let input: InputSpec = partial.decode(Section::Input, input.clone())?;
+        let output = table
+            .get("output")
+            .ok_or_else(|| err(None, "missing `[output]` with `dir = \"...\"`".into()))?;
+        let output: OutputSpec = partial.decode(Section::Output, output.clone())?;
+        let mut steps = vec![];
+        match table.get("step") {
+            None => {}
+            Some(toml::Value::Array(items)) => {
+                for (index, item) in items.iter().enumerate() {
+                    let toml::Value::Table(params) = item else {
+                        return Err(err(
+                            None,
+                            "`step` must be written as `[[step]]` tables".into(),
+                        ));
+                    };
+                    let mut params = params.clone();
+                    let op = match params.remove("op") {
+                        Some(toml::Value::String(op)) => op,
+                        Some(other) => {
+                            return Err(err(
+                                partial.key_line(Section::Step(index), "op"),
+                                format!(
+                                    "{}: `op` must be a string, not {}",
+                                    Section::Step(index),
+                                    other.type_str()
+                                ),
+                            ))
+                        }
+                        None => {
+                            return Err(err(
+                                partial.section_line(Section::Step(index)),
+                                format!("{}: missing `op = \"...\"`", Section::Step(index)),
+                            ))
+                        }
+                    };
+                    steps.push(StepSpec { index, op, params });
+                }
+            }
+            Some(_) => {
+                return Err(err(
+                    None,
+                    "`step` must be written as `[[step]]` tables".into(),
+                ))
+            }
+        }
+        let spec = Spec {
+            input,
+            output,
+            steps,
+            ..partial
+        };
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    fn validate(&self) -> Result<(), SpecError> {
+        if self.input.paths.is_empty() {
+            return Err(self.error(
+                Section::Input,
+                Some("paths"),
+                "`paths` is empty: name at least one file, folder or glob".into(),
+            ));
+        }
+        if self.input.batch_rows == 0 {
+            return Err(self.error(
+                Section::Input,
+                Some("batch_rows"),
+                "`batch_rows` must be at least 1".into(),
+            ));
+        }
+        if self.output.rows_per_shard == 0 {
+            return Err(self.error(
+                Section::Output,
+                Some("rows_per_shard"),
+                "`rows_per_shard` must be at least 1".into(),
+            ));
+        }
+        if self.output.dir.as_os_str().is_empty() {
+            return Err(self.error(Section::Output, Some("dir"), "`dir` is empty".into()));
+        }
+        crate::io::writer::compression(&self.output.compression, self.output.compression_level)
+            .map_err(|e| self.error(Section::Output, Some("compression"), e.to_string()))?;
+        Ok(())
+    }
+
+    /// Deserialises a table of this spec into `T`, turning serde's complaint
+    /// into one that names the file, line and key.
+    pub fn decode<T: DeserializeOwned>(
+        &self,
+        section: Section,
+        value: toml::Value,
+    ) -> Result<T, SpecError> {
+        serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let msg = inner.message().to_string();
+            let (key, message) = explain(&path, &msg);
+            let line = key
+                .as_deref()
+                .and_then(|k| self.key_line(section, k))
+                .or_else(|| self.section_line(section));
+            SpecError {
+                file: self.file.clone(),
+                line,
+                message: format!("{section}: {message}"),
+            }
+        })
+    }
+
+    /// An error about a key of a section, located in the file.
+    pub fn error(&self, section: Section, key: Option<&str>, message: String) -> SpecError {
+        let line = key
+            .and_then(|k| self.key_line(section, k))
+            .or_else(|| self.section_line(section));
+        SpecError {
+            file: self.file.clone(),
+            line,
+            message: format!("{section}: {message}"),
+        }
+    }
+
+    /// The 1-based line of a section's header.
+    pub fn section_line(&self, section: Section) -> Option<usize> {
+        let mut steps_seen = 0usize;
+        for (i, line) in self.source.lines().enumerate() {
+            if let Some(name) = header(line) {
+                let hit = match section {
+                    Section::Input => name == "input",
+                    Section::Output => name == "output",
+                    Section::Step(n) => {
+                        let hit = name == "step" && steps_seen == n;
+                        if name == "step" {
+                            steps_seen += 1;
+                        }
+                        hit
+                    }
+                };
+                if hit {
+                    return Some(i + 1);
+                }
+            }
+        }
+        None
+    }
+
+    /// The 1-based line where `key` is set inside a section.
+    pub fn key_line(&self, section: Section, key: &str) -> Option<usize> {
+        let start = self.section_line(section)?;
+        for (i, line) in self.source.lines().enumerate().skip(start) {
+            if header(line).is_some() {
+                break;
+            }
+            let t = line.trim_start();
+            let name = t.split('=').next().unwrap_or("").trim().trim_matches('"');
+            if t.contains('=') && name == key {
+                return Some(i + 1);
+            }
+        }
+        None
+    }
+}
+
+/// The table name of a `[name]` or `[[name]]` header line.
+fn header(line: &str) -> Option<&str> {
+    let t = line.trim();
+    if !t.starts_with('[') {
+        return None;
+    }
+    let t = t.split('#').next().unwrap_or("").trim();
+    Some(t.trim_start_matches('[').trim_end_matches(']').trim())
+}
+
+fn top_key_line(source: &str, key: &str) -> Option<usize> {
+    source
+        .lines()
+        .position(|l| {
+            header(l) == Some(key)
+                || l.trim_start().starts_with(&format!("{key} "))
+                || l.trim_start().starts_with(&format!("{key}="))
+        })
+        .map(|i| i + 1)
+}
+
+fn line_of_offset(source: &str, offset: usize) -> usize {
+    source[..offset.min(source.len())].matches('\n').count() + 1
+}
+
+/// Turns serde's message into (the key it is about, a sentence for the user).
+fn explain(path: &str, msg: &str) -> (Option<String>, String) {
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        let name = rest.split('`').next().unwrap_or("").to_string();
+        let expected: Vec<&str> = rest
+            .split('`')
+            .skip(1)
+            .enumerate()
+            .filter(|(i, _)| i % 2 == 1)
+            .map(|(_, s)| s)
+            .collect();
+        let hint = suggest(&name, &expected);
+        let list = if expected.is_empty() {
+            "this table takes no keys".to_string()
+        } else {
+            format!("valid keys: {}", expected.join(", "))
+        };
+        return (
+            Some(name.clone()),
+            format!("unknown key `{name}`{hint} ({list})"),
+        );
+    }
+    if let Some(rest) = msg.strip_prefix("missing field `") {
+        let name = rest.split('`').next().unwrap_or("").to_string();
+        return (Some(name.clone()), format!("missing key `{name}`"));
+    }
+    let key = path
+        .split('.')
+        .next()
+        .filter(|k| !k.is_empty() && *k != "?")
+        .map(str::to_string);
+    match &key {
+        Some(k) => (key.clone(), format!("key `{k}`: {msg}")),
+        None => (None, msg.to_string()),
+    }
+}
+
+/// `; did you mean `x`?` when a known name is close enough.
+pub fn suggest(name: &str, known: &[&str]) -> String {
+    known
+        .iter()
+        .map(|k| (strsim::jaro_winkler(name, k), *k))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| format!("; did you mean `{k}`?"))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[input]
+paths = ["fixtures/quickstart"]
+
+[[step]]
+op = "length_filter"
+min_words = 50
+
+[output]
+dir = "out/x"
+"#;
+
+    #[test]
+    fn parses_a_spec_with_defaults() {
+        let spec = Spec::parse("t.toml", GOOD).unwrap();
+        assert_eq!(spec.input.text_column, "text");
+        assert_eq!(spec.output.rows_per_shard, 100_000);
+        assert_eq!(spec.steps.len(), 1);
+        assert_eq!(spec.steps[0].op, "length_filter");
+        assert_eq!(spec.steps[0].params["min_words"].as_integer(), Some(50));
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_near_name() {
+        let src = GOOD.replace("dir = \"out/x\"", "dir = \"out/x\"\nrows_per_shrd = 5");
+        let e = Spec::parse("t.toml", &src).unwrap_err();
+        assert_eq!(e.line, Some(11), "{e}");
+        assert!(e.message.contains("did you mean `rows_per_shard`"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let src = GOOD.replace(
+            "paths = [\"fixtures/quickstart\"]",
+            "paths = [\"a\"]\nbatch_rows = \"many\"",
+        );
+        let e = Spec::parse("t.toml", &src).unwrap_err();
+        assert_eq!(e.line, Some(4), "{e}");
+        assert!(e.message.contains("batch_rows"), "{e}");
+    }
+
+    #[test]
+    fn syntax_error_has_a_line() {
+        let e = Spec::parse("t.toml", "[input]\npaths = [\n").unwrap_err();
+        assert!(e.line.is_some(), "{e}");
+    }
+
+    #[test]
+    fn step_without_op_is_located() {
+        let src = GOOD.replace("op = \"length_filter\"\n", "");
+        let e = Spec::parse("t.toml", &src).unwrap_err();
+        assert_eq!(e.line, Some(5), "{e}");
+        assert!(e.message.contains("missing `op"), "{e}");
+    }
+}

@@ -1,0 +1,272 @@
+//! Counters for documents and bytes: per operator in / out / dropped per reason,
+//! merged across tasks, checked (`input = kept + dropped`) and reported.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Documents and text bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Count {
+    pub docs: u64,
+    pub bytes: u64,
+}
+
+impl Count {
+    pub fn add(&mut self, other: Count) {
+        self.docs += other.docs;
+        self.bytes += other.bytes;
+    }
+    pub fn one(bytes: usize) -> Count {
+        Count {
+            docs: 1,
+            bytes: bytes as u64,
+        }
+    }
+}
+
+/// What one operator (or the reader) did to the documents that reached it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpStats {
+    /// The step label: `read`, or `<index>:<op>` for the pipeline's steps.
+    pub step: String,
+    pub input: Count,
+    pub kept: Count,
+    /// Drop reason (e.g. `length_filter:min_words`) to what it dropped.
+    pub dropped: BTreeMap<String, Count>,
+}
+
+impl OpStats {
+    pub fn new(step: impl Into<String>) -> Self {
+        OpStats {
+            step: step.into(),
+            ..Default::default()
+        }
+    }
+
+    pub fn drop_one(&mut self, reason: &str, bytes: usize) {
+        self.dropped
+            .entry(reason.to_string())
+            .or_default()
+            .add(Count::one(bytes));
+    }
+
+    pub fn dropped_total(&self) -> Count {
+        let mut total = Count::default();
+        for c in self.dropped.values() {
+            total.add(*c);
+        }
+        total
+    }
+
+    pub fn merge(&mut self, other: &OpStats) {
+        self.input.add(other.input);
+        self.kept.add(other.kept);
+        for (reason, c) in &other.dropped {
+            self.dropped.entry(reason.clone()).or_default().add(*c);
+        }
+    }
+}
+
+/// The stats of one task of a streaming phase: one entry per step it ran, in order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskStats {
+    pub steps: Vec<OpStats>,
+}
+
+impl TaskStats {
+    pub fn merge(&mut self, other: &TaskStats) {
+        if self.steps.is_empty() {
+            self.steps = other.steps.clone();
+            return;
+        }
+        for (mine, theirs) in self.steps.iter_mut().zip(&other.steps) {
+            mine.merge(theirs);
+        }
+    }
+}
+
+/// Time spent in one phase of a run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PhaseTime {
+    pub phase: String,
+    pub tasks: usize,
+    /// Tasks skipped because a previous run had finished them.
+    pub resumed: usize,
+    pub seconds: f64,
+}
+
+/// The whole run: what `stats.json` holds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunStats {
+    pub input: Count,
+    pub kept: Count,
+    /// Every drop reason over the whole pipeline.
+    pub dropped: BTreeMap<String, Count>,
+    pub steps: Vec<OpStats>,
+    pub phases: Vec<PhaseTime>,
+}
+
+impl RunStats {
+    /// Builds the run totals from the per-step stats (in pipeline order) and
+    /// checks that every document is accounted for.
+    pub fn from_steps(steps: Vec<OpStats>, phases: Vec<PhaseTime>) -> anyhow::Result<RunStats> {
+        let first = steps
+            .first()
+            .ok_or_else(|| anyhow::anyhow!("a run without steps has no stats"))?;
+        let input = first.input;
+        let kept = steps.last().map(|s| s.kept).unwrap_or_default();
+        let mut dropped: BTreeMap<String, Count> = BTreeMap::new();
+        for s in &steps {
+            for (reason, c) in &s.dropped {
+                dropped.entry(reason.clone()).or_default().add(*c);
+            }
+        }
+        let stats = RunStats {
+            input,
+            kept,
+            dropped,
+            steps,
+            phases,
+        };
+        stats.check()?;
+        Ok(stats)
+    }
+
+    /// `input = kept + dropped` for every step, each step's output is the next
+    /// one's input, and for the whole run.
+    pub fn check(&self) -> anyhow::Result<()> {
+        for s in &self.steps {
+            let d = s.dropped_total();
+            if s.input.docs != s.kept.docs + d.docs {
+                anyhow::bail!(
+                    "accounting check failed at step {}: {} documents in, {} kept, {} dropped",
+                    s.step,
+                    s.input.docs,
+                    s.kept.docs,
+                    d.docs
+                );
+            }
+        }
+        for pair in self.steps.windows(2) {
+            if pair[0].kept.docs != pair[1].input.docs {
+                anyhow::bail!(
+                    "accounting check failed: step {} kept {} documents but step {} received {}",
+                    pair[0].step,
+                    pair[0].kept.docs,
+                    pair[1].step,
+                    pair[1].input.docs
+                );
+            }
+        }
+        let dropped: u64 = self.dropped.values().map(|c| c.docs).sum();
+        if self.input.docs != self.kept.docs + dropped {
+            anyhow::bail!(
+                "accounting check failed: {} documents in, {} kept, {} dropped",
+                self.input.docs,
+                self.kept.docs,
+                dropped
+            );
+        }
+        Ok(())
+    }
+
+    /// The table printed at the end of a run.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        out.push_str(&format!(
+            "{:<28} {:>12} {:>12} {:>12} {:>10}\n",
+            "step", "docs in", "kept", "dropped", "MB in"
+        ));
+        for s in &self.steps {
+            out.push_str(&format!(
+                "{:<28} {:>12} {:>12} {:>12} {:>10.1}\n",
+                s.step,
+                s.input.docs,
+                s.kept.docs,
+                s.dropped_total().docs,
+                s.input.bytes as f64 / 1e6
+            ));
+            for (reason, c) in &s.dropped {
+                out.push_str(&format!(
+                    "  {:<38} {:>12} docs {:>10.2} MB\n",
+                    reason,
+                    c.docs,
+                    c.bytes as f64 / 1e6
+                ));
+            }
+        }
+        let dropped: u64 = self.dropped.values().map(|c| c.docs).sum();
+        out.push_str(&format!(
+            "input {} = kept {} + dropped {}  ({:.1} MB in, {:.1} MB kept)\n",
+            self.input.docs,
+            self.kept.docs,
+            dropped,
+            self.input.bytes as f64 / 1e6,
+            self.kept.bytes as f64 / 1e6
+        ));
+        for p in &self.phases {
+            let resumed = if p.resumed > 0 {
+                format!(", {} resumed", p.resumed)
+            } else {
+                String::new()
+            };
+            out.push_str(&format!(
+                "phase {:<24} {:>6} tasks{} {:>9.2} s\n",
+                p.phase, p.tasks, resumed, p.seconds
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(name: &str, input: u64, kept: u64, drops: &[(&str, u64)]) -> OpStats {
+        let mut s = OpStats::new(name);
+        s.input = Count {
+            docs: input,
+            bytes: input * 10,
+        };
+        s.kept = Count {
+            docs: kept,
+            bytes: kept * 10,
+        };
+        for (r, n) in drops {
+            s.dropped.insert(
+                r.to_string(),
+                Count {
+                    docs: *n,
+                    bytes: n * 10,
+                },
+            );
+        }
+        s
+    }
+
+    #[test]
+    fn check_accepts_balanced_runs() {
+        let steps = vec![
+            step("read", 10, 9, &[("read:empty_text", 1)]),
+            step("1:f", 9, 5, &[("f:x", 4)]),
+        ];
+        let stats = RunStats::from_steps(steps, vec![]).unwrap();
+        assert_eq!(stats.kept.docs, 5);
+        assert_eq!(stats.dropped.len(), 2);
+    }
+
+    #[test]
+    fn check_rejects_a_lost_document() {
+        let steps = vec![step("read", 10, 10, &[]), step("1:f", 10, 5, &[("f:x", 4)])];
+        let err = RunStats::from_steps(steps, vec![]).unwrap_err().to_string();
+        assert!(err.contains("1:f"), "{err}");
+    }
+
+    #[test]
+    fn check_rejects_a_gap_between_steps() {
+        let steps = vec![step("read", 10, 10, &[]), step("1:f", 9, 9, &[])];
+        assert!(RunStats::from_steps(steps, vec![]).is_err());
+    }
+}

@@ -1,0 +1,159 @@
+//! Helpers shared by the end-to-end tests: run the binary, write small
+//! Parquet/JSONL inputs, read shards back.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `sluice` with `args` in `cwd`.
+pub fn sluice(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    cmd.current_dir(cwd).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the sluice binary runs")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Runs and requires success, printing what sluice said otherwise.
+pub fn run_ok(cwd: &Path, args: &[&str]) -> Output {
+    let o = sluice(cwd, args, &[]);
+    assert!(
+        o.status.success(),
+        "sluice {args:?} failed:\n{}\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    o
+}
+
+/// Writes a spec file and returns its path.
+pub fn write_spec(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+/// Writes a Parquet file with `id` and `text` columns (None = null text).
+pub fn write_docs(path: &Path, docs: &[(&str, Option<&str>)], row_group_rows: usize) {
+    let ids: ArrayRef = Arc::new(StringArray::from(
+        docs.iter().map(|d| Some(d.0)).collect::<Vec<_>>(),
+    ));
+    let texts: ArrayRef = Arc::new(StringArray::from(
+        docs.iter().map(|d| d.1).collect::<Vec<_>>(),
+    ));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, true),
+        Field::new("text", DataType::Utf8, true),
+    ]));
+    write_batch(
+        path,
+        RecordBatch::try_new(schema, vec![ids, texts]).unwrap(),
+        row_group_rows,
+    );
+}
+
+pub fn write_batch(path: &Path, batch: RecordBatch, row_group_rows: usize) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(row_group_rows))
+        .build();
+    let f = std::fs::File::create(path).unwrap();
+    let mut w = ArrowWriter::try_new(f, batch.schema(), Some(props)).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+/// A Parquet file whose `text` column holds integers.
+pub fn write_int_text(path: &Path) {
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "text",
+        DataType::Int64,
+        false,
+    )]));
+    let col: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3]));
+    write_batch(path, RecordBatch::try_new(schema, vec![col]).unwrap(), 10);
+}
+
+/// Every row of the Parquet files directly in `dir` whose name starts with `prefix`, in file order.
+pub fn read_rows(dir: &Path, prefix: &str) -> Vec<BTreeMap<String, String>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.retain(|p| {
+        let n = p.file_name().unwrap().to_string_lossy().into_owned();
+        n.starts_with(prefix) && n.ends_with(".parquet")
+    });
+    files.sort();
+    let mut rows = vec![];
+    for f in files {
+        let r = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&f).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        for b in r {
+            let b = b.unwrap();
+            for i in 0..b.num_rows() {
+                let mut row = BTreeMap::new();
+                for (field, col) in b.schema().fields().iter().zip(b.columns()) {
+                    let v = if col.is_null(i) {
+                        "<null>".to_string()
+                    } else {
+                        arrow::util::display::array_value_to_string(col, i).unwrap()
+                    };
+                    row.insert(field.name().clone(), v);
+                }
+                rows.push(row);
+            }
+        }
+    }
+    rows
+}
+
+/// The bytes of every shard in `dir` and `dir/excluded`, by relative name.
+pub fn shard_bytes(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for sub in ["", "excluded"] {
+        let d = dir.join(sub);
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if name.ends_with(".parquet") {
+                out.insert(format!("{sub}/{name}"), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+pub fn stats_json(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("stats.json")).expect("stats.json written"))
+        .unwrap()
+}
+
+/// Documents dropped for `reason` according to stats.json.
+pub fn dropped(stats: &serde_json::Value, reason: &str) -> u64 {
+    stats["dropped"][reason]["docs"].as_u64().unwrap_or(0)
+}

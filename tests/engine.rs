@@ -1,0 +1,287 @@
+//! End-to-end tests of the engine through the `sluice` binary: the quickstart,
+//! accounting, determinism across worker counts, kill-and-resume across the
+//! phases of a global op, and the spec errors a user meets first.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+/// The quickstart pipeline with its output in `out`, inputs from the repo's fixtures.
+fn quickstart_spec(dir: &Path, out: &Path) -> std::path::PathBuf {
+    let src = std::fs::read_to_string(repo().join("pipelines/quickstart.toml")).unwrap();
+    let src = src
+        .replace(
+            "\"fixtures/quickstart\"",
+            &format!("{:?}", repo().join("fixtures/quickstart")),
+        )
+        .replace("\"out/quickstart\"", &format!("{:?}", out));
+    write_spec(dir, "quickstart.toml", &src)
+}
+
+#[test]
+fn quickstart_accounts_for_every_document() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let spec = quickstart_spec(tmp.path(), &out);
+    let o = run_ok(
+        tmp.path(),
+        &["run", spec.to_str().unwrap(), "--workers", "2"],
+    );
+    let table = stdout(&o);
+    assert!(
+        table.contains("3:dedup_exact"),
+        "summary table lists the steps:\n{table}"
+    );
+
+    let stats = stats_json(&out);
+    // 200 web pages + 1,000 news + 140 doc lines + 30 speeches.
+    assert_eq!(stats["input"]["docs"], 1370);
+    let kept = read_rows(&out, "part-");
+    let excluded = read_rows(&out.join("excluded"), "");
+    assert_eq!(stats["kept"]["docs"].as_u64().unwrap() as usize, kept.len());
+    assert_eq!(
+        kept.len() + excluded.len(),
+        1370,
+        "every input document is kept or excluded"
+    );
+
+    // The 20 planted copies are removed, each pointing at the document kept.
+    let copies: Vec<_> = excluded
+        .iter()
+        .filter(|r| r["id"].ends_with("#copy"))
+        .collect();
+    assert_eq!(copies.len(), 20);
+    for r in &copies {
+        assert_eq!(r["drop_reason"], "dedup_exact");
+        assert_eq!(r["drop_op"], "3:dedup_exact");
+        assert_eq!(r["drop_detail"], r["id"].trim_end_matches("#copy"));
+    }
+    assert!(kept.iter().all(|r| !r["id"].ends_with("#copy")));
+    // No two kept documents share a text.
+    let mut texts: Vec<&String> = kept.iter().map(|r| &r["text"]).collect();
+    texts.sort();
+    let before = texts.len();
+    texts.dedup();
+    assert_eq!(texts.len(), before, "dedup_exact left duplicates");
+    // Each drop reason's count in stats.json matches the rows in excluded/.
+    for (reason, count) in stats["dropped"].as_object().unwrap() {
+        let rows = excluded
+            .iter()
+            .filter(|r| &r["drop_reason"] == reason)
+            .count() as u64;
+        assert_eq!(rows, count["docs"].as_u64().unwrap(), "{reason}");
+    }
+    // Speeches had no id column: ids are synthesised from file and line.
+    assert!(kept.iter().any(|r| r["id"].contains("speeches.jsonl.gz:1")));
+    // Short documents go, with the rule that dropped them.
+    assert!(dropped(&stats, "length_filter:min_words") > 0);
+}
+
+#[test]
+fn one_and_two_workers_write_identical_shards() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let spec_a = quickstart_spec(tmp.path(), &a);
+    run_ok(
+        tmp.path(),
+        &["run", spec_a.to_str().unwrap(), "--workers", "1", "-q"],
+    );
+    let spec_b = quickstart_spec(tmp.path(), &b);
+    run_ok(
+        tmp.path(),
+        &["run", spec_b.to_str().unwrap(), "--workers", "2", "-q"],
+    );
+    let (sa, sb) = (shard_bytes(&a), shard_bytes(&b));
+    assert!(sa.len() > 4, "expected several shards, got {:?}", sa.keys());
+    assert_eq!(sa.keys().collect::<Vec<_>>(), sb.keys().collect::<Vec<_>>());
+    for (name, bytes) in &sa {
+        assert!(bytes == &sb[name], "{name} differs between 1 and 2 workers");
+    }
+}
+
+/// Aborts the process inside the given task (a crash), reruns, and compares
+/// with an uninterrupted run.
+#[test]
+fn crash_in_any_phase_then_rerun_gives_the_same_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reference = tmp.path().join("reference");
+    let spec = quickstart_spec(tmp.path(), &reference);
+    run_ok(tmp.path(), &["run", spec.to_str().unwrap(), "-q"]);
+    let expected = shard_bytes(&reference);
+
+    for (i, point) in ["s0/1", "s0/3", "3-dedup_exact-find/2", "s1/0", "s1/2"]
+        .iter()
+        .enumerate()
+    {
+        let out = tmp.path().join(format!("crash{i}"));
+        let spec = quickstart_spec(tmp.path(), &out);
+        let o = sluice(
+            tmp.path(),
+            &["run", spec.to_str().unwrap(), "-q", "--workers", "1"],
+            &[("SLUICE_TEST_ABORT", point)],
+        );
+        assert!(!o.status.success(), "the abort at {point} did not happen");
+        assert!(!out.join("stats.json").exists());
+        let o = run_ok(tmp.path(), &["run", spec.to_str().unwrap()]);
+        assert!(
+            stdout(&o).contains("resumed"),
+            "the rerun after {point} resumed nothing:\n{}",
+            stdout(&o)
+        );
+        assert_eq!(
+            shard_bytes(&out),
+            expected,
+            "output after a crash at {point} differs"
+        );
+        let stray: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(stray.is_empty(), "temporary files left: {stray:?}");
+    }
+}
+
+/// Kills the process at arbitrary moments (SIGKILL), then reruns to the end.
+#[test]
+fn kill_at_random_moments_then_rerun_gives_the_same_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reference = tmp.path().join("reference");
+    let spec = quickstart_spec(tmp.path(), &reference);
+    run_ok(
+        tmp.path(),
+        &["run", spec.to_str().unwrap(), "-q", "--workers", "1"],
+    );
+    let expected = shard_bytes(&reference);
+
+    let out = tmp.path().join("killed");
+    let spec = quickstart_spec(tmp.path(), &out);
+    for delay_ms in [30u64, 120, 250, 400] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .current_dir(tmp.path())
+            .args(["run", spec.to_str().unwrap(), "-q", "--workers", "1"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    run_ok(tmp.path(), &["run", spec.to_str().unwrap(), "-q"]);
+    assert_eq!(shard_bytes(&out), expected);
+}
+
+#[test]
+fn rerun_skips_finished_tasks_and_force_redoes_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let spec = quickstart_spec(tmp.path(), &out);
+    run_ok(tmp.path(), &["run", spec.to_str().unwrap(), "-q"]);
+    let first = shard_bytes(&out);
+    let again = run_ok(tmp.path(), &["run", spec.to_str().unwrap(), "-q"]);
+    assert!(stdout(&again).contains("4 resumed"), "{}", stdout(&again));
+    let forced = run_ok(
+        tmp.path(),
+        &["run", spec.to_str().unwrap(), "-q", "--force"],
+    );
+    assert!(!stdout(&forced).contains("resumed"), "{}", stdout(&forced));
+    assert_eq!(shard_bytes(&out), first);
+}
+
+#[test]
+fn a_changed_spec_does_not_mix_with_the_old_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let spec = quickstart_spec(tmp.path(), &out);
+    run_ok(tmp.path(), &["run", spec.to_str().unwrap(), "-q"]);
+    let src = std::fs::read_to_string(&spec)
+        .unwrap()
+        .replace("min_words = 20", "min_words = 30");
+    std::fs::write(&spec, src).unwrap();
+    let o = sluice(tmp.path(), &["run", spec.to_str().unwrap(), "-q"], &[]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+    run_ok(
+        tmp.path(),
+        &["run", spec.to_str().unwrap(), "-q", "--force"],
+    );
+}
+
+#[test]
+fn spec_errors_point_at_the_line_and_suggest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base =
+        "[input]\npaths = [\"x\"]\n\n[[step]]\nop = \"lenght_filter\"\n\n[output]\ndir = \"o\"\n";
+    let spec = write_spec(tmp.path(), "bad.toml", base);
+    let o = sluice(tmp.path(), &["run", spec.to_str().unwrap()], &[]);
+    let e = stderr(&o);
+    assert!(!o.status.success());
+    assert!(e.contains("bad.toml:5"), "{e}");
+    assert!(e.contains("did you mean `length_filter`"), "{e}");
+
+    let spec = write_spec(
+        tmp.path(),
+        "bad2.toml",
+        &base.replace("lenght_filter\"", "length_filter\"\nmin_word = 3"),
+    );
+    let e = stderr(&sluice(tmp.path(), &["run", spec.to_str().unwrap()], &[]));
+    assert!(e.contains("bad2.toml:6"), "{e}");
+    assert!(e.contains("did you mean `min_words`"), "{e}");
+
+    let spec = write_spec(
+        tmp.path(),
+        "bad3.toml",
+        &base.replace("lenght_filter\"", "length_filter\"\nmin_words = \"fifty\""),
+    );
+    let e = stderr(&sluice(tmp.path(), &["run", spec.to_str().unwrap()], &[]));
+    assert!(e.contains("bad3.toml:6") && e.contains("min_words"), "{e}");
+}
+
+#[test]
+fn ops_lists_every_operator_with_parameters() {
+    let o = run_ok(&repo(), &["ops"]);
+    let s = stdout(&o);
+    for name in [
+        "normalize",
+        "length_filter",
+        "sample",
+        "dedup_exact",
+        "min_words",
+        "fraction",
+        "form",
+    ] {
+        assert!(
+            s.contains(name),
+            "`sluice ops` does not mention {name}:\n{s}"
+        );
+    }
+}
+
+#[test]
+fn inspect_describes_a_run_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let spec = quickstart_spec(tmp.path(), &out);
+    run_ok(tmp.path(), &["run", spec.to_str().unwrap(), "-q"]);
+    let stats = stats_json(&out);
+    let o = run_ok(tmp.path(), &["inspect", out.to_str().unwrap()]);
+    let s = stdout(&o);
+    assert!(
+        s.contains(&format!("rows: {}", stats["kept"]["docs"])),
+        "{s}"
+    );
+    assert!(
+        s.lines()
+            .any(|l| l.trim() == "text                     str"),
+        "{s}"
+    );
+    assert!(s.contains("p50"), "{s}");
+    assert!(s.contains("by source"), "{s}");
+    assert!(
+        s.contains("by drop_reason") && s.contains("dedup_exact"),
+        "{s}"
+    );
+}
