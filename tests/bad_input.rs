@@ -183,7 +183,16 @@ fn broken_jsonl_lines_are_counted_with_their_line() {
     let kept_ids: Vec<&str> = kept.iter().map(|r| r["id"].as_str()).collect();
     assert_eq!(kept_ids.len(), 3);
     assert_eq!(kept_ids[..2], ["1", "8"]);
-    assert!(kept_ids[2].ends_with("docs.jsonl:10"), "{kept_ids:?}");
+    let bytes = std::fs::read(&input).unwrap();
+    let needle = br#"{"text": "good, no id""#;
+    let offset = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap();
+    assert!(
+        kept_ids[2].ends_with(&format!("docs.jsonl@{offset}")),
+        "{kept_ids:?}"
+    );
     let ex = read_rows(&out.join("excluded"), "");
     let cut = ex
         .iter()
@@ -344,5 +353,64 @@ fn a_jsonl_row_that_does_not_fit_the_inferred_columns_is_dropped_not_fatal() {
         ex[0]["text"].contains("not a number"),
         "the raw row is kept for inspection: {:?}",
         ex[0]
+    );
+}
+
+#[test]
+fn jsonl_quirks_keep_their_documents() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("docs.jsonl");
+    let mut body = String::from("\u{feff}");
+    // `later` is null in the first lines, then a string; `meta` is always {}.
+    for i in 0..1200 {
+        let later = if i < 1100 {
+            "null".to_string()
+        } else {
+            format!("\"v{i}\"")
+        };
+        body.push_str(&format!(
+            "{{\"text\": \"doc {i}\", \"later\": {later}, \"meta\": {{}}}}\n"
+        ));
+    }
+    std::fs::write(&input, body).unwrap();
+    let out = tmp.path().join("out");
+    let spec = spec_for(tmp.path(), &input, &out, "");
+    run_ok(tmp.path(), &["run", spec.to_str().unwrap(), "-q"]);
+    let stats = stats_json(&out);
+    assert_eq!(stats["kept"]["docs"], 1200, "{stats:#}");
+    let rows = read_rows(&out, "part-");
+    assert_eq!(
+        rows[0]["text"], "doc 0",
+        "the byte-order mark is not part of the first line"
+    );
+    assert_eq!(rows[1150]["later"], "v1150");
+}
+
+#[test]
+fn other_files_in_the_output_folder_are_left_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("docs.parquet");
+    write_good(&input, 3);
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let foreign = out.join("part-00000-1a2b3c4d-5e6f.snappy.parquet");
+    std::fs::write(&foreign, b"a Spark shard").unwrap();
+    let spec = spec_for(tmp.path(), &input, &out, "");
+    run_ok(tmp.path(), &["run", spec.to_str().unwrap(), "-q"]);
+    run_ok(
+        tmp.path(),
+        &["run", spec.to_str().unwrap(), "-q", "--force"],
+    );
+    assert_eq!(std::fs::read(&foreign).unwrap(), b"a Spark shard");
+    assert_eq!(read_rows(&out, "part-00000-0000").len(), 3);
+
+    // An output folder inside the input would read its own shards back.
+    let spec = spec_for(tmp.path(), tmp.path(), &out, "");
+    let o = sluice(tmp.path(), &["run", spec.to_str().unwrap(), "-q"], &[]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("inside the output folder"),
+        "{}",
+        stderr(&o)
     );
 }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::io::discover::{discover, InputTask};
 use crate::io::reader;
-use crate::io::writer::{compression, write_atomic, ShardPolicy, ShardWriter};
+use crate::io::writer::{compression, is_shard_name, write_atomic, ShardPolicy, ShardWriter};
 use crate::ops::{build_steps, DocBatch, GlobalCtx, Observer, OpOutput, RowFilter};
 use crate::pipeline::spec::Spec;
 use crate::stats::{Count, OpStats, PhaseTime, RunStats, TaskStats};
@@ -82,6 +82,20 @@ pub fn run_spec(spec: &Spec, opts: &RunOptions) -> Result<RunStats> {
     if tasks.is_empty() {
         bail!("[input] paths match no input file");
     }
+    if let Ok(out) = layout.out.canonicalize() {
+        if let Some(t) = tasks.iter().find(|t| {
+            t.file
+                .path
+                .canonicalize()
+                .is_ok_and(|p| p.starts_with(&out))
+        }) {
+            bail!(
+                "the input file {} lies inside the output folder {}: choose an output folder outside the input",
+                t.file.path.display(),
+                layout.out.display()
+            );
+        }
+    }
     check_plan(&layout, spec, &tasks)?;
     let input_bytes = tasks.iter().map(|t| t.bytes).sum();
     let plan = plan::plan(&steps, |label| GlobalCtx {
@@ -115,8 +129,14 @@ pub fn run_spec(spec: &Spec, opts: &RunOptions) -> Result<RunStats> {
         let mut merged = TaskStats::default();
         for t in 0..tasks.len() {
             let path = layout.marker(&Phase::Stream(k).name(), t);
-            let s: TaskStats = serde_json::from_slice(&std::fs::read(&path)?)
-                .with_context(|| format!("reading task marker {}", path.display()))?;
+            let bytes = std::fs::read(&path)
+                .with_context(|| format!("cannot read task marker {}", path.display()))?;
+            let s: TaskStats = serde_json::from_slice(&bytes).with_context(|| {
+                format!(
+                    "task marker {} is damaged; delete it to redo that task",
+                    path.display()
+                )
+            })?;
             merged.merge(&s);
         }
         steps_stats.extend(merged.steps);
@@ -139,8 +159,10 @@ pub fn run_spec(spec: &Spec, opts: &RunOptions) -> Result<RunStats> {
     Ok(stats)
 }
 
-/// Creates the output folder, checks that it is writable, and with `force`
-/// removes what an earlier run wrote there.
+/// Creates the output folder and checks that it is writable. With `force`,
+/// or when the folder holds no plan of an earlier run, removes what a sluice
+/// run may have left there (its shards, `excluded/`, `_work/`, `stats.json`),
+/// so that a new run never mixes with old output. Other files stay.
 fn prepare_output(layout: &Layout, force: bool) -> Result<()> {
     let out = &layout.out;
     std::fs::create_dir_all(out)
@@ -149,18 +171,31 @@ fn prepare_output(layout: &Layout, force: bool) -> Result<()> {
     std::fs::write(&probe, b"")
         .with_context(|| format!("the output folder {} is not writable", out.display()))?;
     let _ = std::fs::remove_file(&probe);
-    if force {
-        for entry in std::fs::read_dir(out)? {
-            let path = entry?.path();
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            if name.starts_with("part-") || name.starts_with(".part-") || name == "stats.json" {
-                std::fs::remove_file(&path)?;
-            } else if name == "_work" || name == "excluded" {
-                std::fs::remove_dir_all(&path)?;
-            }
+    let plan = layout.work.join("plan.json");
+    if !force && plan.exists() {
+        return Ok(());
+    }
+    // The plan goes first: a crash during the clean-up then cleans again.
+    if plan.exists() {
+        std::fs::remove_file(&plan).with_context(|| format!("removing {}", plan.display()))?;
+    }
+    for entry in std::fs::read_dir(out)? {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let ours = name
+            .strip_prefix('.')
+            .unwrap_or(&name)
+            .strip_prefix("part-")
+            .and_then(|r| r.get(..5))
+            .is_some_and(|t| is_shard_name(&name, &format!("part-{t}")));
+        if ours || name == "stats.json" {
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        } else if name == "_work" || name == "excluded" {
+            std::fs::remove_dir_all(&path)
+                .with_context(|| format!("removing {}", path.display()))?;
         }
     }
     Ok(())
@@ -281,7 +316,9 @@ impl Runner<'_> {
                 .opened_by
                 .as_ref()
                 .expect("segments after the first open with a global op");
-            let filter = g.op.filter(&g.ctx, t)?;
+            let filter =
+                g.op.filter(&g.ctx, t)
+                    .with_context(|| format!("{} task {t}", g.label))?;
             let dir = self.layout.intermediate(k - 1);
             let batches = read_intermediate(
                 &dir,
@@ -294,6 +331,7 @@ impl Runner<'_> {
                     inner: batches,
                     filter,
                     row: 0,
+                    finished: false,
                 }),
                 OpStats::new(g.label.clone()),
                 format!("task {t}"),
@@ -326,14 +364,16 @@ impl Runner<'_> {
         for item in source.by_ref() {
             let out = item.with_context(|| where_.clone())?;
             progress.add(out.batch.num_rows() as u64, out.batch.text_bytes());
-            let mut batch = settle(out, &mut first, &mut excluded)?;
+            let input = count_of(&out.batch);
+            let mut batch = settle(out, input, &mut first, &mut excluded)?;
             for (step, st) in seg.ops.iter().zip(op_stats.iter_mut()) {
                 let Some(b) = batch.take() else { break };
+                let input = count_of(&b);
                 let out = step
                     .op
                     .apply(b)
                     .with_context(|| format!("{} in {where_}", step.label))?;
-                batch = settle(out, st, &mut excluded)?;
+                batch = settle(out, input, st, &mut excluded)?;
             }
             if let Some(batch) = batch {
                 if let Some(obs) = observer.as_mut() {
@@ -362,16 +402,33 @@ impl Runner<'_> {
     }
 }
 
-/// Counts an op's output, sends its drops to the excluded sink, and returns
-/// the kept rows (`None` when none are left).
-fn settle(out: OpOutput, stats: &mut OpStats, excluded: &mut Excluded) -> Result<Option<DocBatch>> {
+fn count_of(batch: &DocBatch) -> Count {
+    Count {
+        docs: batch.num_rows() as u64,
+        bytes: batch.text_bytes(),
+    }
+}
+
+/// Counts what an op received (`input`, measured before it ran: ops may
+/// rewrite the text) and what it kept or dropped, sends its drops to the
+/// excluded sink, and returns the kept rows (`None` when none are left).
+fn settle(
+    out: OpOutput,
+    input: Count,
+    stats: &mut OpStats,
+    excluded: &mut Excluded,
+) -> Result<Option<DocBatch>> {
     let OpOutput { batch, drops } = out;
     let texts = batch.texts();
     let n = batch.num_rows();
-    stats.input.add(Count {
-        docs: n as u64,
-        bytes: batch.text_bytes(),
-    });
+    if n as u64 != input.docs {
+        bail!(
+            "step {} returned {n} rows for {} (an op must not add or remove rows)",
+            stats.step,
+            input.docs
+        );
+    }
+    stats.input.add(input);
     if drops.is_empty() {
         stats.kept.add(Count {
             docs: n as u64,
@@ -402,6 +459,8 @@ fn settle(out: OpOutput, stats: &mut OpStats, excluded: &mut Excluded) -> Result
         ..batch
     }))
 }
+
+const DROP_COLUMNS: &[&str] = &["drop_op", "drop_reason", "drop_detail"];
 
 /// The excluded sink of one task: dropped rows with `drop_op`, `drop_reason`
 /// and `drop_detail`, in the columns the task's first dropped batch had.
@@ -437,7 +496,19 @@ impl Excluded {
         let marks: Vec<&crate::ops::DropMark> = drops.iter().flatten().collect();
         let base = self
             .schema
-            .get_or_insert_with(|| batch.data.schema())
+            .get_or_insert_with(|| {
+                // Input that already has drop columns (a rerun over
+                // excluded/) gets them replaced, not duplicated.
+                let fields: Vec<Field> = batch
+                    .data
+                    .schema()
+                    .fields()
+                    .iter()
+                    .filter(|f| !DROP_COLUMNS.contains(&f.name().as_str()))
+                    .map(|f| f.as_ref().clone())
+                    .collect();
+                Arc::new(Schema::new(fields))
+            })
             .clone();
         // Later ops may add columns: keep the columns the sink started with.
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(base.fields().len() + 3);
@@ -470,7 +541,9 @@ impl Excluded {
         fields.push(Field::new("drop_reason", DataType::Utf8, false));
         fields.push(Field::new("drop_detail", DataType::Utf8, true));
         let out = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
-        writer.write(&out, batch.text)
+        let text_name = batch.data.schema().field(batch.text).name().clone();
+        let text = out.schema().index_of(&text_name).unwrap_or(0);
+        writer.write(&out, text)
     }
 
     fn finish(self) -> Result<()> {
@@ -486,14 +559,20 @@ struct FilteredIter {
     inner: Box<dyn Iterator<Item = Result<DocBatch>> + Send>,
     filter: Box<dyn RowFilter>,
     row: u64,
+    finished: bool,
 }
 
 impl Iterator for FilteredIter {
     type Item = Result<OpOutput>;
     fn next(&mut self) -> Option<Self::Item> {
-        let batch = match self.inner.next()? {
-            Ok(b) => b,
-            Err(e) => return Some(Err(e)),
+        let batch = match self.inner.next() {
+            Some(Ok(b)) => b,
+            Some(Err(e)) => return Some(Err(e)),
+            None if !self.finished => {
+                self.finished = true;
+                return self.filter.finish(self.row).err().map(Err);
+            }
+            None => return None,
         };
         let first = self.row;
         self.row += batch.num_rows() as u64;
@@ -538,8 +617,14 @@ fn read_intermediate(
                 let path = path.clone();
                 Box::new(r.map(move |b| {
                     let data = b.with_context(|| format!("reading {}", path.display()))?;
-                    let text = data.schema().index_of(&text_column)?;
-                    let id = data.schema().index_of(&id_column)?;
+                    let text = data
+                        .schema()
+                        .index_of(&text_column)
+                        .with_context(|| path.display().to_string())?;
+                    let id = data
+                        .schema()
+                        .index_of(&id_column)
+                        .with_context(|| path.display().to_string())?;
                     Ok(DocBatch { data, text, id })
                 }))
             }

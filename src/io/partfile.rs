@@ -84,8 +84,9 @@ pub fn read_part(path: &Path, p: usize) -> Result<Vec<u8>> {
             p + 1
         );
     }
-    let index_start = size
-        .checked_sub(16 + 24 * count as u64)
+    let index_start = (count as u64)
+        .checked_mul(24)
+        .and_then(|n| size.checked_sub(16 + n))
         .ok_or_else(|| corrupt("index larger than the file"))?;
     let mut entry = [0u8; 24];
     f.seek(SeekFrom::Start(index_start + 24 * p as u64))?;
@@ -93,7 +94,7 @@ pub fn read_part(path: &Path, p: usize) -> Result<Vec<u8>> {
     let off = u64::from_le_bytes(entry[..8].try_into().unwrap());
     let len = u64::from_le_bytes(entry[8..16].try_into().unwrap());
     let sum = u64::from_le_bytes(entry[16..].try_into().unwrap());
-    if off + len > index_start {
+    if off.checked_add(len).is_none_or(|end| end > index_start) {
         return Err(corrupt("slice past the data"));
     }
     let mut buf = vec![0u8; len as usize];

@@ -20,6 +20,8 @@ use crate::pipeline::spec::{Format, InputSpec};
 
 /// Lines read to infer a JSONL file's columns.
 const SCHEMA_SAMPLE_LINES: usize = 1000;
+/// Line bytes after which a JSONL batch is closed whatever its row count.
+const MAX_BATCH_BYTES: usize = 256 << 20;
 
 pub type BatchIter = Box<dyn Iterator<Item = Result<OpOutput>> + Send>;
 
@@ -229,6 +231,7 @@ fn jsonl_schema(task: &InputTask, spec: &InputSpec) -> Result<SchemaRef> {
     let mut values = vec![];
     let mut line = vec![];
     let mut seen = 0;
+    let mut text_seen = false;
     while values.len() < SCHEMA_SAMPLE_LINES && seen < 10 * SCHEMA_SAMPLE_LINES {
         line.clear();
         if reader
@@ -238,8 +241,16 @@ fn jsonl_schema(task: &InputTask, spec: &InputSpec) -> Result<SchemaRef> {
         {
             break;
         }
+        let body = if seen == 0 {
+            strip_bom(&line)
+        } else {
+            &line[..]
+        };
         seen += 1;
-        if let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(&line) {
+        if let Ok(Value::Object(mut m)) = serde_json::from_slice::<Value>(body) {
+            // The text is forced to a string below; keeping it would hold
+            // up to a thousand documents in memory for nothing.
+            text_seen |= m.remove(&spec.text_column).is_some();
             values.push(Value::Object(m));
         }
     }
@@ -250,7 +261,7 @@ fn jsonl_schema(task: &InputTask, spec: &InputSpec) -> Result<SchemaRef> {
                 task.file.path.display()
             )
         })?;
-    if inferred.field_with_name(&spec.text_column).is_err() && !values.is_empty() {
+    if !text_seen && !values.is_empty() {
         let names: Vec<&str> = inferred
             .fields()
             .iter()
@@ -264,18 +275,18 @@ fn jsonl_schema(task: &InputTask, spec: &InputSpec) -> Result<SchemaRef> {
             names.join(", ")
         );
     }
-    let mut fields: Vec<Field> = vec![];
-    let mut has_text = false;
+    let mut fields: Vec<Field> = vec![Field::new(&spec.text_column, DataType::Utf8, true)];
     for f in inferred.fields() {
-        if f.name() == &spec.text_column || f.name() == &spec.id_column {
-            has_text |= f.name() == &spec.text_column;
-            fields.push(Field::new(f.name(), DataType::Utf8, true));
-        } else {
-            fields.push(f.as_ref().clone());
+        match f.data_type() {
+            _ if f.name() == &spec.id_column => {
+                fields.push(Field::new(f.name(), DataType::Utf8, true))
+            }
+            // Only nulls in the sample: strings take any later scalar.
+            DataType::Null => fields.push(Field::new(f.name(), DataType::Utf8, true)),
+            // Parquet cannot store an empty struct; such a key is left out.
+            DataType::Struct(children) if children.is_empty() => {}
+            _ => fields.push(f.as_ref().clone()),
         }
-    }
-    if !has_text {
-        fields.push(Field::new(&spec.text_column, DataType::Utf8, true));
     }
     Ok(Arc::new(Schema::new(fields)))
 }
@@ -287,7 +298,8 @@ struct JsonlReader {
     id_column: String,
     batch_rows: usize,
     file: String,
-    /// Byte offset of the next line from the file start (uncompressed data).
+    /// Byte offset of the next line from the file start (uncompressed data);
+    /// synthesised ids are `file@offset`, the same however the file is split.
     offset: u64,
     end: u64,
     whole: bool,
@@ -296,6 +308,8 @@ struct JsonlReader {
 }
 
 impl JsonlReader {
+    /// Where a line is, for messages: `file:line` when the task started at
+    /// the file's beginning, `file@byte` for a later piece.
     fn location(&self, line_no: u64, offset: u64) -> String {
         if self.whole {
             format!("{}:{}", self.file, line_no)
@@ -308,8 +322,11 @@ impl JsonlReader {
         let mut rows: Vec<Value> = Vec::with_capacity(self.batch_rows);
         let mut marks: Vec<Option<DropMark>> = Vec::with_capacity(self.batch_rows);
         let mut ids: Vec<String> = Vec::with_capacity(self.batch_rows);
+        let mut locations: Vec<String> = Vec::with_capacity(self.batch_rows);
         let mut buf = vec![];
-        while rows.len() < self.batch_rows && !self.done {
+        let mut batch_bytes = 0usize;
+        // Rows and bytes both bound a batch: Arrow strings hold at most 2 GiB.
+        while rows.len() < self.batch_rows && batch_bytes < MAX_BATCH_BYTES && !self.done {
             if !self.whole && self.offset >= self.end {
                 self.done = true;
                 break;
@@ -325,7 +342,9 @@ impl JsonlReader {
             let (line_no, offset) = (self.line_no + 1, self.offset);
             self.line_no += 1;
             self.offset += n as u64;
+            batch_bytes += n;
             let body = trim_newline(&buf);
+            let body = if offset == 0 { strip_bom(body) } else { body };
             if body.iter().all(u8::is_ascii_whitespace) {
                 continue; // a blank line holds no document
             }
@@ -333,12 +352,13 @@ impl JsonlReader {
             let (row, mark) = self.parse_line(body, &location);
             rows.push(row);
             marks.push(mark);
-            ids.push(location);
+            locations.push(location);
+            ids.push(format!("{}@{offset}", self.file));
         }
         if rows.is_empty() {
             return Ok(None);
         }
-        let batch = self.decode(&mut rows, &mut marks, &ids)?;
+        let batch = self.decode(&mut rows, &mut marks, &locations)?;
         let mut out = to_docs(batch, &self.text_column, &self.id_column, |i| {
             ids[i].clone()
         })?;
@@ -467,6 +487,10 @@ fn merge_marks(target: &mut Vec<Option<DropMark>>, first: Vec<Option<DropMark>>)
             *t = f;
         }
     }
+}
+
+fn strip_bom(b: &[u8]) -> &[u8] {
+    b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b)
 }
 
 fn trim_newline(buf: &[u8]) -> &[u8] {

@@ -36,6 +36,8 @@ impl ShardPolicy {
         WriterProperties::builder()
             .set_compression(self.compression)
             .set_max_row_group_row_count(Some(self.rows_per_shard.clamp(1, 65_536)))
+            // The open row group is buffered in memory: bound it for long documents.
+            .set_max_row_group_bytes(Some(64 << 20))
             .set_created_by("sluice".to_string())
             .build()
     }
@@ -161,17 +163,29 @@ fn text_bytes(batch: &RecordBatch, col: usize) -> u64 {
         .unwrap_or(0)
 }
 
-/// Deletes `{prefix}-*` files and their temporaries in `dir`.
+/// True for the names this writer gives shards of `prefix`:
+/// `{prefix}-NNNN.parquet` and its temporary `.{prefix}-NNNN.parquet.tmp`.
+pub fn is_shard_name(name: &str, prefix: &str) -> bool {
+    let rest = name
+        .strip_prefix('.')
+        .and_then(|n| n.strip_suffix(".tmp"))
+        .unwrap_or(name);
+    rest.strip_prefix(prefix)
+        .and_then(|r| r.strip_prefix('-'))
+        .and_then(|r| r.strip_suffix(".parquet"))
+        .is_some_and(|n| n.len() >= 4 && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Deletes the shards (and temporaries) this writer made for `prefix` in
+/// `dir`, and nothing else: other tools' `part-*` files stay.
 pub fn remove_with_prefix(dir: &Path, prefix: &str) -> Result<()> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(());
     };
-    let (done, tmp) = (format!("{prefix}-"), format!(".{prefix}-"));
     for entry in entries {
         let entry = entry?;
         let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with(&done) || name.starts_with(&tmp) {
+        if is_shard_name(&name.to_string_lossy(), prefix) {
             std::fs::remove_file(entry.path())
                 .with_context(|| format!("removing {}", entry.path().display()))?;
         }
@@ -188,8 +202,32 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    let mut f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    std::io::Write::write_all(&mut f, bytes)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    // Markers are the commit point of a task: they must not outlive a crash
+    // as empty files.
+    f.sync_all()
+        .with_context(|| format!("cannot sync {}", tmp.display()))?;
+    drop(f);
     std::fs::rename(&tmp, path)
         .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_only_its_own_shard_names() {
+        assert!(is_shard_name("part-00012-0003.parquet", "part-00012"));
+        assert!(is_shard_name(".part-00012-0003.parquet.tmp", "part-00012"));
+        assert!(!is_shard_name(
+            "part-00012-1a2b3c4d-snappy.parquet",
+            "part-00012"
+        ));
+        assert!(!is_shard_name("part-00012-0003.parquet", "part-00001"));
+        assert!(!is_shard_name("part-000120-0003.parquet", "part-00012"));
+    }
 }

@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::Deserialize;
 use xxhash_rust::xxh3::xxh3_128;
 
@@ -50,8 +50,11 @@ pub const INFO: OpInfo = OpInfo {
 
 fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
     let d: DedupExact = ctx.config()?;
-    if d.partitions == Some(0) {
-        return Err(ctx.error("partitions", "partitions must be at least 1".into()));
+    if d.partitions.is_some_and(|p| p == 0 || p > 65_536) {
+        return Err(ctx.error(
+            "partitions",
+            "partitions must be between 1 and 65536".into(),
+        ));
     }
     Ok(Op::Global(Arc::new(d)))
 }
@@ -115,6 +118,17 @@ impl RowFilter for DropFilter {
         }
         Ok(OpOutput { batch, drops })
     }
+
+    fn finish(&mut self, rows: u64) -> Result<()> {
+        if self.next < self.drops.len() {
+            anyhow::bail!(
+                "dedup_exact holds {} decisions for rows past this task's {rows} rows: the intermediate \
+                 files do not match the shards; rerun with --force",
+                self.drops.len() - self.next
+            );
+        }
+        Ok(())
+    }
 }
 
 impl GlobalOp for DedupExact {
@@ -137,12 +151,20 @@ impl GlobalOp for DedupExact {
         let slices: Vec<Vec<u8>> = (0..ctx.tasks)
             .map(|t| read_part(&observe_file(ctx, t), partition))
             .collect::<Result<_>>()?;
+        let corrupt = |t: usize| {
+            format!(
+                "intermediate file {} is corrupt",
+                observe_file(ctx, t).display()
+            )
+        };
         // (hash, task, row, id)
         let mut entries: Vec<(u128, u32, u64, &str)> = vec![];
         for (t, slice) in slices.iter().enumerate() {
             let mut c = Cursor::new(slice);
             while !c.done() {
-                entries.push((c.u128()?, t as u32, c.u64()?, c.str()?));
+                let h = c.u128().with_context(|| corrupt(t))?;
+                let row = c.u64().with_context(|| corrupt(t))?;
+                entries.push((h, t as u32, row, c.str().with_context(|| corrupt(t))?));
             }
         }
         entries.sort_unstable_by_key(|e| (e.0, e.1, e.2));
@@ -169,10 +191,13 @@ impl GlobalOp for DedupExact {
     fn filter(&self, ctx: &GlobalCtx, task: usize) -> Result<Box<dyn RowFilter>> {
         let mut drops = vec![];
         for p in 0..self.partitions(ctx) {
-            let slice = read_part(&drops_file(ctx, p), task)?;
+            let path = drops_file(ctx, p);
+            let slice = read_part(&path, task)?;
+            let corrupt = || format!("intermediate file {} is corrupt", path.display());
             let mut c = Cursor::new(&slice);
             while !c.done() {
-                drops.push((c.u64()?, c.str()?.to_string()));
+                let row = c.u64().with_context(corrupt)?;
+                drops.push((row, c.str().with_context(corrupt)?.to_string()));
             }
         }
         drops.sort_unstable();

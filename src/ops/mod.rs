@@ -117,6 +117,11 @@ pub trait Observer: Send {
 /// Applies a global op's decisions to one task's rows, in the order observed.
 pub trait RowFilter: Send {
     fn apply(&mut self, batch: DocBatch, first_row: u64) -> Result<OpOutput>;
+    /// Called after the last batch with the number of rows seen: a filter
+    /// holding decisions for rows that never came reports the mismatch.
+    fn finish(&mut self, _rows: u64) -> Result<()> {
+        Ok(())
+    }
 }
 
 pub trait GlobalOp: Send + Sync {
