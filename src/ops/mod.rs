@@ -6,6 +6,7 @@
 //! Adding an op: a module here and one line in [`REGISTRY`].
 
 pub mod dedup_exact;
+pub mod lang;
 pub mod length_filter;
 pub mod normalize;
 pub mod sample;
@@ -190,6 +191,7 @@ pub const REGISTRY: &[&OpInfo] = &[
     &normalize::INFO,
     &length_filter::INFO,
     &sample::INFO,
+    &lang::INFO,
     &dedup_exact::INFO,
 ];
 
@@ -246,6 +248,32 @@ pub fn describe_all() -> String {
         out.push('\n');
     }
     out
+}
+
+/// Sets a column by name: replaces it if the batch has it, else appends it.
+pub fn with_column(
+    batch: DocBatch,
+    name: &str,
+    values: arrow::array::ArrayRef,
+) -> Result<DocBatch> {
+    use arrow::datatypes::{Field, Schema};
+    let schema = batch.data.schema();
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut columns = batch.data.columns().to_vec();
+    let field = Field::new(name, values.data_type().clone(), true);
+    match schema.index_of(name) {
+        Ok(i) => {
+            fields[i] = field;
+            columns[i] = values;
+        }
+        Err(_) => {
+            fields.push(field);
+            columns.push(values);
+        }
+    }
+    let schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    let data = RecordBatch::try_new(schema, columns)?;
+    Ok(DocBatch { data, ..batch })
 }
 
 /// Replaces the text column of a batch with new values (same rows).

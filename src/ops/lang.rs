@@ -1,0 +1,351 @@
+//! `lang`: language identification. Adds `lang` (ISO 639-1 where one exists,
+//! else 639-3; the same codes from both backends) and `lang_score`, and
+//! optionally keeps only some languages or confident predictions.
+//!
+//! Backends: `whatlang` (built in, no model) and `fasttext` (a local model
+//! such as lid.176.ftz/.bin or GlotLID, through the C++ fastText).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Result;
+use arrow::array::{Float32Array, StringArray};
+use serde::Deserialize;
+
+use super::{with_column, BuildCtx, DocBatch, DropMark, Op, OpInfo, OpOutput, ParamDoc, StreamOp};
+use crate::pipeline::spec::SpecError;
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Whatlang,
+    Fasttext,
+}
+
+fn default_backend() -> Backend {
+    Backend::Whatlang
+}
+fn default_column() -> String {
+    "lang".into()
+}
+fn default_max_chars() -> usize {
+    10_000
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LangConfig {
+    #[serde(default = "default_backend")]
+    pub backend: Backend,
+    /// The fastText model file (fasttext backend only).
+    #[serde(default)]
+    pub model: Option<PathBuf>,
+    /// Keep only these languages (codes as the op writes them).
+    #[serde(default)]
+    pub keep: Option<Vec<String>>,
+    /// Drop predictions scoring below this.
+    #[serde(default)]
+    pub min_score: Option<f32>,
+    /// The column the code is written to; the score goes to `<column>_score`.
+    #[serde(default = "default_column")]
+    pub column: String,
+    /// Only the first this many characters are used for prediction.
+    #[serde(default = "default_max_chars")]
+    pub max_chars: usize,
+}
+
+pub const INFO: OpInfo = OpInfo {
+    name: "lang",
+    global: false,
+    summary: "Language identification: adds `lang` (ISO 639-1 where one exists, else 639-3) and \
+              `lang_score`. With `keep` and/or `min_score` it also filters. The text is cleaned for \
+              prediction (newlines to spaces, cut to `max_chars`) without changing the stored text.",
+    params: &[
+        ParamDoc { name: "backend", kind: "string", default: "\"whatlang\"", doc: "\"whatlang\" (built in) or \"fasttext\"" },
+        ParamDoc { name: "model", kind: "path", default: "none", doc: "fastText model (lid.176.ftz/.bin, GlotLID); fasttext only" },
+        ParamDoc { name: "keep", kind: "list", default: "all", doc: "languages to keep, e.g. [\"en\", \"zh\"]" },
+        ParamDoc { name: "min_score", kind: "float", default: "none", doc: "drop predictions scoring below this" },
+        ParamDoc { name: "column", kind: "string", default: "\"lang\"", doc: "output column; the score goes to <column>_score" },
+        ParamDoc { name: "max_chars", kind: "integer", default: "10000", doc: "characters of the text used for prediction" },
+    ],
+    drop_reasons: &["lang:<code>", "lang:low_score", "lang:unknown"],
+    build,
+};
+
+/// A prediction backend, shared by every task.
+enum Model {
+    Whatlang,
+    Fasttext(Arc<fasttext::FastText>),
+}
+
+pub struct Lang {
+    config: LangConfig,
+    model: Model,
+}
+
+fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
+    let config: LangConfig = ctx.config()?;
+    let model = match config.backend {
+        Backend::Whatlang => {
+            if config.model.is_some() {
+                return Err(ctx.error(
+                    "model",
+                    "the whatlang backend takes no model; set backend = \"fasttext\"".into(),
+                ));
+            }
+            Model::Whatlang
+        }
+        Backend::Fasttext => {
+            let path = config.model.as_ref().ok_or_else(|| {
+                ctx.error(
+                    "backend",
+                    "the fasttext backend needs `model = \"path/to/lid.176.ftz\"`".into(),
+                )
+            })?;
+            Model::Fasttext(Arc::new(
+                load_fasttext(path).map_err(|e| ctx.error("model", e))?,
+            ))
+        }
+    };
+    if config.max_chars == 0 {
+        return Err(ctx.error("max_chars", "max_chars must be at least 1".into()));
+    }
+    if let Some(s) = config.min_score {
+        if !(0.0..=1.0).contains(&s) {
+            return Err(ctx.error(
+                "min_score",
+                format!("min_score must be between 0 and 1, not {s}"),
+            ));
+        }
+    }
+    Ok(Op::Stream(Box::new(Lang { config, model })))
+}
+
+/// Loads a fastText model, checking the file first: the C++ loader gives
+/// poor messages for a missing or foreign file.
+pub fn load_fasttext(path: &std::path::Path) -> Result<fasttext::FastText, String> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read the model {}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("the model {} is not a file", path.display()));
+    }
+    let mut head = [0u8; 4];
+    use std::io::Read;
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .map_err(|e| format!("cannot read the model {}: {e}", path.display()))?;
+    // fastText files start with the magic number 793712314 (little endian).
+    if u32::from_le_bytes(head) != 793_712_314 {
+        return Err(format!(
+            "{} is not a fastText model (.bin or .ftz)",
+            path.display()
+        ));
+    }
+    let mut model = fasttext::FastText::new();
+    model
+        .load_model(&path.to_string_lossy())
+        .map_err(|e| format!("cannot load the fastText model {}: {e}", path.display()))?;
+    Ok(model)
+}
+
+/// The text as the models expect it: one line, NUL-free, at most `max_chars` characters.
+pub fn clean_for_prediction(text: &str, max_chars: usize) -> String {
+    let end = text
+        .char_indices()
+        .nth(max_chars)
+        .map_or(text.len(), |(i, _)| i);
+    text[..end]
+        .chars()
+        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+        .filter(|c| *c != '\0')
+        .collect()
+}
+
+/// whatlang's ISO 639-3 codes as ISO 639-1 where one exists, spelt as lid.176 spells them.
+fn iso639_1(code: &'static str) -> &'static str {
+    match code {
+        "epo" => "eo",
+        "eng" => "en",
+        "rus" => "ru",
+        "cmn" => "zh",
+        "spa" => "es",
+        "por" => "pt",
+        "ita" => "it",
+        "ben" => "bn",
+        "fra" => "fr",
+        "deu" => "de",
+        "ukr" => "uk",
+        "kat" => "ka",
+        "ara" => "ar",
+        "hin" => "hi",
+        "jpn" => "ja",
+        "heb" => "he",
+        "yid" => "yi",
+        "pol" => "pl",
+        "amh" => "am",
+        "jav" => "jv",
+        "kor" => "ko",
+        "nob" => "no",
+        "dan" => "da",
+        "swe" => "sv",
+        "fin" => "fi",
+        "tur" => "tr",
+        "nld" => "nl",
+        "hun" => "hu",
+        "ces" => "cs",
+        "ell" => "el",
+        "bul" => "bg",
+        "bel" => "be",
+        "mar" => "mr",
+        "kan" => "kn",
+        "ron" => "ro",
+        "slv" => "sl",
+        "hrv" => "hr",
+        "srp" => "sr",
+        "mkd" => "mk",
+        "lit" => "lt",
+        "lav" => "lv",
+        "est" => "et",
+        "tam" => "ta",
+        "vie" => "vi",
+        "urd" => "ur",
+        "tha" => "th",
+        "guj" => "gu",
+        "uzb" => "uz",
+        "pan" => "pa",
+        "aze" => "az",
+        "ind" => "id",
+        "tel" => "te",
+        "pes" => "fa",
+        "mal" => "ml",
+        "ori" => "or",
+        "mya" => "my",
+        "nep" => "ne",
+        "sin" => "si",
+        "khm" => "km",
+        "tuk" => "tk",
+        "aka" => "ak",
+        "zul" => "zu",
+        "sna" => "sn",
+        "afr" => "af",
+        "lat" => "la",
+        "slk" => "sk",
+        "cat" => "ca",
+        "tgl" => "tl",
+        "hye" => "hy",
+        "cym" => "cy",
+        other => other,
+    }
+}
+
+impl Lang {
+    /// The top language and its score, or `None` when the backend has no answer.
+    pub fn predict(&self, text: &str) -> Result<Option<(String, f32)>> {
+        let clean = clean_for_prediction(text, self.config.max_chars);
+        match &self.model {
+            Model::Whatlang => Ok(whatlang::detect(&clean).map(|info| {
+                (
+                    iso639_1(info.lang().code()).to_string(),
+                    info.confidence() as f32,
+                )
+            })),
+            Model::Fasttext(model) => {
+                let preds = model
+                    .predict(&clean, 1, 0.0)
+                    .map_err(|e| anyhow::anyhow!("fastText: {e}"))?;
+                Ok(preds.into_iter().next().map(|p| {
+                    let label = p
+                        .label
+                        .strip_prefix("__label__")
+                        .unwrap_or(&p.label)
+                        .to_string();
+                    (label, p.prob)
+                }))
+            }
+        }
+    }
+
+    fn judge(&self, pred: &Option<(String, f32)>) -> Option<DropMark> {
+        let (code, score) = match pred {
+            Some((c, s)) => (c.as_str(), *s),
+            None => {
+                return (self.config.keep.is_some() || self.config.min_score.is_some())
+                    .then(|| DropMark::new("lang:unknown"))
+            }
+        };
+        if let Some(keep) = &self.config.keep {
+            if !keep.iter().any(|k| k == code) {
+                return Some(DropMark::new(format!("lang:{code}")));
+            }
+        }
+        if self.config.min_score.is_some_and(|m| score < m) {
+            return Some(DropMark::new("lang:low_score"));
+        }
+        None
+    }
+}
+
+impl StreamOp for Lang {
+    fn apply(&self, batch: DocBatch) -> Result<OpOutput> {
+        let preds: Vec<Option<(String, f32)>> = batch
+            .texts()
+            .iter()
+            .map(|t| self.predict(t.unwrap_or("")))
+            .collect::<Result<_>>()?;
+        let drops: Vec<Option<DropMark>> = preds.iter().map(|p| self.judge(p)).collect();
+        let codes: StringArray = preds
+            .iter()
+            .map(|p| p.as_ref().map(|(c, _)| c.as_str()))
+            .collect();
+        let scores: Float32Array = preds.iter().map(|p| p.as_ref().map(|(_, s)| *s)).collect();
+        let batch = with_column(batch, &self.config.column, Arc::new(codes))?;
+        let batch = with_column(
+            batch,
+            &format!("{}_score", self.config.column),
+            Arc::new(scores),
+        )?;
+        let drops = if drops.iter().any(Option::is_some) {
+            drops
+        } else {
+            vec![]
+        };
+        Ok(OpOutput { batch, drops })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleans_without_splitting_characters() {
+        assert_eq!(clean_for_prediction("a\nb\r\nc", 100), "a b  c");
+        assert_eq!(clean_for_prediction("中文文本", 2), "中文");
+        assert_eq!(clean_for_prediction("x\0y", 10), "xy");
+    }
+
+    #[test]
+    fn whatlang_codes_are_iso639_1() {
+        let lang = Lang {
+            config: LangConfig {
+                backend: Backend::Whatlang,
+                model: None,
+                keep: Some(vec!["en".into()]),
+                min_score: None,
+                column: "lang".into(),
+                max_chars: 10_000,
+            },
+            model: Model::Whatlang,
+        };
+        let en = lang
+            .predict("All human beings are born free and equal in dignity and rights.")
+            .unwrap();
+        assert_eq!(en.as_ref().unwrap().0, "en");
+        let zh = lang
+            .predict("人人生而自由，在尊严和权利上一律平等。他们赋有理性和良心。")
+            .unwrap();
+        assert_eq!(zh.as_ref().unwrap().0, "zh");
+        assert_eq!(lang.judge(&zh), Some(DropMark::new("lang:zh")));
+        assert_eq!(lang.judge(&en), None);
+    }
+}

@@ -1,0 +1,160 @@
+//! The `lang` op through the binary: the real lid.176 model reproduces the
+//! reference predictions, both backends write the same codes, and `keep` /
+//! `min_score` drop with precise reasons.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use common::*;
+
+fn model() -> std::path::PathBuf {
+    repo().join("fixtures/models/lid.176.ftz")
+}
+
+fn reference() -> serde_json::Value {
+    serde_json::from_slice(
+        &std::fs::read(repo().join("fixtures/models/lid176_reference_predictions.json")).unwrap(),
+    )
+    .unwrap()
+}
+
+fn write_texts(path: &Path, texts: &[String]) {
+    let ids: ArrayRef = Arc::new(StringArray::from_iter_values(
+        (0..texts.len()).map(|i| format!("t{i:02}")),
+    ));
+    let col: ArrayRef = Arc::new(StringArray::from_iter_values(texts.iter()));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("text", DataType::Utf8, false),
+    ]));
+    write_batch(
+        path,
+        RecordBatch::try_new(schema, vec![ids, col]).unwrap(),
+        100,
+    );
+}
+
+fn run_lang(
+    dir: &Path,
+    texts: &[String],
+    step: &str,
+) -> (
+    Vec<std::collections::BTreeMap<String, String>>,
+    serde_json::Value,
+) {
+    let input = dir.join("in.parquet");
+    write_texts(&input, texts);
+    let out = dir.join("out");
+    let body = format!("[input]\npaths = [{input:?}]\n\n[[step]]\nop = \"lang\"\n{step}\n[output]\ndir = {out:?}\n");
+    let spec = write_spec(dir, "lang.toml", &body);
+    run_ok(dir, &["run", spec.to_str().unwrap(), "-q", "--force"]);
+    (read_rows(&out, "part-"), stats_json(&out))
+}
+
+#[test]
+fn fasttext_reproduces_the_reference_predictions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reference = reference();
+    let items = reference["items"].as_array().unwrap();
+    let texts: Vec<String> = items
+        .iter()
+        .map(|i| i["text"].as_str().unwrap().to_string())
+        .collect();
+    let step = format!("backend = \"fasttext\"\nmodel = {:?}\n", model());
+    let (rows, _) = run_lang(tmp.path(), &texts, &step);
+    assert_eq!(rows.len(), items.len());
+    for (row, item) in rows.iter().zip(items) {
+        let (label, prob) = (
+            item["top3"][0][0].as_str().unwrap(),
+            item["top3"][0][1].as_f64().unwrap(),
+        );
+        assert_eq!(row["lang"], label, "{}", item["text"]);
+        let ours: f64 = row["lang_score"].parse().unwrap();
+        assert!(
+            (ours - prob).abs() <= 0.005,
+            "{}: {ours} vs {prob}",
+            item["text"]
+        );
+        assert_eq!(
+            row["text"],
+            item["text"].as_str().unwrap(),
+            "the stored text is unchanged"
+        );
+    }
+}
+
+#[test]
+fn both_backends_write_the_same_codes_and_filter_with_reasons() {
+    let tmp = tempfile::tempdir().unwrap();
+    let texts: Vec<String> = reference()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["text"].as_str().unwrap().to_string())
+        .collect();
+    let expected: Vec<String> = reference()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["lang"].as_str().unwrap().to_string())
+        .collect();
+    let (rows, _) = run_lang(tmp.path(), &texts, "backend = \"whatlang\"\n");
+    let codes: Vec<&str> = rows.iter().map(|r| r["lang"].as_str()).collect();
+    let agree = codes
+        .iter()
+        .zip(&expected)
+        .filter(|(a, b)| **a == b.as_str())
+        .count();
+    assert!(
+        agree >= expected.len() - 1,
+        "whatlang codes {codes:?} vs {expected:?}"
+    );
+
+    let step = format!(
+        "backend = \"fasttext\"\nmodel = {:?}\nkeep = [\"en\", \"zh\"]\nmin_score = 0.9\n",
+        model()
+    );
+    let (rows, stats) = run_lang(tmp.path(), &texts, &step);
+    assert!(rows.iter().all(|r| r["lang"] == "en" || r["lang"] == "zh"));
+    assert!(!rows.is_empty());
+    assert!(
+        dropped(&stats, "lang:de") == 1 && dropped(&stats, "lang:fr") == 1,
+        "{stats:#}"
+    );
+    let kept_and_dropped: u64 = stats["dropped"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|c| c["docs"].as_u64().unwrap())
+        .sum::<u64>()
+        + rows.len() as u64;
+    assert_eq!(kept_and_dropped, texts.len() as u64);
+}
+
+#[test]
+fn a_bad_model_path_is_an_error_naming_the_key_and_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.parquet");
+    write_texts(&input, &["hello world".to_string()]);
+    for (model, expect) in [
+        ("missing.ftz", "cannot read the model"),
+        ("in.parquet", "is not a fastText model"),
+    ] {
+        let body = format!(
+            "[input]\npaths = [{input:?}]\n\n[[step]]\nop = \"lang\"\nbackend = \"fasttext\"\nmodel = {:?}\n\n[output]\ndir = \"out\"\n",
+            tmp.path().join(model)
+        );
+        let spec = write_spec(tmp.path(), "bad.toml", &body);
+        let o = sluice(tmp.path(), &["run", spec.to_str().unwrap(), "-q"], &[]);
+        let e = stderr(&o);
+        assert!(!o.status.success());
+        assert!(
+            e.contains("bad.toml:7") && e.contains(expect) && e.contains(model),
+            "{e}"
+        );
+    }
+}
