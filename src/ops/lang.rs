@@ -162,7 +162,7 @@ pub fn clean_for_prediction(text: &str, max_chars: usize) -> String {
 }
 
 /// whatlang's ISO 639-3 codes as ISO 639-1 where one exists, spelt as lid.176 spells them.
-fn iso639_1(code: &'static str) -> &'static str {
+pub fn iso639_1(code: &str) -> &str {
     match code {
         "epo" => "eo",
         "eng" => "en",

@@ -5,10 +5,14 @@
 //! of independent tasks that talk only through files in the work folder.
 //! Adding an op: a module here and one line in [`REGISTRY`].
 
+pub mod c4;
 pub mod dedup_exact;
+pub mod fineweb;
+pub mod gopher;
 pub mod lang;
 pub mod length_filter;
 pub mod normalize;
+pub mod rules;
 pub mod sample;
 
 use std::path::PathBuf;
@@ -192,6 +196,10 @@ pub const REGISTRY: &[&OpInfo] = &[
     &length_filter::INFO,
     &sample::INFO,
     &lang::INFO,
+    &gopher::REPETITION_INFO,
+    &gopher::QUALITY_INFO,
+    &c4::INFO,
+    &fineweb::INFO,
     &dedup_exact::INFO,
 ];
 

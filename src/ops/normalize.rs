@@ -78,7 +78,25 @@ fn scan(s: &str) -> (bool, bool) {
     let mut ctrl = false;
     let mut i = 0;
     while i < b.len() {
+        // Eight plain printable ASCII bytes at a time: nothing to see there.
+        if i + 8 <= b.len() {
+            let w = u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+            if !has_special_byte(w) {
+                i += 8;
+                continue;
+            }
+        }
         let c = b[i];
+        if c >= 0x80 && !matches!(c, 0xC2 | 0xE1 | 0xE2 | 0xE3 | 0xEF) {
+            // A character that is neither space nor control: skip it whole.
+            i += match c {
+                0xf0.. => 4,
+                0xe0.. => 3,
+                0xc0.. => 2,
+                _ => 1,
+            };
+            continue;
+        }
         if c < 0x20 || c == 0x7f {
             match c {
                 b'\n' => {
@@ -116,6 +134,17 @@ fn scan(s: &str) -> (bool, bool) {
     (ws, ctrl)
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// True when one of the eight bytes is below 0x20, is 0x7F, or is non-ASCII.
+fn has_special_byte(w: u64) -> bool {
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w;
+    let x = w ^ (ONES * 0x7f);
+    let is_del = x.wrapping_sub(ONES) & !x;
+    (below_space | is_del | w) & HIGHS != 0
+}
+
 impl Normalize {
     /// The normalised text, or `None` when it is unchanged (the common case).
     pub fn rewrite(&self, text: &str) -> Option<String> {
@@ -123,7 +152,9 @@ impl Normalize {
         let form_done = text.is_ascii()
             || match self.form {
                 Form::None => true,
-                Form::Nfc => is_nfc_quick(text.chars()) == IsNormalized::Yes,
+                Form::Nfc => {
+                    nfc_stable_fast(text) || is_nfc_quick(text.chars()) == IsNormalized::Yes
+                }
                 Form::Nfkc => is_nfkc_quick(text.chars()) == IsNormalized::Yes,
             };
         if !form_done {
@@ -149,45 +180,121 @@ impl Normalize {
     }
 }
 
+/// True when every character is of a range whose characters are all
+/// NFC-stable with combining class 0: then the text is NFC without the
+/// (much slower) table lookups of the full quick check.
+fn nfc_stable_fast(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if i + 8 <= b.len()
+            && u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes")) & HIGHS == 0
+        {
+            i += 8;
+            continue;
+        }
+        match b[i] {
+            0..=0x7f => {
+                i += 1;
+                continue;
+            }
+            // U+0080–U+02FF, U+4000–U+9FFF, U+B000–U+DFFF: stable, no decoding needed.
+            0xc2..=0xcb => {
+                i += 2;
+                continue;
+            }
+            0xe4..=0xe9 | 0xeb..=0xed => {
+                i += 3;
+                continue;
+            }
+            _ => {}
+        }
+        let c = s[i..].chars().next().unwrap_or('\0');
+        let u = c as u32;
+        let stable = u < 0x300
+            || (0x2002..0x20D0).contains(&u) // dashes, quotes, bullets, currency
+            || (0x3040..0x3099).contains(&u)
+            || (0x309B..0xA000).contains(&u)
+            || (0xAC00..0xD7A4).contains(&u)
+            || (0xFF00..0xFFF0).contains(&u);
+        if !stable {
+            return false;
+        }
+        i += c.len_utf8();
+    }
+    true
+}
+
+enum Piece {
+    Newline,
+    Space(u8),
+    Other,
+}
+
 /// CRLF and CR to LF, odd spaces to ' ', trailing spaces and tabs of each line
 /// cut, 3+ newlines to 2, both ends trimmed. Indentation is kept: code and
-/// verse rely on it.
+/// verse rely on it. Works on bytes; only non-ASCII characters are decoded.
 fn clean_whitespace(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut pending = String::new();
+    let b = s.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(b.len());
+    let mut pending: Vec<u8> = vec![];
     let mut newlines = 0usize;
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        let c = match c {
-            '\r' => {
-                if chars.peek() == Some(&'\n') {
-                    chars.next();
-                }
-                '\n'
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let (piece, len) = if c < 0x80 {
+            match c {
+                b'\r' => (
+                    Piece::Newline,
+                    if b.get(i + 1) == Some(&b'\n') { 2 } else { 1 },
+                ),
+                b'\n' => (Piece::Newline, 1),
+                b' ' | b'\t' => (Piece::Space(c), 1),
+                0x0b | 0x0c => (Piece::Space(b' '), 1),
+                _ => (Piece::Other, 1),
             }
-            c if is_odd_space(c) => ' ',
-            c => c,
+        } else {
+            let ch = s[i..].chars().next().unwrap_or('\0');
+            let piece = if is_odd_space(ch) {
+                Piece::Space(b' ')
+            } else {
+                Piece::Other
+            };
+            (piece, ch.len_utf8())
         };
-        match c {
-            '\n' => {
+        if matches!(piece, Piece::Other) && !out.is_empty() && newlines == 0 && pending.is_empty() {
+            // Inside a line: copy the run of plain printable ASCII at once.
+            let run = b[i..]
+                .iter()
+                .position(|&x| !(0x21..0x7f).contains(&x))
+                .unwrap_or(b.len() - i);
+            if run > 1 {
+                out.extend_from_slice(&b[i..i + run]);
+                i += run;
+                continue;
+            }
+        }
+        match piece {
+            Piece::Newline => {
                 pending.clear();
                 newlines += 1;
             }
-            ' ' | '\t' => pending.push(c),
-            c => {
+            Piece::Space(x) => pending.push(x),
+            Piece::Other => {
                 if !out.is_empty() {
                     if newlines > 0 {
-                        out.push_str(if newlines >= 2 { "\n\n" } else { "\n" });
+                        out.extend_from_slice(if newlines >= 2 { b"\n\n" } else { b"\n" });
                     }
-                    out.push_str(&pending);
+                    out.extend_from_slice(&pending);
                 }
                 pending.clear();
                 newlines = 0;
-                out.push(c);
+                out.extend_from_slice(&b[i..i + len]);
             }
         }
+        i += len;
     }
-    out
+    String::from_utf8(out).expect("whole characters and ASCII whitespace were copied")
 }
 
 impl StreamOp for Normalize {
@@ -269,6 +376,19 @@ mod tests {
             Some("中文".to_string())
         );
         assert_eq!(all().rewrite("x\u{85}y").as_deref(), Some("x y"));
+        assert_eq!(all().rewrite("a\r\r\n\rb").as_deref(), Some("a\n\nb"));
+        assert!(nfc_stable_fast("naïve 中文 ｆｕｌｌ 한국어"));
+        assert!(!nfc_stable_fast("e\u{301}"));
+        assert!(!nfc_stable_fast("\u{2000}"));
+        assert!(nfc_stable_fast("“quoted” — dash…"));
+        for (w, special) in [
+            (*b"abcdefgh", false),
+            (*b"abc\ndefg", true),
+            (*b"abcdefg\x7f", true),
+            (*b"abcd\xc3\xa9fg", true),
+        ] {
+            assert_eq!(has_special_byte(u64::from_le_bytes(w)), special, "{w:?}");
+        }
         assert_eq!(all().rewrite("\u{feff}x").as_deref(), Some("x"));
     }
 

@@ -1,5 +1,10 @@
 //! Text utilities shared by operators.
 
+pub mod punct;
+pub mod pystr;
+pub mod spacy_en;
+pub mod words;
+
 /// True for characters of scripts written without spaces between words
 /// (Han, Hiragana, Katakana, Hangul syllables are spaced, so not included;
 /// Thai, Lao, Khmer, Myanmar), where each character counts as one word.

@@ -1,0 +1,148 @@
+//! `fineweb_quality`: the FineWeb line rules (Penedo et al. 2024), with
+//! datatrove's FineWebQualityFilter definitions and defaults.
+
+use anyhow::Result;
+use serde::Deserialize;
+
+use super::rules::{find_duplicates, ratio, LanguageRules};
+use super::{BuildCtx, DocBatch, Op, OpInfo, OpOutput, ParamDoc, StreamOp};
+use crate::pipeline::spec::SpecError;
+use crate::text::punct::is_terminal_punctuation;
+use crate::text::pystr;
+use crate::text::words::Segmenter;
+
+fn d0_12() -> f64 {
+    0.12
+}
+fn d0_67() -> f64 {
+    0.67
+}
+fn d30() -> usize {
+    30
+}
+fn d0_01() -> f64 {
+    0.01
+}
+fn d0_3() -> f64 {
+    0.3
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FineWebParams {
+    #[serde(default = "d0_12")]
+    pub line_punct_thr: f64,
+    #[serde(default)]
+    pub line_punct_exclude_zero: bool,
+    /// Characters that end a line; default: datatrove's TERMINAL_PUNCTUATION.
+    #[serde(default)]
+    pub stop_chars: Option<Vec<String>>,
+    #[serde(default = "d0_67")]
+    pub short_line_thr: f64,
+    #[serde(default = "d30")]
+    pub short_line_length: usize,
+    #[serde(default = "d0_01")]
+    pub char_duplicates_ratio: f64,
+    #[serde(default = "d0_3")]
+    pub new_line_ratio: f64,
+    /// The reference checks a line's very last character, so a line ending in
+    /// ". " counts as unpunctuated (pre-tokenised text loses most lines).
+    /// `true` strips trailing whitespace first. Off by default, as in the reference.
+    #[serde(default)]
+    pub strip_line_ends: bool,
+}
+
+/// Chinese and Japanese sentences often end inside closing quotes or
+/// brackets (。” 。） 。」): a line ending in one of them counts as punctuated.
+const UNSPACED: &str = r#"
+stop_chars = ["。", "！", "？", "…", "”", "’", "」", "』", "）", "》", "】", ".", "!", "?", "\"", "'", ")"]
+"#;
+
+pub const LANGS: &[(&str, &str)] = &[("zh", UNSPACED), ("ja", UNSPACED)];
+
+pub const INFO: OpInfo = OpInfo {
+    name: "fineweb_quality",
+    global: false,
+    summary: "FineWeb rules (datatrove's FineWebQualityFilter, its defaults): share of lines ending in \
+              terminal punctuation, share of short lines, characters in duplicated lines, newlines per word.",
+    params: &[
+        ParamDoc { name: "line_punct_thr", kind: "float", default: "0.12", doc: "lines ending in punctuation below: drop" },
+        ParamDoc { name: "line_punct_exclude_zero", kind: "bool", default: "false", doc: "keep documents with no such line" },
+        ParamDoc { name: "stop_chars", kind: "list", default: "terminal punct.", doc: "characters that end a line" },
+        ParamDoc { name: "short_line_thr", kind: "float", default: "0.67", doc: "share of short lines above: drop" },
+        ParamDoc { name: "short_line_length", kind: "integer", default: "30", doc: "a short line has at most this many characters" },
+        ParamDoc { name: "char_duplicates_ratio", kind: "float", default: "0.01", doc: "characters in repeated lines above: drop" },
+        ParamDoc { name: "new_line_ratio", kind: "float", default: "0.3", doc: "newlines per word above: drop" },
+        ParamDoc { name: "strip_line_ends", kind: "bool", default: "false", doc: "fix: ignore trailing spaces when checking line ends" },
+        ParamDoc { name: "lang_column", kind: "string", default: "\"lang\"", doc: "column picking per-language rules" },
+        ParamDoc { name: "languages", kind: "table", default: "zh, ja built in", doc: "[step.languages.<code>] overrides" },
+    ],
+    drop_reasons: &[
+        "fineweb:empty", "fineweb:line_punct_ratio", "fineweb:short_line_ratio", "fineweb:char_dup_ratio",
+        "fineweb:list_ratio",
+    ],
+    build,
+};
+
+pub struct FineWebQuality {
+    rules: LanguageRules<FineWebParams>,
+}
+
+fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
+    Ok(Op::Stream(Box::new(FineWebQuality {
+        rules: LanguageRules::build(ctx, LANGS)?,
+    })))
+}
+
+pub fn fineweb_quality(text: &str, seg: &Segmenter, p: &FineWebParams) -> Option<&'static str> {
+    let lines: Vec<&str> = text
+        .split('\n')
+        .filter(|l| !pystr::strip(l).is_empty())
+        .collect();
+    if lines.is_empty() {
+        return Some("fineweb:empty");
+    }
+    let ends = |line: &str| {
+        let line = if p.strip_line_ends {
+            line.trim_end_matches(pystr::is_space)
+        } else {
+            line
+        };
+        match &p.stop_chars {
+            Some(stops) => stops.iter().any(|s| line.ends_with(s.as_str())),
+            None => line
+                .chars()
+                .next_back()
+                .is_some_and(is_terminal_punctuation),
+        }
+    };
+    let r = ratio(lines.iter().filter(|l| ends(l)).count(), lines.len());
+    if r < p.line_punct_thr && !(r == 0.0 && p.line_punct_exclude_zero) {
+        return Some("fineweb:line_punct_ratio");
+    }
+    let short = lines
+        .iter()
+        .filter(|l| pystr::len(l) <= p.short_line_length)
+        .count();
+    if ratio(short, lines.len()) > p.short_line_thr {
+        return Some("fineweb:short_line_ratio");
+    }
+    let (_, dup_chars) = find_duplicates(lines.iter().copied());
+    let chars_no_nl = pystr::len(text) - text.matches('\n').count();
+    if ratio(dup_chars, chars_no_nl) > p.char_duplicates_ratio {
+        return Some("fineweb:char_dup_ratio");
+    }
+    let words = seg.words(text).len();
+    if ratio(text.matches('\n').count(), words) > p.new_line_ratio {
+        return Some("fineweb:list_ratio");
+    }
+    None
+}
+
+impl StreamOp for FineWebQuality {
+    fn apply(&self, batch: DocBatch) -> Result<OpOutput> {
+        self.rules.apply(batch, |text, seg, p| {
+            fineweb_quality(text, seg, p).map(String::from)
+        })
+    }
+}

@@ -1,0 +1,453 @@
+//! `gopher_quality` and `gopher_repetition`: the quality and repetition rules
+//! of Gopher (Rae et al. 2021, MassiveText, table A1), with datatrove's
+//! definitions and defaults, reproduced decision for decision on English.
+
+use std::collections::{HashMap, HashSet};
+
+use anyhow::Result;
+use serde::Deserialize;
+
+use super::rules::{find_duplicates, ratio, LanguageRules};
+use super::{BuildCtx, DocBatch, Op, OpInfo, OpOutput, ParamDoc, StreamOp};
+use crate::pipeline::spec::SpecError;
+use crate::text::punct::is_punctuation;
+use crate::text::pystr;
+use crate::text::words::Segmenter;
+
+// ---------------------------------------------------------------- quality
+
+fn stop_words_en() -> Vec<String> {
+    ["the", "be", "to", "of", "and", "that", "have", "with"]
+        .map(String::from)
+        .to_vec()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GopherQualityParams {
+    #[serde(default = "d50")]
+    pub min_doc_words: usize,
+    #[serde(default = "d100000")]
+    pub max_doc_words: usize,
+    #[serde(default = "d3")]
+    pub min_avg_word_length: f64,
+    #[serde(default = "d10")]
+    pub max_avg_word_length: f64,
+    #[serde(default = "d0_1")]
+    pub max_symbol_word_ratio: f64,
+    #[serde(default = "d0_9")]
+    pub max_bullet_lines_ratio: f64,
+    #[serde(default = "d0_3")]
+    pub max_ellipsis_lines_ratio: f64,
+    #[serde(default = "d0_8")]
+    pub max_non_alpha_words_ratio: f64,
+    #[serde(default = "d2")]
+    pub min_stop_words: usize,
+    #[serde(default = "stop_words_en")]
+    pub stop_words: Vec<String>,
+}
+
+fn d2() -> usize {
+    2
+}
+fn d50() -> usize {
+    50
+}
+fn d100000() -> usize {
+    100_000
+}
+fn d3() -> f64 {
+    3.0
+}
+fn d10() -> f64 {
+    10.0
+}
+fn d0_1() -> f64 {
+    0.1
+}
+fn d0_9() -> f64 {
+    0.9
+}
+fn d0_3() -> f64 {
+    0.3
+}
+fn d0_8() -> f64 {
+    0.8
+}
+
+/// Chinese and Japanese words are single characters here (see `text::words`):
+/// their mean length is about 1, their stop words are particles, and
+/// full-width punctuation and numbers are "words" without letters.
+const QUALITY_UNSPACED: &str = r#"
+min_avg_word_length = 1
+max_avg_word_length = 10
+max_non_alpha_words_ratio = 0.65
+stop_words = ["的", "了", "是", "在", "和", "有", "不", "这", "我", "他", "也", "就", "人", "都", "一",
+              "の", "に", "は", "を", "た", "が", "で", "て", "と", "し", "れ", "さ"]
+"#;
+
+pub const QUALITY_LANGS: &[(&str, &str)] = &[("zh", QUALITY_UNSPACED), ("ja", QUALITY_UNSPACED)];
+
+pub const QUALITY_INFO: OpInfo = OpInfo {
+    name: "gopher_quality",
+    global: false,
+    summary: "Gopher quality rules (datatrove's GopherQualityFilter, its defaults): word count, mean word \
+              length, # and ellipsis per word, bullet and ellipsis lines, words with letters, stop words. \
+              Per-language overrides in [step.languages.<code>]; zh and ja have built-in ones.",
+    params: &[
+        ParamDoc { name: "min_doc_words", kind: "integer", default: "50", doc: "fewer non-symbol words: drop" },
+        ParamDoc { name: "max_doc_words", kind: "integer", default: "100000", doc: "more non-symbol words: drop" },
+        ParamDoc { name: "min_avg_word_length", kind: "float", default: "3", doc: "mean non-symbol word length below: drop" },
+        ParamDoc { name: "max_avg_word_length", kind: "float", default: "10", doc: "mean non-symbol word length above: drop" },
+        ParamDoc { name: "max_symbol_word_ratio", kind: "float", default: "0.1", doc: "'#' or ellipses per word above: drop" },
+        ParamDoc { name: "max_bullet_lines_ratio", kind: "float", default: "0.9", doc: "share of lines starting with • or -" },
+        ParamDoc { name: "max_ellipsis_lines_ratio", kind: "float", default: "0.3", doc: "share of lines ending with ... or …" },
+        ParamDoc { name: "max_non_alpha_words_ratio", kind: "float", default: "0.8", doc: "share of words with a letter below: drop" },
+        ParamDoc { name: "min_stop_words", kind: "integer", default: "2", doc: "distinct stop words needed" },
+        ParamDoc { name: "stop_words", kind: "list", default: "the be to of and that have with", doc: "case-sensitive" },
+        ParamDoc { name: "lang_column", kind: "string", default: "\"lang\"", doc: "column picking per-language rules" },
+        ParamDoc { name: "languages", kind: "table", default: "zh, ja built in", doc: "[step.languages.<code>] overrides" },
+    ],
+    drop_reasons: &[
+        "gopher_quality:short_doc", "gopher_quality:long_doc", "gopher_quality:below_avg_threshold",
+        "gopher_quality:above_avg_threshold", "gopher_quality:too_many_hashes", "gopher_quality:too_many_ellipsis",
+        "gopher_quality:too_many_bullets", "gopher_quality:too_many_end_ellipsis",
+        "gopher_quality:below_alpha_threshold", "gopher_quality:stop_words",
+    ],
+    build: build_quality,
+};
+
+pub struct GopherQuality {
+    rules: LanguageRules<GopherQualityParams>,
+}
+
+fn build_quality(ctx: &BuildCtx) -> Result<Op, SpecError> {
+    Ok(Op::Stream(Box::new(GopherQuality {
+        rules: LanguageRules::build(ctx, QUALITY_LANGS)?,
+    })))
+}
+
+/// The rule a document fails, or `None` to keep it.
+pub fn gopher_quality(
+    text: &str,
+    seg: &Segmenter,
+    p: &GopherQualityParams,
+) -> Option<&'static str> {
+    let words = seg.words(text);
+    let n_words = words.len();
+    let non_symbol: Vec<&str> = words
+        .iter()
+        .copied()
+        .filter(|w| w.chars().any(|c| !is_punctuation(c)))
+        .collect();
+    if non_symbol.len() < p.min_doc_words {
+        return Some("gopher_quality:short_doc");
+    }
+    if non_symbol.len() > p.max_doc_words {
+        return Some("gopher_quality:long_doc");
+    }
+    let mean = non_symbol.iter().map(|w| pystr::len(w)).sum::<usize>() as f64
+        / non_symbol.len().max(1) as f64;
+    if mean < p.min_avg_word_length {
+        return Some("gopher_quality:below_avg_threshold");
+    }
+    if mean > p.max_avg_word_length {
+        return Some("gopher_quality:above_avg_threshold");
+    }
+    if ratio(text.matches('#').count(), n_words) > p.max_symbol_word_ratio {
+        return Some("gopher_quality:too_many_hashes");
+    }
+    if ratio(
+        text.matches("...").count() + text.matches('…').count(),
+        n_words,
+    ) > p.max_symbol_word_ratio
+    {
+        return Some("gopher_quality:too_many_ellipsis");
+    }
+    let lines = pystr::splitlines(text);
+    let bullets = lines
+        .iter()
+        .filter(|l| {
+            let l = l.trim_start_matches(pystr::is_space);
+            l.starts_with('•') || l.starts_with('-')
+        })
+        .count();
+    if ratio(bullets, lines.len()) > p.max_bullet_lines_ratio {
+        return Some("gopher_quality:too_many_bullets");
+    }
+    let ellipsis = lines
+        .iter()
+        .filter(|l| {
+            let l = l.trim_end_matches(pystr::is_space);
+            l.ends_with("...") || l.ends_with('…')
+        })
+        .count();
+    if ratio(ellipsis, lines.len()) > p.max_ellipsis_lines_ratio {
+        return Some("gopher_quality:too_many_end_ellipsis");
+    }
+    let alpha = words
+        .iter()
+        .filter(|w| w.chars().any(char::is_alphabetic))
+        .count();
+    if ratio(alpha, n_words) < p.max_non_alpha_words_ratio {
+        return Some("gopher_quality:below_alpha_threshold");
+    }
+    let present: HashSet<&str> = words.iter().copied().collect();
+    let stop: HashSet<&str> = p.stop_words.iter().map(String::as_str).collect();
+    if stop.iter().filter(|s| present.contains(*s)).count() < p.min_stop_words {
+        return Some("gopher_quality:stop_words");
+    }
+    None
+}
+
+impl StreamOp for GopherQuality {
+    fn apply(&self, batch: DocBatch) -> Result<OpOutput> {
+        self.rules.apply(batch, |text, seg, p| {
+            gopher_quality(text, seg, p).map(String::from)
+        })
+    }
+}
+
+// ------------------------------------------------------------- repetition
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GopherRepetitionParams {
+    #[serde(default = "d0_3")]
+    pub dup_line_frac: f64,
+    #[serde(default = "d0_3")]
+    pub dup_para_frac: f64,
+    #[serde(default = "d0_2")]
+    pub dup_line_char_frac: f64,
+    #[serde(default = "d0_2")]
+    pub dup_para_char_frac: f64,
+    /// `[[n, fraction], …]`: the most frequent n-gram's characters over the text's.
+    #[serde(default = "top_n_grams")]
+    pub top_n_grams: Vec<(usize, f64)>,
+    /// `[[n, fraction], …]`: characters of repeated n-grams over the text's.
+    #[serde(default = "dup_n_grams")]
+    pub dup_n_grams: Vec<(usize, f64)>,
+}
+
+fn d0_2() -> f64 {
+    0.2
+}
+fn top_n_grams() -> Vec<(usize, f64)> {
+    vec![(2, 0.2), (3, 0.18), (4, 0.16)]
+}
+fn dup_n_grams() -> Vec<(usize, f64)> {
+    vec![
+        (5, 0.15),
+        (6, 0.14),
+        (7, 0.13),
+        (8, 0.12),
+        (9, 0.11),
+        (10, 0.10),
+    ]
+}
+
+/// With one character per word, n-grams of Chinese are n characters: the
+/// n-gram rules are those of the Gopher paper with n doubled (a Chinese word
+/// is about two characters), so that normal prose is not flagged.
+const REPETITION_UNSPACED: &str = r#"
+top_n_grams = [[4, 0.2], [6, 0.18], [8, 0.16]]
+dup_n_grams = [[10, 0.15], [12, 0.14], [14, 0.13], [16, 0.12], [18, 0.11], [20, 0.10]]
+"#;
+
+pub const REPETITION_LANGS: &[(&str, &str)] =
+    &[("zh", REPETITION_UNSPACED), ("ja", REPETITION_UNSPACED)];
+
+pub const REPETITION_INFO: OpInfo = OpInfo {
+    name: "gopher_repetition",
+    global: false,
+    summary: "Gopher repetition rules (datatrove's GopherRepetitionFilter, its defaults): duplicate lines and \
+              paragraphs, the top 2/3/4-gram, duplicated 5…10-grams, as shares of the text's characters. \
+              Linear in the document length (hashed n-grams).",
+    params: &[
+        ParamDoc { name: "dup_line_frac", kind: "float", default: "0.3", doc: "share of lines that repeat" },
+        ParamDoc { name: "dup_para_frac", kind: "float", default: "0.3", doc: "share of paragraphs that repeat" },
+        ParamDoc { name: "dup_line_char_frac", kind: "float", default: "0.2", doc: "characters in repeated lines" },
+        ParamDoc { name: "dup_para_char_frac", kind: "float", default: "0.2", doc: "characters in repeated paragraphs" },
+        ParamDoc { name: "top_n_grams", kind: "list", default: "[[2,0.2],[3,0.18],[4,0.16]]", doc: "" },
+        ParamDoc { name: "dup_n_grams", kind: "list", default: "[[5,0.15],…,[10,0.10]]", doc: "" },
+        ParamDoc { name: "lang_column", kind: "string", default: "\"lang\"", doc: "column picking per-language rules" },
+        ParamDoc { name: "languages", kind: "table", default: "zh, ja built in", doc: "[step.languages.<code>] overrides" },
+    ],
+    drop_reasons: &[
+        "gopher_repetition:empty", "gopher_repetition:dup_para_frac", "gopher_repetition:dup_para_char_frac",
+        "gopher_repetition:dup_line_frac", "gopher_repetition:dup_line_char_frac", "gopher_repetition:top_<n>_gram",
+        "gopher_repetition:duplicated_<n>_n_grams",
+    ],
+    build: build_repetition,
+};
+
+pub struct GopherRepetition {
+    rules: LanguageRules<GopherRepetitionParams>,
+}
+
+fn build_repetition(ctx: &BuildCtx) -> Result<Op, SpecError> {
+    Ok(Op::Stream(Box::new(GopherRepetition {
+        rules: LanguageRules::build(ctx, REPETITION_LANGS)?,
+    })))
+}
+
+/// Splits on runs of two or more `\n` (datatrove's paragraph regex).
+fn paragraphs(text: &str) -> Vec<&str> {
+    let mut out = vec![];
+    let mut start = 0;
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\n' && b.get(i + 1) == Some(&b'\n') {
+            let mut j = i;
+            while j < b.len() && b[j] == b'\n' {
+                j += 1;
+            }
+            out.push(&text[start..i]);
+            start = j;
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    out.push(&text[start..]);
+    out
+}
+
+/// Splits on runs of one or more `\n`; leading and trailing runs give empty pieces.
+fn lines(text: &str) -> Vec<&str> {
+    let mut out = vec![];
+    let mut start = 0;
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\n' {
+            out.push(&text[start..i]);
+            while i < b.len() && b[i] == b'\n' {
+                i += 1;
+            }
+            start = i;
+        } else {
+            i += 1;
+        }
+    }
+    out.push(&text[start..]);
+    out
+}
+
+/// Characters of the most frequent n-gram times its count; ties go to the
+/// n-gram seen first. The reference joins words with a space (`sep` = 1);
+/// text written without spaces gets no separator (`sep` = 0), or every
+/// n-gram would count twice its real length.
+fn top_ngram_chars(words: &[&str], lens: &[usize], n: usize, sep: usize) -> usize {
+    let mut counts: HashMap<&[&str], (usize, usize)> = HashMap::new();
+    for (i, gram) in words.windows(n).enumerate() {
+        counts.entry(gram).or_insert((0, i)).0 += 1;
+    }
+    let best = counts
+        .iter()
+        .max_by(|a, b| a.1 .0.cmp(&b.1 .0).then(b.1 .1.cmp(&a.1 .1)));
+    best.map(|(_, (count, first))| {
+        let chars: usize = lens[*first..*first + n].iter().sum::<usize>() + sep * (n - 1);
+        chars * count
+    })
+    .unwrap_or(0)
+}
+
+/// datatrove's `find_all_duplicate`: scanning left to right, an n-gram seen
+/// before adds its characters and skips n words (skipped n-grams are not
+/// recorded).
+fn duplicated_ngram_chars(words: &[&str], lens: &[usize], n: usize) -> usize {
+    if words.len() < n {
+        return 0;
+    }
+    // Words joined without a separator: compare the concatenations, which is
+    // what datatrove hashes ("ab"+"c" equals "a"+"bc").
+    let mut seen: HashSet<String> = HashSet::new();
+    let (mut total, mut i) = (0, 0);
+    while i + n <= words.len() {
+        let gram: String = words[i..i + n].concat();
+        if seen.contains(&gram) {
+            total += lens[i..i + n].iter().sum::<usize>();
+            i += n;
+        } else {
+            seen.insert(gram);
+            i += 1;
+        }
+    }
+    total
+}
+
+pub fn gopher_repetition(
+    text: &str,
+    seg: &Segmenter,
+    p: &GopherRepetitionParams,
+) -> Option<String> {
+    if text.is_empty() {
+        return Some("gopher_repetition:empty".into());
+    }
+    let total = pystr::len(text) as f64;
+    let paras = paragraphs(pystr::strip(text));
+    let (dups, chars) = find_duplicates(paras.iter().copied());
+    if ratio(dups, paras.len()) > p.dup_para_frac {
+        return Some("gopher_repetition:dup_para_frac".into());
+    }
+    if chars as f64 / total > p.dup_para_char_frac {
+        return Some("gopher_repetition:dup_para_char_frac".into());
+    }
+    let lines = lines(text);
+    let (dups, chars) = find_duplicates(lines.iter().copied());
+    if ratio(dups, lines.len()) > p.dup_line_frac {
+        return Some("gopher_repetition:dup_line_frac".into());
+    }
+    if chars as f64 / total > p.dup_line_char_frac {
+        return Some("gopher_repetition:dup_line_char_frac".into());
+    }
+    let words = seg.words(text);
+    let lens: Vec<usize> = words.iter().map(|w| pystr::len(w)).collect();
+    for &(n, frac) in &p.top_n_grams {
+        if n == 0 || words.len() < n {
+            continue;
+        }
+        let sep = usize::from(*seg != Segmenter::Unspaced);
+        if top_ngram_chars(&words, &lens, n, sep) as f64 / total > frac {
+            return Some(format!("gopher_repetition:top_{n}_gram"));
+        }
+    }
+    for &(n, frac) in &p.dup_n_grams {
+        if n == 0 {
+            continue;
+        }
+        if duplicated_ngram_chars(&words, &lens, n) as f64 / total > frac {
+            return Some(format!("gopher_repetition:duplicated_{n}_n_grams"));
+        }
+    }
+    None
+}
+
+impl StreamOp for GopherRepetition {
+    fn apply(&self, batch: DocBatch) -> Result<OpOutput> {
+        self.rules.apply(batch, gopher_repetition)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_like_python_regexes() {
+        assert_eq!(paragraphs("a\n\nb\n\n\nc\nd"), vec!["a", "b", "c\nd"]);
+        assert_eq!(lines("\na\n\nb\n"), vec!["", "a", "b", ""]);
+    }
+
+    #[test]
+    fn duplicated_ngrams_skip_after_a_repeat() {
+        let w = ["a", "b", "a", "b", "a", "b"];
+        let lens = [1; 6];
+        // "ab" seen at 0, "ba" at 1, then "ab" at 2 repeats: +2, jump to 4: "ab" repeats: +2.
+        assert_eq!(duplicated_ngram_chars(&w, &lens, 2), 4);
+        assert_eq!(top_ngram_chars(&w, &lens, 2, 1), 3 * 3);
+        assert_eq!(top_ngram_chars(&w, &lens, 2, 0), 2 * 3);
+    }
+}
