@@ -137,16 +137,27 @@ fn null_and_empty_texts_are_counted_and_excluded() {
         2,
     );
     let out = tmp.path().join("out");
-    let spec = spec_for(tmp.path(), &input, &out, "");
+    // A later op adds columns: rows dropped before it still fit the excluded shard.
+    let spec = spec_for(
+        tmp.path(),
+        &input,
+        &out,
+        "[[step]]\nop = \"lang\"\nkeep = [\"xx\"]\n",
+    );
     run_ok(tmp.path(), &["run", spec.to_str().unwrap(), "-q"]);
     let stats = stats_json(&out);
     assert_eq!(stats["input"]["docs"], 5);
-    assert_eq!(stats["kept"]["docs"], 2);
+    assert_eq!(stats["kept"]["docs"], 0);
     assert_eq!(dropped(&stats, "read:null_text"), 2);
     assert_eq!(dropped(&stats, "read:empty_text"), 1);
     let ex = read_rows(&out.join("excluded"), "");
     let ids: Vec<&str> = ex.iter().map(|r| r["id"].as_str()).collect();
-    assert_eq!(ids, vec!["b", "c", "e"]);
+    assert_eq!(ids, vec!["b", "c", "e", "a", "d"]);
+    assert_eq!(
+        ex[0]["lang"], "<null>",
+        "rows dropped before `lang` ran have the column, empty"
+    );
+    assert!(ex[3]["drop_reason"].starts_with("lang:") && ex[4]["drop_reason"].starts_with("lang:"));
 }
 
 #[test]

@@ -363,6 +363,9 @@ impl Runner<'_> {
         let mut batches = 0usize;
         for item in source.by_ref() {
             let out = item.with_context(|| where_.clone())?;
+            if excluded.schema.is_none() {
+                excluded.schema = Some(segment_schema(&out.batch, seg)?);
+            }
             progress.add(out.batch.num_rows() as u64, out.batch.text_bytes());
             let input = count_of(&out.batch);
             let mut batch = settle(out, input, &mut first, &mut excluded)?;
@@ -496,21 +499,9 @@ impl Excluded {
         let marks: Vec<&crate::ops::DropMark> = drops.iter().flatten().collect();
         let base = self
             .schema
-            .get_or_insert_with(|| {
-                // Input that already has drop columns (a rerun over
-                // excluded/) gets them replaced, not duplicated.
-                let fields: Vec<Field> = batch
-                    .data
-                    .schema()
-                    .fields()
-                    .iter()
-                    .filter(|f| !DROP_COLUMNS.contains(&f.name().as_str()))
-                    .map(|f| f.as_ref().clone())
-                    .collect();
-                Arc::new(Schema::new(fields))
-            })
-            .clone();
-        // Later ops may add columns: keep the columns the sink started with.
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("the excluded sink has no schema"))?;
+        // Rows dropped before an op added its columns get nulls there.
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(base.fields().len() + 3);
         for f in base.fields() {
             let col = match dropped.schema().index_of(f.name()) {
@@ -552,6 +543,28 @@ impl Excluded {
         }
         Ok(())
     }
+}
+
+/// The columns a segment's rows end with: its input's, plus those its ops
+/// add (found by running the ops on no rows), less any drop columns of the
+/// input (a rerun over excluded/ gets them replaced, not duplicated).
+fn segment_schema(first: &DocBatch, seg: &Segment) -> Result<SchemaRef> {
+    let mut batch = DocBatch {
+        data: first.data.slice(0, 0),
+        ..first.clone()
+    };
+    for step in &seg.ops {
+        batch = step.op.apply(batch)?.batch;
+    }
+    let fields: Vec<Field> = batch
+        .data
+        .schema()
+        .fields()
+        .iter()
+        .filter(|f| !DROP_COLUMNS.contains(&f.name().as_str()))
+        .map(|f| f.as_ref().clone())
+        .collect();
+    Ok(Arc::new(Schema::new(fields)))
 }
 
 /// A global op's filter over the intermediate batches of one task.

@@ -227,6 +227,15 @@ pub struct GopherRepetitionParams {
     /// `[[n, fraction], …]`: characters of repeated n-grams over the text's.
     #[serde(default = "dup_n_grams")]
     pub dup_n_grams: Vec<(usize, f64)>,
+    /// The reference counts the top n-gram even when it occurs once, so every
+    /// short document fails (one 4-gram covers a 20-word text). 2 counts only
+    /// n-grams that repeat: the fix, opt-in for the reference's languages.
+    #[serde(default = "d1")]
+    pub top_n_gram_min_count: usize,
+}
+
+fn d1() -> usize {
+    1
 }
 
 fn d0_2() -> f64 {
@@ -248,8 +257,10 @@ fn dup_n_grams() -> Vec<(usize, f64)> {
 
 /// With one character per word, n-grams of Chinese are n characters: the
 /// n-gram rules are those of the Gopher paper with n doubled (a Chinese word
-/// is about two characters), so that normal prose is not flagged.
+/// is about two characters), and only n-grams that repeat count, so that
+/// short paragraphs of normal prose are not flagged.
 const REPETITION_UNSPACED: &str = r#"
+top_n_gram_min_count = 2
 top_n_grams = [[4, 0.2], [6, 0.18], [8, 0.16]]
 dup_n_grams = [[10, 0.15], [12, 0.14], [14, 0.13], [16, 0.12], [18, 0.11], [20, 0.10]]
 "#;
@@ -270,6 +281,7 @@ pub const REPETITION_INFO: OpInfo = OpInfo {
         ParamDoc { name: "dup_para_char_frac", kind: "float", default: "0.2", doc: "characters in repeated paragraphs" },
         ParamDoc { name: "top_n_grams", kind: "list", default: "[[2,0.2],[3,0.18],[4,0.16]]", doc: "" },
         ParamDoc { name: "dup_n_grams", kind: "list", default: "[[5,0.15],…,[10,0.10]]", doc: "" },
+        ParamDoc { name: "top_n_gram_min_count", kind: "integer", default: "1", doc: "2: only repeated n-grams count (fix)" },
         ParamDoc { name: "lang_column", kind: "string", default: "\"lang\"", doc: "column picking per-language rules" },
         ParamDoc { name: "languages", kind: "table", default: "zh, ja built in", doc: "[step.languages.<code>] overrides" },
     ],
@@ -335,43 +347,146 @@ fn lines(text: &str) -> Vec<&str> {
     out
 }
 
+/// Polynomial hashing modulo the Mersenne prime 2^61 - 1: n-gram keys in
+/// O(n) per position without building strings.
+const MERSENNE: u64 = (1 << 61) - 1;
+const BYTE_BASE: u64 = 0x1f3d_5b79_a0c2_e4d1 % MERSENNE;
+const WORD_BASE: u64 = 0x2545_f491_4f6c_dd1d % MERSENNE;
+
+fn mulmod(a: u64, b: u64) -> u64 {
+    let p = a as u128 * b as u128;
+    let r = (p as u64 & MERSENNE) + (p >> 61) as u64;
+    if r >= MERSENNE {
+        r - MERSENNE
+    } else {
+        r
+    }
+}
+
+fn submod(a: u64, b: u64) -> u64 {
+    if a >= b {
+        a - b
+    } else {
+        a + MERSENNE - b
+    }
+}
+
+/// Per-document prefix hashes over the words.
+struct NgramHashes {
+    /// Hash of the concatenation of words 0..i (no separator).
+    concat: Vec<u64>,
+    /// BYTE_BASE to the byte length of word i.
+    word_pow: Vec<u64>,
+    /// Hash of the word sequence 0..i.
+    seq: Vec<u64>,
+}
+
+impl NgramHashes {
+    fn new(words: &[&str]) -> Self {
+        let mut concat = Vec::with_capacity(words.len() + 1);
+        let mut word_pow = Vec::with_capacity(words.len());
+        let mut seq = Vec::with_capacity(words.len() + 1);
+        let (mut c, mut q) = (0u64, 0u64);
+        concat.push(c);
+        seq.push(q);
+        for w in words {
+            let (mut h, mut pw) = (0u64, 1u64);
+            for &b in w.as_bytes() {
+                h = (mulmod(h, BYTE_BASE) + b as u64 + 1) % MERSENNE;
+                pw = mulmod(pw, BYTE_BASE);
+            }
+            c = (mulmod(c, pw) + h) % MERSENNE;
+            q = (mulmod(q, WORD_BASE) + (xxhash_rust::xxh3::xxh3_64(w.as_bytes()) % MERSENNE) + 1)
+                % MERSENNE;
+            concat.push(c);
+            word_pow.push(pw);
+            seq.push(q);
+        }
+        NgramHashes {
+            concat,
+            word_pow,
+            seq,
+        }
+    }
+
+    /// Key of the concatenation of words i..i+n (equal bytes, equal key).
+    fn concat_key(&self, i: usize, n: usize) -> u64 {
+        let pw = self.word_pow[i..i + n]
+            .iter()
+            .fold(1, |acc, &p| mulmod(acc, p));
+        submod(self.concat[i + n], mulmod(self.concat[i], pw))
+    }
+
+    /// Key of the word sequence i..i+n.
+    fn seq_key(&self, i: usize, n: usize, pow_n: u64) -> u64 {
+        submod(self.seq[i + n], mulmod(self.seq[i], pow_n))
+    }
+}
+
+/// The keys are hashes already: use them as they are.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ b as u64;
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type KeyBuild = std::hash::BuildHasherDefault<KeyHasher>;
+
 /// Characters of the most frequent n-gram times its count; ties go to the
 /// n-gram seen first. The reference joins words with a space (`sep` = 1);
 /// text written without spaces gets no separator (`sep` = 0), or every
 /// n-gram would count twice its real length.
-fn top_ngram_chars(words: &[&str], lens: &[usize], n: usize, sep: usize) -> usize {
-    let mut counts: HashMap<&[&str], (usize, usize)> = HashMap::new();
-    for (i, gram) in words.windows(n).enumerate() {
-        counts.entry(gram).or_insert((0, i)).0 += 1;
+fn top_ngram_chars(
+    h: &NgramHashes,
+    lens: &[usize],
+    n: usize,
+    sep: usize,
+    min_count: usize,
+) -> usize {
+    let words = lens.len();
+    if words < n {
+        return 0;
+    }
+    let pow_n = (0..n).fold(1, |acc, _| mulmod(acc, WORD_BASE));
+    let mut counts: HashMap<u64, (usize, usize), KeyBuild> = HashMap::default();
+    for i in 0..=words - n {
+        counts.entry(h.seq_key(i, n, pow_n)).or_insert((0, i)).0 += 1;
     }
     let best = counts
-        .iter()
-        .max_by(|a, b| a.1 .0.cmp(&b.1 .0).then(b.1 .1.cmp(&a.1 .1)));
-    best.map(|(_, (count, first))| {
-        let chars: usize = lens[*first..*first + n].iter().sum::<usize>() + sep * (n - 1);
-        chars * count
-    })
-    .unwrap_or(0)
+        .values()
+        .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    best.filter(|(count, _)| *count >= min_count)
+        .map(|(count, first)| {
+            let chars: usize = lens[*first..*first + n].iter().sum::<usize>() + sep * (n - 1);
+            chars * count
+        })
+        .unwrap_or(0)
 }
 
 /// datatrove's `find_all_duplicate`: scanning left to right, an n-gram seen
 /// before adds its characters and skips n words (skipped n-grams are not
-/// recorded).
-fn duplicated_ngram_chars(words: &[&str], lens: &[usize], n: usize) -> usize {
-    if words.len() < n {
-        return 0;
-    }
-    // Words joined without a separator: compare the concatenations, which is
-    // what datatrove hashes ("ab"+"c" equals "a"+"bc").
-    let mut seen: HashSet<String> = HashSet::new();
+/// recorded). N-grams are compared as their words' concatenation, as the
+/// reference does ("ab"+"c" equals "a"+"bc").
+fn duplicated_ngram_chars(h: &NgramHashes, lens: &[usize], n: usize) -> usize {
+    let words = lens.len();
+    let mut seen: HashSet<u64, KeyBuild> = HashSet::default();
     let (mut total, mut i) = (0, 0);
-    while i + n <= words.len() {
-        let gram: String = words[i..i + n].concat();
-        if seen.contains(&gram) {
+    while i + n <= words {
+        if !seen.insert(h.concat_key(i, n)) {
             total += lens[i..i + n].iter().sum::<usize>();
             i += n;
         } else {
-            seen.insert(gram);
             i += 1;
         }
     }
@@ -405,12 +520,13 @@ pub fn gopher_repetition(
     }
     let words = seg.words(text);
     let lens: Vec<usize> = words.iter().map(|w| pystr::len(w)).collect();
+    let hashes = NgramHashes::new(&words);
     for &(n, frac) in &p.top_n_grams {
         if n == 0 || words.len() < n {
             continue;
         }
         let sep = usize::from(*seg != Segmenter::Unspaced);
-        if top_ngram_chars(&words, &lens, n, sep) as f64 / total > frac {
+        if top_ngram_chars(&hashes, &lens, n, sep, p.top_n_gram_min_count) as f64 / total > frac {
             return Some(format!("gopher_repetition:top_{n}_gram"));
         }
     }
@@ -418,7 +534,7 @@ pub fn gopher_repetition(
         if n == 0 {
             continue;
         }
-        if duplicated_ngram_chars(&words, &lens, n) as f64 / total > frac {
+        if duplicated_ngram_chars(&hashes, &lens, n) as f64 / total > frac {
             return Some(format!("gopher_repetition:duplicated_{n}_n_grams"));
         }
     }
@@ -444,10 +560,20 @@ mod tests {
     #[test]
     fn duplicated_ngrams_skip_after_a_repeat() {
         let w = ["a", "b", "a", "b", "a", "b"];
+        let h = NgramHashes::new(&w);
         let lens = [1; 6];
         // "ab" seen at 0, "ba" at 1, then "ab" at 2 repeats: +2, jump to 4: "ab" repeats: +2.
-        assert_eq!(duplicated_ngram_chars(&w, &lens, 2), 4);
-        assert_eq!(top_ngram_chars(&w, &lens, 2, 1), 3 * 3);
-        assert_eq!(top_ngram_chars(&w, &lens, 2, 0), 2 * 3);
+        assert_eq!(duplicated_ngram_chars(&h, &lens, 2), 4);
+        assert_eq!(top_ngram_chars(&h, &lens, 2, 1, 1), 3 * 3);
+        assert_eq!(top_ngram_chars(&h, &lens, 2, 0, 1), 2 * 3);
+        let abc = NgramHashes::new(&["a", "b", "c"]);
+        assert_eq!(top_ngram_chars(&abc, &[1; 3], 2, 1, 1), 3);
+        assert_eq!(top_ngram_chars(&abc, &[1; 3], 2, 1, 2), 0);
+        // Concatenations compare as strings: "ab"+"c" repeats "a"+"bc".
+        let w = ["ab", "c", "x", "a", "bc"];
+        assert_eq!(
+            duplicated_ngram_chars(&NgramHashes::new(&w), &[2, 1, 1, 1, 2], 2),
+            3
+        );
     }
 }
