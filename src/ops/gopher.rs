@@ -459,7 +459,8 @@ fn top_ngram_chars(
         return 0;
     }
     let pow_n = (0..n).fold(1, |acc, _| mulmod(acc, WORD_BASE));
-    let mut counts: HashMap<u64, (usize, usize), KeyBuild> = HashMap::default();
+    let mut counts: HashMap<u64, (usize, usize), KeyBuild> =
+        HashMap::with_capacity_and_hasher(words, KeyBuild::default());
     for i in 0..=words - n {
         counts.entry(h.seq_key(i, n, pow_n)).or_insert((0, i)).0 += 1;
     }
@@ -480,7 +481,8 @@ fn top_ngram_chars(
 /// reference does ("ab"+"c" equals "a"+"bc").
 fn duplicated_ngram_chars(h: &NgramHashes, lens: &[usize], n: usize) -> usize {
     let words = lens.len();
-    let mut seen: HashSet<u64, KeyBuild> = HashSet::default();
+    let mut seen: HashSet<u64, KeyBuild> =
+        HashSet::with_capacity_and_hasher(words, KeyBuild::default());
     let (mut total, mut i) = (0, 0);
     while i + n <= words {
         if !seen.insert(h.concat_key(i, n)) {

@@ -213,6 +213,7 @@ fn nfc_stable_fast(s: &str) -> bool {
         let u = c as u32;
         let stable = u < 0x300
             || (0x2002..0x20D0).contains(&u) // dashes, quotes, bullets, currency
+            || (0x3000..0x302A).contains(&u) // CJK punctuation 、。「」《》
             || (0x3040..0x3099).contains(&u)
             || (0x309B..0xA000).contains(&u)
             || (0xAC00..0xD7A4).contains(&u)
@@ -381,6 +382,7 @@ mod tests {
         assert!(!nfc_stable_fast("e\u{301}"));
         assert!(!nfc_stable_fast("\u{2000}"));
         assert!(nfc_stable_fast("“quoted” — dash…"));
+        assert!(nfc_stable_fast("《人民日报》，新年好。"));
         for (w, special) in [
             (*b"abcdefgh", false),
             (*b"abc\ndefg", true),
