@@ -363,6 +363,16 @@ fn mulmod(a: u64, b: u64) -> u64 {
     }
 }
 
+/// a + b for a, b below the modulus (b may be up to 2^61).
+fn addmod(a: u64, b: u64) -> u64 {
+    let r = a + b;
+    if r >= MERSENNE {
+        r - MERSENNE
+    } else {
+        r
+    }
+}
+
 fn submod(a: u64, b: u64) -> u64 {
     if a >= b {
         a - b
@@ -371,10 +381,21 @@ fn submod(a: u64, b: u64) -> u64 {
     }
 }
 
+/// BYTE_BASE to the power k, for the byte lengths n-grams usually have.
+static BYTE_POW: std::sync::LazyLock<Vec<u64>> = std::sync::LazyLock::new(|| {
+    let mut p = vec![1u64; 4096];
+    for k in 1..p.len() {
+        p[k] = mulmod(p[k - 1], BYTE_BASE);
+    }
+    p
+});
+
 /// Per-document prefix hashes over the words.
 struct NgramHashes {
     /// Hash of the concatenation of words 0..i (no separator).
     concat: Vec<u64>,
+    /// Byte offset of word i in that concatenation.
+    offset: Vec<usize>,
     /// BYTE_BASE to the byte length of word i.
     word_pow: Vec<u64>,
     /// Hash of the word sequence 0..i.
@@ -384,26 +405,35 @@ struct NgramHashes {
 impl NgramHashes {
     fn new(words: &[&str]) -> Self {
         let mut concat = Vec::with_capacity(words.len() + 1);
+        let mut offset = Vec::with_capacity(words.len() + 1);
+        offset.push(0);
         let mut word_pow = Vec::with_capacity(words.len());
         let mut seq = Vec::with_capacity(words.len() + 1);
         let (mut c, mut q) = (0u64, 0u64);
         concat.push(c);
         seq.push(q);
         for w in words {
-            let (mut h, mut pw) = (0u64, 1u64);
+            let mut h = 0u64;
             for &b in w.as_bytes() {
-                h = (mulmod(h, BYTE_BASE) + b as u64 + 1) % MERSENNE;
-                pw = mulmod(pw, BYTE_BASE);
+                h = addmod(mulmod(h, BYTE_BASE), b as u64 + 1);
             }
-            c = (mulmod(c, pw) + h) % MERSENNE;
-            q = (mulmod(q, WORD_BASE) + (xxhash_rust::xxh3::xxh3_64(w.as_bytes()) % MERSENNE) + 1)
-                % MERSENNE;
+            let pw = match BYTE_POW.get(w.len()) {
+                Some(&p) => p,
+                None => (0..w.len()).fold(1, |acc, _| mulmod(acc, BYTE_BASE)),
+            };
+            c = addmod(mulmod(c, pw), h);
+            q = addmod(
+                mulmod(q, WORD_BASE),
+                (xxhash_rust::xxh3::xxh3_64(w.as_bytes()) >> 4) % MERSENNE + 1,
+            );
             concat.push(c);
+            offset.push(offset.last().copied().unwrap_or(0) + w.len());
             word_pow.push(pw);
             seq.push(q);
         }
         NgramHashes {
             concat,
+            offset,
             word_pow,
             seq,
         }

@@ -8,6 +8,12 @@
 //!   run of other non-space characters (Latin words, numbers) is one word.
 //!   Sentences end at terminal punctuation (。！？!?. …).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use xxhash_rust::xxh3::xxh3_128;
+
 use super::punct::{is_punctuation, is_terminal_punctuation};
 use super::{is_unspaced_script, pystr, spacy_en};
 
@@ -30,7 +36,7 @@ impl Segmenter {
 
     pub fn words<'a>(&self, text: &'a str) -> Vec<&'a str> {
         match self {
-            Segmenter::SpacyEnglish => spacy_en::words(text),
+            Segmenter::SpacyEnglish => cached_words(text),
             Segmenter::Unspaced => unspaced_words(text),
         }
     }
@@ -42,6 +48,56 @@ impl Segmenter {
             Segmenter::Unspaced => unspaced_sentences(text),
         }
     }
+}
+
+/// Word spans of recently split texts, per thread. The rule filters of one
+/// segment run one after another on the same batch (same Arrow buffer), so
+/// the second and third filter reuse the first one's split instead of
+/// running the spaCy rules again. Filtering copies the kept rows to new
+/// buffers, so the key is the text's length and 128-bit hash, not its address.
+struct WordCache {
+    spans: HashMap<(usize, u128), Rc<[(u32, u32)]>>,
+    held: usize,
+}
+
+/// Spans held before the cache is emptied: a few batches' worth.
+const CACHE_SPANS: usize = 4 << 20;
+
+thread_local! {
+    static WORD_CACHE: RefCell<WordCache> = RefCell::new(WordCache { spans: HashMap::new(), held: 0 });
+}
+
+fn cached_words(text: &str) -> Vec<&str> {
+    let key = (text.len(), xxh3_128(text.as_bytes()));
+    let spans = WORD_CACHE.with(|c| c.borrow().spans.get(&key).cloned());
+    let spans = match spans {
+        Some(s) => s,
+        None => {
+            let words = spacy_en::words(text);
+            let base = text.as_ptr() as usize;
+            let spans: Rc<[(u32, u32)]> = words
+                .iter()
+                .map(|w| {
+                    let start = (w.as_ptr() as usize - base) as u32;
+                    (start, start + w.len() as u32)
+                })
+                .collect();
+            WORD_CACHE.with(|c| {
+                let mut c = c.borrow_mut();
+                if c.held + spans.len() > CACHE_SPANS {
+                    c.spans.clear();
+                    c.held = 0;
+                }
+                c.held += spans.len();
+                c.spans.insert(key, spans.clone());
+            });
+            spans
+        }
+    };
+    spans
+        .iter()
+        .map(|&(s, e)| &text[s as usize..e as usize])
+        .collect()
 }
 
 fn unspaced_words(text: &str) -> Vec<&str> {
@@ -104,5 +160,16 @@ mod tests {
         assert_eq!(Segmenter::for_lang(Some("zh")), Segmenter::Unspaced);
         assert_eq!(Segmenter::for_lang(Some("en")), Segmenter::SpacyEnglish);
         assert_eq!(Segmenter::for_lang(None), Segmenter::SpacyEnglish);
+    }
+
+    #[test]
+    fn cached_split_equals_a_fresh_one() {
+        let a = String::from("Hello world, it's a test... don't");
+        let first = Segmenter::SpacyEnglish.words(&a);
+        assert_eq!(first, spacy_en::words(&a));
+        assert_eq!(Segmenter::SpacyEnglish.words(&a), first);
+        // Same length, other text: no stale hit.
+        let b = String::from("Other words, it's not a test..; do");
+        assert_eq!(Segmenter::SpacyEnglish.words(&b), spacy_en::words(&b));
     }
 }
