@@ -441,9 +441,13 @@ impl NgramHashes {
 
     /// Key of the concatenation of words i..i+n (equal bytes, equal key).
     fn concat_key(&self, i: usize, n: usize) -> u64 {
-        let pw = self.word_pow[i..i + n]
-            .iter()
-            .fold(1, |acc, &p| mulmod(acc, p));
+        let bytes = self.offset[i + n] - self.offset[i];
+        let pw = match BYTE_POW.get(bytes) {
+            Some(&p) => p,
+            None => self.word_pow[i..i + n]
+                .iter()
+                .fold(1, |acc, &p| mulmod(acc, p)),
+        };
         submod(self.concat[i + n], mulmod(self.concat[i], pw))
     }
 

@@ -55,8 +55,10 @@ impl Segmenter {
 /// the second and third filter reuse the first one's split instead of
 /// running the spaCy rules again. Filtering copies the kept rows to new
 /// buffers, so the key is the text's length and 128-bit hash, not its address.
+type Spans = Rc<[(u32, u32)]>;
+
 struct WordCache {
-    spans: HashMap<(usize, u128), Rc<[(u32, u32)]>>,
+    spans: HashMap<(usize, u128), Spans>,
     held: usize,
 }
 
@@ -75,7 +77,7 @@ fn cached_words(text: &str) -> Vec<&str> {
         None => {
             let words = spacy_en::words(text);
             let base = text.as_ptr() as usize;
-            let spans: Rc<[(u32, u32)]> = words
+            let spans: Spans = words
                 .iter()
                 .map(|w| {
                     let start = (w.as_ptr() as usize - base) as u32;
