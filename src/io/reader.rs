@@ -178,13 +178,7 @@ fn to_docs(
     };
     let schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
     let data = RecordBatch::try_new(schema, columns)?;
-    if drops.iter().all(Option::is_none) {
-        drops.clear();
-    }
-    Ok(OpOutput {
-        batch: DocBatch { data, text, id },
-        drops,
-    })
+    Ok(OpOutput::new(DocBatch { data, text, id }, drops))
 }
 
 /// The task's bytes as lines, and the file offset of the first line it yields.

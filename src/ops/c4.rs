@@ -222,12 +222,7 @@ impl StreamOp for C4Quality {
             }
         }
         let batch = with_texts(batch, out.finish())?;
-        let drops = if drops.iter().any(Option::is_some) {
-            drops
-        } else {
-            vec![]
-        };
-        Ok(OpOutput { batch, drops })
+        Ok(OpOutput::new(batch, drops))
     }
 }
 

@@ -304,12 +304,7 @@ impl StreamOp for Lang {
             &format!("{}_score", self.config.column),
             Arc::new(scores),
         )?;
-        let drops = if drops.iter().any(Option::is_some) {
-            drops
-        } else {
-            vec![]
-        };
-        Ok(OpOutput { batch, drops })
+        Ok(OpOutput::new(batch, drops))
     }
 }
 

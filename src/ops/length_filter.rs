@@ -115,7 +115,7 @@ impl StreamOp for LengthFilter {
             .iter()
             .map(|t| self.judge(t.unwrap_or("")).map(DropMark::new))
             .collect();
-        Ok(OpOutput { batch, drops })
+        Ok(OpOutput::new(batch, drops))
     }
 }
 

@@ -83,11 +83,15 @@ pub struct OpOutput {
 }
 
 impl OpOutput {
-    pub fn keep_all(batch: DocBatch) -> Self {
-        OpOutput {
-            batch,
-            drops: vec![],
-        }
+    /// The output with one mark per row; a list without any drop is stored
+    /// empty, which the engine takes as "all kept" without building a mask.
+    pub fn new(batch: DocBatch, drops: Vec<Option<DropMark>>) -> Self {
+        let drops = if drops.iter().any(Option::is_some) {
+            drops
+        } else {
+            vec![]
+        };
+        OpOutput { batch, drops }
     }
 }
 

@@ -315,20 +315,15 @@ impl StreamOp for Normalize {
                     .then(|| DropMark::new("normalize:empty"))
             })
             .collect();
-        let drops = if drops.iter().any(Option::is_some) {
-            drops
-        } else {
-            vec![]
-        };
         if rewritten.iter().all(Option::is_none) {
-            return Ok(OpOutput { batch, drops });
+            return Ok(OpOutput::new(batch, drops));
         }
         let mut b = StringBuilder::with_capacity(texts.len(), texts.value_data().len());
         for (t, r) in texts.iter().zip(&rewritten) {
             b.append_value(r.as_deref().unwrap_or(t.unwrap_or("")));
         }
         let batch = with_texts(batch, b.finish())?;
-        Ok(OpOutput { batch, drops })
+        Ok(OpOutput::new(batch, drops))
     }
 }
 

@@ -118,12 +118,7 @@ impl<T: DeserializeOwned> LanguageRules<T> {
         for (text, (params, seg)) in texts.iter().zip(&rows) {
             drops.push(judge(text.unwrap_or(""), seg, params).map(DropMark::new));
         }
-        let drops = if drops.iter().any(Option::is_some) {
-            drops
-        } else {
-            vec![]
-        };
-        Ok(OpOutput { batch, drops })
+        Ok(OpOutput::new(batch, drops))
     }
 }
 

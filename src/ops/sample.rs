@@ -59,7 +59,7 @@ impl StreamOp for Sample {
             .iter()
             .map(|id| (!self.keeps(id.unwrap_or(""))).then(|| DropMark::new("sample")))
             .collect();
-        Ok(OpOutput { batch, drops })
+        Ok(OpOutput::new(batch, drops))
     }
 }
 
