@@ -1,28 +1,56 @@
-//! `dedup_exact`: removes documents whose text is byte-identical to an earlier
-//! one (input order), as a global op in three phases:
+//! `dedup_exact`: removes documents whose key (the text, normalised or not,
+//! or another column such as `url`) is identical to another's, keeping one per
+//! group: the first in input order, or the one with the largest value of a
+//! column. A global op in three phases:
 //!
-//! 1. observe (per input task): xxh3-128 of each text, written to a file per
-//!    task grouped by hash partition;
-//! 2. find (per partition): all hashes of the partition sorted by
-//!    (hash, task, row); every repeat after the first is a drop, written to a
-//!    file per partition grouped by task;
-//! 3. filter (per input task): the task's drops from every partition, applied.
+//! 1. observe (per input task): xxh3-128 of each key, with the row, the keep
+//!    score and the id, written to a file per task grouped by hash partition;
+//! 2. find (per partition): all entries of the partition sorted by
+//!    (hash, task, row); per group of equal hashes the kept document is
+//!    chosen, and every entry gets a decision (its group id and size, and for
+//!    a duplicate the kept document's id), written to a file per partition
+//!    grouped by task;
+//! 3. filter (per input task): the task's decisions from every partition,
+//!    applied in row order: `dup_cluster` and `dup_count` on every row,
+//!    duplicates dropped.
 //!
-//! No task holds more than one partition or one task's worth of hashes.
+//! No task holds more than one partition or one task's worth of entries.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use arrow::array::{Array, ArrayRef, Float64Array, StringArray, UInt32Array, UInt64Array};
+use arrow::compute::cast;
+use arrow::datatypes::DataType;
 use serde::Deserialize;
+use unicode_normalization::UnicodeNormalization;
 use xxhash_rust::xxh3::xxh3_128;
 
 use super::{
-    BuildCtx, DocBatch, DropMark, GlobalCtx, GlobalOp, Observer, Op, OpInfo, OpOutput, ParamDoc,
-    PhaseSpec, RowFilter,
+    with_column, BuildCtx, DocBatch, DropMark, GlobalCtx, GlobalOp, Observer, Op, OpInfo, OpOutput,
+    ParamDoc, PhaseSpec, RowFilter,
 };
 use crate::io::partfile::{put_str, put_u128, put_u64, read_part, Cursor, PartWriter};
 use crate::pipeline::spec::SpecError;
+
+/// How the key is normalised before hashing.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Normalization {
+    /// Byte-identical keys only.
+    #[default]
+    None,
+    /// Lowercased, runs of whitespace made one space, ends trimmed.
+    WhitespaceCase,
+    /// datatrove's MinHash normalisation: lowercase, accents stripped, digits
+    /// to 0, punctuation removed, whitespace collapsed.
+    Minhash,
+}
+
+fn first() -> String {
+    "first".into()
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,20 +58,49 @@ pub struct DedupExact {
     /// Hash partitions of the find phase; derived from the input size when absent.
     #[serde(default)]
     pub partitions: Option<usize>,
+    /// The column whose value is the key; the text column when absent.
+    #[serde(default)]
+    pub column: Option<String>,
+    #[serde(default)]
+    pub normalize: Normalization,
+    /// `"first"` (input order) or a numeric column: the largest value is kept.
+    #[serde(default = "first")]
+    pub keep: String,
 }
 
 pub const INFO: OpInfo = OpInfo {
     name: "dedup_exact",
     global: true,
-    summary: "Removes documents whose text is identical to an earlier one (xxh3-128 of the text); \
-              keeps the first in input order. Removed documents go to excluded/ with the kept \
-              document's id in drop_detail.",
-    params: &[ParamDoc {
-        name: "partitions",
-        kind: "integer",
-        default: "derived",
-        doc: "hash partitions (tasks of the find phase): input bytes / 256 MiB, at least 4",
-    }],
+    summary: "Removes documents whose key (xxh3-128 of the text, normalised or not, or of another column \
+              such as url) equals another's; keeps the first in input order, or the largest value of a \
+              column. Every kept document gets dup_cluster (its group's id) and dup_count (the group's \
+              size); removed ones go to excluded/ with the kept document's id in drop_detail.",
+    params: &[
+        ParamDoc {
+            name: "column",
+            kind: "string",
+            default: "text",
+            doc: "key column (e.g. \"url\"); null keys are never duplicates",
+        },
+        ParamDoc {
+            name: "normalize",
+            kind: "string",
+            default: "\"none\"",
+            doc: "\"none\", \"whitespace_case\" or \"minhash\" (lowercase, no accents/punctuation, digits 0)",
+        },
+        ParamDoc {
+            name: "keep",
+            kind: "string",
+            default: "\"first\"",
+            doc: "\"first\" (input order) or a numeric column: its largest value wins, ties to the first",
+        },
+        ParamDoc {
+            name: "partitions",
+            kind: "integer",
+            default: "derived",
+            doc: "hash partitions (tasks of the find phase): input bytes / 256 MiB, at least 4",
+        },
+    ],
     drop_reasons: &["dedup_exact"],
     build,
 };
@@ -56,6 +113,9 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
             "partitions must be between 1 and 65536".into(),
         ));
     }
+    if d.keep.is_empty() {
+        return Err(ctx.error("keep", "keep must be \"first\" or a column name".into()));
+    }
     Ok(Op::Global(Arc::new(d)))
 }
 
@@ -66,26 +126,117 @@ impl DedupExact {
     }
 }
 
+/// The key as the configured normalisation sees it.
+pub fn normalize_key(s: &str, how: Normalization) -> std::borrow::Cow<'_, str> {
+    match how {
+        Normalization::None => s.into(),
+        Normalization::WhitespaceCase => s
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+            .into(),
+        Normalization::Minhash => {
+            let mut out = String::with_capacity(s.len());
+            let mut space = false;
+            for c in s.nfd() {
+                if unicode_normalization::char::is_combining_mark(c) {
+                    continue; // accents stripped
+                }
+                let c = if c.is_numeric() { '0' } else { c };
+                if c.is_alphanumeric() {
+                    if space && !out.is_empty() {
+                        out.push(' ');
+                    }
+                    space = false;
+                    out.extend(c.to_lowercase());
+                } else {
+                    // Punctuation, symbols and whitespace separate words.
+                    space = true;
+                }
+            }
+            out.into()
+        }
+    }
+}
+
 fn observe_file(ctx: &GlobalCtx, task: usize) -> PathBuf {
     ctx.work.join("observe").join(format!("{task:05}.part"))
 }
-fn drops_file(ctx: &GlobalCtx, partition: usize) -> PathBuf {
+fn decisions_file(ctx: &GlobalCtx, partition: usize) -> PathBuf {
     ctx.work.join("find").join(format!("{partition:05}.part"))
 }
 
-struct HashObserver {
+struct KeyObserver {
     out: PartWriter,
     partitions: u64,
+    task: usize,
+    column: Option<String>,
+    normalize: Normalization,
+    keep: Option<String>,
 }
 
-impl Observer for HashObserver {
+impl KeyObserver {
+    fn key_column(&self, batch: &DocBatch) -> Result<StringArray> {
+        match &self.column {
+            None => Ok(batch.texts().clone()),
+            Some(name) => {
+                let col = batch.data.column_by_name(name).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "dedup_exact: no column `{name}` to use as the key (`column` of the step)"
+                    )
+                })?;
+                let col = cast(col, &DataType::Utf8)
+                    .with_context(|| format!("dedup_exact: column `{name}`"))?;
+                Ok(col
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .expect("cast to Utf8")
+                    .clone())
+            }
+        }
+    }
+
+    fn scores(&self, batch: &DocBatch) -> Result<Option<Float64Array>> {
+        let Some(name) = &self.keep else {
+            return Ok(None);
+        };
+        let col = batch.data.column_by_name(name).ok_or_else(|| {
+            anyhow::anyhow!("dedup_exact: no column `{name}` to choose the kept document by (`keep` of the step)")
+        })?;
+        let col = cast(col, &DataType::Float64)
+            .with_context(|| format!("dedup_exact: `keep` column `{name}` is not numeric"))?;
+        Ok(Some(
+            col.as_any()
+                .downcast_ref::<Float64Array>()
+                .expect("cast to Float64")
+                .clone(),
+        ))
+    }
+}
+
+impl Observer for KeyObserver {
     fn observe(&mut self, batch: &DocBatch, first_row: u64) -> Result<()> {
-        for (i, (text, id)) in batch.texts().iter().zip(batch.ids().iter()).enumerate() {
-            let h = xxh3_128(text.unwrap_or("").as_bytes());
+        let keys = self.key_column(batch)?;
+        let scores = self.scores(batch)?;
+        for (i, id) in batch.ids().iter().enumerate() {
+            let row = first_row + i as u64;
+            let h = if keys.is_null(i) {
+                // A missing key (no url, say) makes no document a duplicate.
+                xxh3_128(format!("\0null\0{}\0{row}", self.task).as_bytes())
+            } else {
+                xxh3_128(normalize_key(keys.value(i), self.normalize).as_bytes())
+            };
+            let score = match &scores {
+                Some(s) if !s.is_null(i) && !s.value(i).is_nan() => s.value(i),
+                Some(_) => f64::NEG_INFINITY,
+                None => 0.0,
+            };
             let p = ((h >> 64) as u64 % self.partitions) as usize;
             let buf = self.out.part(p);
             put_u128(buf, h);
-            put_u64(buf, first_row + i as u64);
+            put_u64(buf, row);
+            put_u64(buf, score.to_bits());
             put_str(buf, id.unwrap_or(""));
         }
         Ok(())
@@ -95,40 +246,75 @@ impl Observer for HashObserver {
     }
 }
 
-struct DropFilter {
-    /// (row, kept id), sorted by row.
-    drops: Vec<(u64, String)>,
+/// What the find phase decided for one row.
+struct Decision {
+    row: u64,
+    cluster: u64,
+    count: u32,
+    /// The kept document's id, for a duplicate.
+    kept: Option<String>,
+}
+
+struct DecisionFilter {
+    decisions: Vec<Decision>,
     next: usize,
 }
 
-impl RowFilter for DropFilter {
+impl RowFilter for DecisionFilter {
     fn apply(&mut self, batch: DocBatch, first_row: u64) -> Result<OpOutput> {
-        let end = first_row + batch.num_rows() as u64;
-        let mut drops = vec![];
-        while self.next < self.drops.len() && self.drops[self.next].0 < end {
-            if drops.is_empty() {
-                drops = vec![None; batch.num_rows()];
-            }
-            let (row, kept) = &self.drops[self.next];
-            drops[(row - first_row) as usize] = Some(DropMark {
+        let n = batch.num_rows();
+        let mut clusters = Vec::with_capacity(n);
+        let mut counts = Vec::with_capacity(n);
+        let mut drops = Vec::with_capacity(n);
+        for i in 0..n {
+            let row = first_row + i as u64;
+            let d = self
+                .decisions
+                .get(self.next)
+                .filter(|d| d.row == row)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("dedup_exact has no decision for row {row}; rerun with --force")
+                })?;
+            clusters.push(d.cluster);
+            counts.push(d.count);
+            drops.push(d.kept.as_ref().map(|k| DropMark {
                 reason: "dedup_exact".into(),
-                detail: Some(kept.clone()),
-            });
+                detail: Some(k.clone()),
+            }));
             self.next += 1;
         }
-        Ok(OpOutput { batch, drops })
+        let batch = with_column(
+            batch,
+            "dup_cluster",
+            Arc::new(UInt64Array::from(clusters)) as ArrayRef,
+        )?;
+        let batch = with_column(
+            batch,
+            "dup_count",
+            Arc::new(UInt32Array::from(counts)) as ArrayRef,
+        )?;
+        Ok(OpOutput::new(batch, drops))
     }
 
     fn finish(&mut self, rows: u64) -> Result<()> {
-        if self.next < self.drops.len() {
-            anyhow::bail!(
-                "dedup_exact holds {} decisions for rows past this task's {rows} rows: the intermediate \
-                 files do not match the shards; rerun with --force",
-                self.drops.len() - self.next
+        if self.next != self.decisions.len() {
+            bail!(
+                "dedup_exact holds {} decisions for this task's {rows} rows: the intermediate files do not \
+                 match the shards; rerun with --force",
+                self.decisions.len()
             );
         }
         Ok(())
     }
+}
+
+/// One observed document in the find phase.
+struct Entry<'a> {
+    hash: u128,
+    task: u32,
+    row: u64,
+    score: f64,
+    id: &'a str,
 }
 
 impl GlobalOp for DedupExact {
@@ -141,9 +327,13 @@ impl GlobalOp for DedupExact {
 
     fn observer(&self, ctx: &GlobalCtx, task: usize) -> Result<Box<dyn Observer>> {
         let partitions = self.partitions(ctx);
-        Ok(Box::new(HashObserver {
+        Ok(Box::new(KeyObserver {
             out: PartWriter::new(&observe_file(ctx, task), partitions),
             partitions: partitions as u64,
+            task,
+            column: self.column.clone(),
+            normalize: self.normalize,
+            keep: (self.keep != "first").then(|| self.keep.clone()),
         }))
     }
 
@@ -157,50 +347,96 @@ impl GlobalOp for DedupExact {
                 observe_file(ctx, t).display()
             )
         };
-        // (hash, task, row, id)
-        let mut entries: Vec<(u128, u32, u64, &str)> = vec![];
+        let mut entries: Vec<Entry> = vec![];
         for (t, slice) in slices.iter().enumerate() {
             let mut c = Cursor::new(slice);
             while !c.done() {
-                let h = c.u128().with_context(|| corrupt(t))?;
+                let hash = c.u128().with_context(|| corrupt(t))?;
                 let row = c.u64().with_context(|| corrupt(t))?;
-                entries.push((h, t as u32, row, c.str().with_context(|| corrupt(t))?));
+                let score = f64::from_bits(c.u64().with_context(|| corrupt(t))?);
+                let id = c.str().with_context(|| corrupt(t))?;
+                entries.push(Entry {
+                    hash,
+                    task: t as u32,
+                    row,
+                    score,
+                    id,
+                });
             }
         }
-        entries.sort_unstable_by_key(|e| (e.0, e.1, e.2));
-        let mut out = PartWriter::new(&drops_file(ctx, partition), ctx.tasks);
-        let mut per_task: Vec<Vec<(u64, &str)>> = vec![vec![]; ctx.tasks];
-        let mut kept: Option<&(u128, u32, u64, &str)> = None;
-        for e in &entries {
-            match kept {
-                Some(k) if k.0 == e.0 => per_task[e.1 as usize].push((e.2, k.3)),
-                _ => kept = Some(e),
+        entries.sort_unstable_by_key(|e| (e.hash, e.task, e.row));
+        // Per task: (row, cluster, count, kept id when a duplicate).
+        type Row<'a> = (u64, u64, u32, Option<&'a str>);
+        let mut per_task: Vec<Vec<Row>> = vec![vec![]; ctx.tasks];
+        for group in entries.chunk_by(|a, b| a.hash == b.hash) {
+            // The largest score wins; among equals, the first in input order.
+            let kept = group
+                .iter()
+                .enumerate()
+                .max_by(|(i, a), (j, b)| a.score.total_cmp(&b.score).then(j.cmp(i)))
+                .map(|(i, _)| i)
+                .unwrap_or(0);
+            let cluster = group[0].hash as u64;
+            for (i, e) in group.iter().enumerate() {
+                let kept_id = (i != kept).then_some(group[kept].id);
+                per_task[e.task as usize].push((e.row, cluster, group.len() as u32, kept_id));
             }
         }
-        for (t, mut drops) in per_task.into_iter().enumerate() {
-            drops.sort_unstable();
+        let mut out = PartWriter::new(&decisions_file(ctx, partition), ctx.tasks);
+        for (t, mut rows) in per_task.into_iter().enumerate() {
+            rows.sort_unstable_by_key(|r| r.0);
             let buf = out.part(t);
-            for (row, kept_id) in drops {
+            for (row, cluster, count, kept) in rows {
                 put_u64(buf, row);
-                put_str(buf, kept_id);
+                put_u64(buf, cluster);
+                put_u64(buf, count as u64);
+                put_u64(buf, kept.is_some() as u64);
+                put_str(buf, kept.unwrap_or(""));
             }
         }
         out.finish()
     }
 
     fn filter(&self, ctx: &GlobalCtx, task: usize) -> Result<Box<dyn RowFilter>> {
-        let mut drops = vec![];
+        let mut decisions = vec![];
         for p in 0..self.partitions(ctx) {
-            let path = drops_file(ctx, p);
+            let path = decisions_file(ctx, p);
             let slice = read_part(&path, task)?;
             let corrupt = || format!("intermediate file {} is corrupt", path.display());
             let mut c = Cursor::new(&slice);
             while !c.done() {
                 let row = c.u64().with_context(corrupt)?;
-                drops.push((row, c.str().with_context(corrupt)?.to_string()));
+                let cluster = c.u64().with_context(corrupt)?;
+                let count = c.u64().with_context(corrupt)? as u32;
+                let duplicate = c.u64().with_context(corrupt)? == 1;
+                let kept = c.str().with_context(corrupt)?;
+                decisions.push(Decision {
+                    row,
+                    cluster,
+                    count,
+                    kept: duplicate.then(|| kept.to_string()),
+                });
             }
         }
-        drops.sort_unstable();
-        Ok(Box::new(DropFilter { drops, next: 0 }))
+        decisions.sort_unstable_by_key(|d| d.row);
+        Ok(Box::new(DecisionFilter { decisions, next: 0 }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalisations() {
+        assert_eq!(normalize_key(" A  b\n", Normalization::None), " A  b\n");
+        assert_eq!(
+            normalize_key(" A  b\n", Normalization::WhitespaceCase),
+            "a b"
+        );
+        assert_eq!(
+            normalize_key("Café, 2024!  Été", Normalization::Minhash),
+            "cafe 0000 ete"
+        );
     }
 }
