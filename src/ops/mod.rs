@@ -7,6 +7,7 @@
 
 pub mod c4;
 pub mod dedup_exact;
+pub mod dedup_minhash;
 pub mod fineweb;
 pub mod gopher;
 pub mod lang;
@@ -205,6 +206,7 @@ pub const REGISTRY: &[&OpInfo] = &[
     &c4::INFO,
     &fineweb::INFO,
     &dedup_exact::INFO,
+    &dedup_minhash::INFO,
 ];
 
 /// Builds every step of a spec, failing on the first unknown op or bad parameter.
