@@ -341,10 +341,11 @@ impl Runner<'_> {
         let mut sink = if last {
             ShardWriter::new(&self.layout.out, &prefix, self.policy.clone())?
         } else {
+            // Work files are read once and deleted: fast compression beats small.
             let policy = ShardPolicy {
                 rows_per_shard: usize::MAX,
                 bytes_per_shard: None,
-                ..self.policy.clone()
+                compression: parquet::basic::Compression::LZ4_RAW,
             };
             ShardWriter::new(&self.layout.intermediate(k), &prefix, policy)?
         };

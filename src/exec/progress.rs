@@ -64,7 +64,7 @@ impl Progress {
             let handle = std::thread::spawn(move || {
                 while !s.load(Ordering::Relaxed) {
                     b.set_message(rates(&c, start));
-                    std::thread::sleep(Duration::from_millis(250));
+                    std::thread::park_timeout(Duration::from_millis(250));
                 }
             });
             return Progress {
@@ -84,7 +84,7 @@ impl Progress {
         let handle = std::thread::spawn(move || {
             let mut last = Instant::now();
             while !s.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(100));
+                std::thread::park_timeout(Duration::from_millis(100));
                 if last.elapsed() >= Duration::from_secs(every) {
                     last = Instant::now();
                     let done = c.tasks.load(Ordering::Relaxed);
@@ -126,6 +126,9 @@ impl Progress {
     pub fn finish(&self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(h) = self.logger.lock().expect("progress lock").take() {
+            // Wake it now rather than at its next tick: a phase must not
+            // last a tick longer than its work.
+            h.thread().unpark();
             let _ = h.join();
         }
         if let Some(b) = &self.bar {

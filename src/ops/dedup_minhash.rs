@@ -238,59 +238,52 @@ fn mix(x: u64) -> u64 {
 
 /// Shingle hashes of a text, as the near-duplicate ground truth defines them:
 /// words: lowercased, characters other than letters, digits and whitespace
-/// made spaces, split on whitespace, n-grams joined by one space; chars:
-/// letters and digits only, n-grams of characters. Fewer tokens than `n`
-/// make one shingle of them all; no token, no shingle.
+/// made spaces, split on whitespace, n-grams of words; chars: letters and
+/// digits only, n-grams of characters. Fewer tokens than `n` make one
+/// shingle of them all; no token, no shingle. An n-gram is hashed from its
+/// tokens' hashes: the same sets as hashing the joined strings, without
+/// building them.
 pub fn shingles(text: &str, n: usize, chars: bool) -> Vec<u64> {
-    let lower = text.to_lowercase();
-    let mut out = vec![];
+    let mut tokens: Vec<u64> = vec![];
     if chars {
-        let toks: Vec<char> = lower.chars().filter(|c| c.is_alphanumeric()).collect();
-        let mut buf = String::new();
-        let mut push = |t: &[char]| {
-            buf.clear();
-            buf.extend(t.iter());
-            out.push(xxh3_64(buf.as_bytes()));
-        };
-        if toks.len() < n {
-            if !toks.is_empty() {
-                push(&toks);
-            }
-        } else {
-            for w in toks.windows(n) {
-                push(w);
+        for c in text.chars().filter(|c| c.is_alphanumeric()) {
+            for l in c.to_lowercase() {
+                tokens.push(l as u64);
             }
         }
     } else {
-        let cleaned: String = lower
-            .chars()
-            .map(|c| {
-                if c.is_alphanumeric() || c.is_whitespace() {
-                    c
-                } else {
-                    ' '
-                }
-            })
-            .collect();
-        let toks: Vec<&str> = cleaned.split_whitespace().collect();
-        if toks.len() < n {
-            if !toks.is_empty() {
-                out.push(xxh3_64(toks.join(" ").as_bytes()));
+        let mut word = String::new();
+        let mut flush = |word: &mut String, tokens: &mut Vec<u64>| {
+            if !word.is_empty() {
+                tokens.push(xxh3_64(word.as_bytes()));
+                word.clear();
             }
-        } else {
-            let mut buf = String::new();
-            for w in toks.windows(n) {
-                buf.clear();
-                for (i, t) in w.iter().enumerate() {
-                    if i > 0 {
-                        buf.push(' ');
-                    }
-                    buf.push_str(t);
-                }
-                out.push(xxh3_64(buf.as_bytes()));
+        };
+        for c in text.chars() {
+            if c.is_ascii_alphanumeric() {
+                word.push(c.to_ascii_lowercase());
+            } else if !c.is_ascii() && c.is_alphanumeric() {
+                word.extend(c.to_lowercase());
+            } else {
+                // Whitespace and everything else (punctuation) separate words.
+                flush(&mut word, &mut tokens);
             }
         }
+        flush(&mut word, &mut tokens);
     }
+    let gram = |t: &[u64]| {
+        let bytes: Vec<u8> = t.iter().flat_map(|x| x.to_le_bytes()).collect();
+        xxh3_64(&bytes)
+    };
+    let mut out: Vec<u64> = if tokens.len() < n {
+        if tokens.is_empty() {
+            vec![]
+        } else {
+            vec![gram(&tokens)]
+        }
+    } else {
+        tokens.windows(n).map(gram).collect()
+    };
     out.sort_unstable();
     out.dedup();
     out
@@ -349,16 +342,17 @@ impl DedupMinhash {
     }
 }
 
-/// The MinHash signature: per hash function (one per seed), the least hash
-/// of any shingle.
+/// The MinHash signature: per hash function, the least hash of any shingle.
+/// Shingle hashes are xxh3 outputs (uniform), so each function can be an
+/// affine map x·a + b mod 2^64 with a random odd `a` (seed | 1) and b = the
+/// mixed seed: one multiply-add per function, which the compiler vectorises.
 fn signature(seeds: &[u64], shingles: &[u64]) -> Vec<u64> {
+    let mults: Vec<u64> = seeds.iter().map(|s| s | 1).collect();
+    let adds: Vec<u64> = seeds.iter().map(|s| mix(*s)).collect();
     let mut sig = vec![u64::MAX; seeds.len()];
     for &s in shingles {
-        for (slot, seed) in sig.iter_mut().zip(seeds) {
-            let h = mix(s ^ seed);
-            if h < *slot {
-                *slot = h;
-            }
+        for ((slot, a), b) in sig.iter_mut().zip(&mults).zip(&adds) {
+            *slot = (*slot).min(s.wrapping_mul(*a).wrapping_add(*b));
         }
     }
     sig
