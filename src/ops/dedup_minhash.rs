@@ -228,7 +228,7 @@ fn splitmix(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// A strong 64-bit mixer (murmur3's finaliser): one hash function per seed.
+/// A strong 64-bit mixer (murmur3's finaliser), for the hash functions' constants.
 fn mix(x: u64) -> u64 {
     let mut z = x;
     z = (z ^ (z >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
@@ -253,7 +253,7 @@ pub fn shingles(text: &str, n: usize, chars: bool) -> Vec<u64> {
         }
     } else {
         let mut word = String::new();
-        let mut flush = |word: &mut String, tokens: &mut Vec<u64>| {
+        let flush = |word: &mut String, tokens: &mut Vec<u64>| {
             if !word.is_empty() {
                 tokens.push(xxh3_64(word.as_bytes()));
                 word.clear();
