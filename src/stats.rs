@@ -34,6 +34,10 @@ pub struct OpStats {
     pub kept: Count,
     /// Drop reason (e.g. `length_filter:min_words`) to what it dropped.
     pub dropped: BTreeMap<String, Count>,
+    /// For dedup steps: documents (kept or removed) by the size of their
+    /// duplicate group (`dup_count`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub docs_by_group_size: BTreeMap<u32, u64>,
 }
 
 impl OpStats {
@@ -65,6 +69,33 @@ impl OpStats {
         for (reason, c) in &other.dropped {
             self.dropped.entry(reason.clone()).or_default().add(*c);
         }
+        for (size, n) in &other.docs_by_group_size {
+            *self.docs_by_group_size.entry(*size).or_default() += n;
+        }
+    }
+
+    /// Groups by size, in buckets 1, 2, 3–4, 5–8, …: (label, groups).
+    pub fn group_histogram(&self) -> Vec<(String, u64)> {
+        let mut buckets: BTreeMap<u32, (u32, u64)> = BTreeMap::new();
+        for (&size, &docs) in &self.docs_by_group_size {
+            let hi = size.max(1).next_power_of_two();
+            let lo = if hi <= 2 { hi } else { hi / 2 + 1 };
+            let e = buckets.entry(hi).or_insert((lo, 0));
+            e.1 += docs / size.max(1) as u64;
+        }
+        buckets
+            .into_iter()
+            .map(|(hi, (lo, n))| {
+                (
+                    if lo == hi {
+                        format!("{hi}")
+                    } else {
+                        format!("{lo}-{hi}")
+                    },
+                    n,
+                )
+            })
+            .collect()
     }
 }
 
@@ -195,6 +226,14 @@ impl RunStats {
                     c.bytes as f64 / 1e6
                 ));
             }
+            let hist = s.group_histogram();
+            if !hist.is_empty() {
+                let parts: Vec<String> = hist.iter().map(|(l, n)| format!("{l}: {n}")).collect();
+                out.push_str(&format!(
+                    "  duplicate groups by size: {}\n",
+                    parts.join(", ")
+                ));
+            }
         }
         let dropped: u64 = self.dropped.values().map(|c| c.docs).sum();
         out.push_str(&format!(
@@ -262,6 +301,21 @@ mod tests {
         let steps = vec![step("read", 10, 10, &[]), step("1:f", 10, 5, &[("f:x", 4)])];
         let err = RunStats::from_steps(steps, vec![]).unwrap_err().to_string();
         assert!(err.contains("1:f"), "{err}");
+    }
+
+    #[test]
+    fn histogram_counts_groups_in_power_of_two_buckets() {
+        let mut s = OpStats::new("x");
+        s.docs_by_group_size = BTreeMap::from([(1, 10), (2, 4), (3, 6), (4, 8), (7, 7)]);
+        assert_eq!(
+            s.group_histogram(),
+            vec![
+                ("1".into(), 10),
+                ("2".into(), 2),
+                ("3-4".into(), 4),
+                ("5-8".into(), 1)
+            ]
+        );
     }
 
     #[test]

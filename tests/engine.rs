@@ -34,6 +34,7 @@ fn quickstart_accounts_for_every_document() {
         table.contains("3:dedup_exact"),
         "summary table lists the steps:\n{table}"
     );
+    assert!(table.contains("duplicate groups by size: 1: "), "{table}");
 
     let stats = stats_json(&out);
     // 200 web pages + 1,000 news + 140 doc lines + 30 speeches.
@@ -53,6 +54,12 @@ fn quickstart_accounts_for_every_document() {
         .filter(|r| r["id"].ends_with("#copy"))
         .collect();
     assert_eq!(copies.len(), 20);
+    // 20 groups of two: the originals and their copies.
+    assert_eq!(
+        stats["steps"][3]["docs_by_group_size"]["2"], 40,
+        "{:#}",
+        stats["steps"][3]
+    );
     for r in &copies {
         assert_eq!(r["drop_reason"], "dedup_exact");
         assert_eq!(r["drop_op"], "3:dedup_exact");

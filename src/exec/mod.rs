@@ -368,6 +368,9 @@ impl Runner<'_> {
                 excluded.schema = Some(segment_schema(&out.batch, seg)?);
             }
             progress.add(out.batch.num_rows() as u64, out.batch.text_bytes());
+            if k > 0 {
+                count_group_sizes(&out.batch, &mut first);
+            }
             let input = count_of(&out.batch);
             let mut batch = settle(out, input, &mut first, &mut excluded)?;
             for (step, st) in seg.ops.iter().zip(op_stats.iter_mut()) {
@@ -403,6 +406,21 @@ impl Runner<'_> {
             &self.layout.marker(&Phase::Stream(k).name(), t),
             &serde_json::to_vec(&marker)?,
         )
+    }
+}
+
+/// Documents by the size of their duplicate group, from the `dup_count`
+/// column a dedup op adds, for the summary's histogram.
+fn count_group_sizes(batch: &DocBatch, stats: &mut OpStats) {
+    let counts = batch.data.column_by_name("dup_count").and_then(|c| {
+        c.as_any()
+            .downcast_ref::<arrow::array::UInt32Array>()
+            .cloned()
+    });
+    if let Some(counts) = counts {
+        for v in counts.values() {
+            *stats.docs_by_group_size.entry(*v).or_default() += 1;
+        }
     }
 }
 
