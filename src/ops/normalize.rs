@@ -42,7 +42,7 @@ pub const INFO: OpInfo = OpInfo {
     global: false,
     summary: "Rewrites the text: Unicode normal form; whitespace (CRLF and CR to LF, Unicode spaces to ' ', \
               trailing spaces cut, 3+ newlines to 2, ends trimmed; indentation kept); \
-              control characters (C0/C1 except tab and newline, BOM, zero-width space) removed. \
+              control characters (C0/C1 other than whitespace, BOM, zero-width space) removed. \
               A document left empty is dropped.",
     params: &[
         ParamDoc { name: "form", kind: "string", default: "\"NFC\"", doc: "\"NFC\", \"NFKC\" or \"none\"" },
