@@ -181,3 +181,79 @@ fn minhash_runs_are_deterministic_and_resumable() {
         );
     }
 }
+
+/// A second run deduplicates against the first one's saved index without
+/// reading its data again; mismatched settings are refused.
+#[test]
+fn new_data_is_deduplicated_against_an_earlier_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = repo().join("fixtures/quickstart/python_docs.jsonl.zst");
+    let index = tmp.path().join("index");
+    let first = format!(
+        "[input]\npaths = [{docs:?}]\n\n[[step]]\nop = \"dedup_minhash\"\nsave_index = {index:?}\n\n[output]\ndir = {:?}\n",
+        tmp.path().join("first")
+    );
+    let spec = write_spec(tmp.path(), "first.toml", &first);
+    run_ok(tmp.path(), &["run", spec.to_str().unwrap(), "-q"]);
+    assert!(index.join("meta.json").exists());
+
+    // New data: five of those documents again (lightly edited), and five new ones.
+    let raw = zstd::stream::decode_all(std::fs::File::open(&docs).unwrap()).unwrap();
+    let old: Vec<serde_json::Value> = String::from_utf8(raw)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut lines = String::new();
+    for (i, d) in old
+        .iter()
+        .filter(|d| d["text"].as_str().unwrap().len() > 2000)
+        .take(5)
+        .enumerate()
+    {
+        let text = format!("{}\nEdited copy.", d["text"].as_str().unwrap());
+        lines.push_str(
+            &serde_json::json!({"id": format!("new-copy-{i}"), "text": text, "was": d["id"]})
+                .to_string(),
+        );
+        lines.push('\n');
+    }
+    for i in 0..5 {
+        let text = format!("A fresh document number {i} about something else entirely, with enough words to shingle.");
+        lines.push_str(
+            &serde_json::json!({"id": format!("new-{i}"), "text": text, "was": ""}).to_string(),
+        );
+        lines.push('\n');
+    }
+    let new_dir = tmp.path().join("new");
+    std::fs::create_dir_all(&new_dir).unwrap();
+    std::fs::write(new_dir.join("new.jsonl"), lines).unwrap();
+    let second = format!(
+        "[input]\npaths = [{new_dir:?}]\n\n[[step]]\nop = \"dedup_minhash\"\nindex = [{index:?}]\n\n[output]\ndir = {:?}\n",
+        tmp.path().join("second")
+    );
+    let spec = write_spec(tmp.path(), "second.toml", &second);
+    run_ok(tmp.path(), &["run", spec.to_str().unwrap(), "-q"]);
+    let kept = read_rows(&tmp.path().join("second"), "part-");
+    let removed = read_rows(&tmp.path().join("second/excluded"), "");
+    assert_eq!(kept.len(), 5, "{kept:?}");
+    assert!(kept
+        .iter()
+        .all(|r| r["id"].starts_with("new-") && !r["id"].contains("copy")));
+    assert_eq!(removed.len(), 5);
+    for r in &removed {
+        assert_eq!(
+            r["drop_detail"], r["was"],
+            "removed against the document it copies"
+        );
+    }
+
+    let bad = second.replace(
+        "op = \"dedup_minhash\"\n",
+        "op = \"dedup_minhash\"\nngram = 4\n",
+    );
+    let spec = write_spec(tmp.path(), "bad.toml", &bad);
+    let o = sluice(tmp.path(), &["run", spec.to_str().unwrap(), "-q"], &[]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("other settings"), "{}", stderr(&o));
+}

@@ -95,6 +95,24 @@ pub struct DedupMinhashConfig {
     /// Key ranges per band (tasks of the buckets phase = bands × this).
     #[serde(default)]
     pub partitions_per_band: Option<usize>,
+    /// Indexes of earlier runs (`save_index` folders): documents near one of
+    /// theirs are removed; theirs are never touched.
+    #[serde(default)]
+    pub index: Vec<PathBuf>,
+    /// Write this run's kept documents as an index there, for later runs.
+    #[serde(default)]
+    pub save_index: Option<PathBuf>,
+}
+
+/// What must match between an index and the run that reads it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
+struct IndexMeta {
+    bands: usize,
+    rows: usize,
+    seed: u64,
+    ngram: usize,
+    shingle: String,
+    verify_jaccard: bool,
 }
 
 pub const INFO: OpInfo = OpInfo {
@@ -115,6 +133,8 @@ pub const INFO: OpInfo = OpInfo {
         ParamDoc { name: "lang_column", kind: "string", default: "\"lang\"", doc: "column read by shingle = \"auto\"" },
         ParamDoc { name: "seed", kind: "integer", default: "1", doc: "seed of the hash functions" },
         ParamDoc { name: "partitions_per_band", kind: "integer", default: "derived", doc: "key ranges per band" },
+        ParamDoc { name: "index", kind: "list", default: "[]", doc: "save_index folders of earlier runs to dedup against" },
+        ParamDoc { name: "save_index", kind: "path", default: "none", doc: "write the kept documents' signatures there" },
     ],
     drop_reasons: &["dedup_minhash"],
     build,
@@ -173,6 +193,10 @@ pub struct DedupMinhash {
     rows: usize,
     /// Seeds of the bands × rows hash functions.
     seeds: Vec<u64>,
+    meta: IndexMeta,
+    /// Earlier runs' documents: (band-partitioned entries, shingles) per
+    /// task of theirs. They count as tasks numbered after this run's.
+    index_tasks: Vec<(PathBuf, PathBuf)>,
 }
 
 fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
@@ -199,6 +223,56 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
     };
     let mut state = config.seed;
     let seeds = (0..bands * rows).map(|_| splitmix(&mut state)).collect();
+    let meta = IndexMeta {
+        bands,
+        rows,
+        seed: config.seed,
+        ngram: config.ngram,
+        shingle: format!("{:?}", config.shingle).to_lowercase(),
+        verify_jaccard: config.verify_jaccard,
+    };
+    let mut index_tasks = vec![];
+    for dir in &config.index {
+        let path = dir.join("meta.json");
+        let theirs: IndexMeta = std::fs::read(&path)
+            .map_err(|e| ctx.error("index", format!("cannot read {}: {e}", path.display())))
+            .and_then(|b| {
+                serde_json::from_slice(&b).map_err(|e| {
+                    ctx.error(
+                        "index",
+                        format!("{} is not a sluice index: {e}", path.display()),
+                    )
+                })
+            })?;
+        if theirs != meta {
+            return Err(ctx.error(
+                "index",
+                format!(
+                    "the index {} was made with other settings ({theirs:?}) than this step ({meta:?}); \
+                     use the same bands, rows, seed, ngram, shingle and verify_jaccard",
+                    dir.display()
+                ),
+            ));
+        }
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("parts"))
+            .map_err(|e| {
+                ctx.error(
+                    "index",
+                    format!("cannot list {}: {e}", dir.join("parts").display()),
+                )
+            })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "part"))
+            .collect();
+        files.sort();
+        index_tasks.extend(files.into_iter().map(|f| {
+            let shingles = dir
+                .join("shingles")
+                .join(f.file_stem().unwrap_or_default())
+                .with_extension("bin");
+            (f, shingles)
+        }));
+    }
     eprintln!(
         "[sluice] {}: {bands} bands × {rows} rows for Jaccard {}: a pair at {:.2} becomes a candidate with \
          probability {:.3}, at {:.2} with {:.3}, at {:.2} with {:.3}{}",
@@ -217,6 +291,8 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
         bands,
         rows,
         seeds,
+        meta,
+        index_tasks,
     })))
 }
 
@@ -590,6 +666,9 @@ impl GlobalOp for DedupMinhash {
             decisions.push((row, cluster, count, duplicate.then_some(kept)));
         }
         decisions.sort_unstable_by_key(|d| d.0);
+        if let Some(dir) = &self.config.save_index {
+            self.save_index(ctx, task, dir, &decisions)?;
+        }
         Ok(Box::new(ComponentFilter {
             task,
             decisions,
@@ -599,6 +678,50 @@ impl GlobalOp for DedupMinhash {
 }
 
 impl DedupMinhash {
+    /// Writes the kept documents of one task as index entries: their band
+    /// keys (one partition per band) and, when verifying, their shingles.
+    fn save_index(
+        &self,
+        ctx: &GlobalCtx,
+        task: usize,
+        dir: &std::path::Path,
+        decisions: &[Decision],
+    ) -> Result<()> {
+        let removed: std::collections::HashSet<u64> = decisions
+            .iter()
+            .filter(|d| d.3.is_some())
+            .map(|d| d.0)
+            .collect();
+        let per_band = self.per_band(ctx);
+        let mut out = PartWriter::new(
+            &dir.join("parts").join(format!("{task:05}.part")),
+            self.bands,
+        );
+        for p in 0..self.bands * per_band {
+            let slice = read_part(&Self::observe_file(ctx, task), p)?;
+            let mut c = Cursor::new(&slice);
+            while !c.done() {
+                let (key, row, score, id) = (c.u64()?, c.u64()?, c.u64()?, c.str()?);
+                if !removed.contains(&row) {
+                    let buf = out.part(p / per_band);
+                    put_u64(buf, key);
+                    put_u64(buf, row);
+                    put_u64(buf, score);
+                    put_str(buf, id);
+                }
+            }
+        }
+        out.finish()?;
+        if self.config.verify_jaccard {
+            let bytes = std::fs::read(Self::shingle_file(ctx, task))?;
+            write_atomic(&dir.join("shingles").join(format!("{task:05}.bin")), &bytes)?;
+        }
+        write_atomic(
+            &dir.join("meta.json"),
+            &serde_json::to_vec_pretty(&self.meta)?,
+        )
+    }
+
     fn buckets(&self, ctx: &GlobalCtx, partition: usize) -> Result<()> {
         let slices: Vec<Vec<u8>> = (0..ctx.tasks)
             .map(|t| read_part(&Self::observe_file(ctx, t), partition))
@@ -627,9 +750,41 @@ impl DedupMinhash {
                 ));
             }
         }
+        // Earlier runs' documents of this band and key range, as tasks
+        // numbered after this run's.
+        let per_band = self.per_band(ctx);
+        let (band, range) = (partition / per_band, (partition % per_band) as u64);
+        let old_slices: Vec<Vec<u8>> = self
+            .index_tasks
+            .iter()
+            .map(|(parts, _)| read_part(parts, band))
+            .collect::<Result<_>>()?;
+        for (i, slice) in old_slices.iter().enumerate() {
+            let corrupt = || format!("index file {} is corrupt", self.index_tasks[i].0.display());
+            let mut c = Cursor::new(slice);
+            while !c.done() {
+                let key = c.u64().with_context(corrupt)?;
+                let row = c.u64().with_context(corrupt)?;
+                let score = f64::from_bits(c.u64().with_context(corrupt)?);
+                let id = c.str().with_context(corrupt)?;
+                if key % per_band as u64 == range {
+                    entries.push((
+                        key,
+                        Member {
+                            g: global(ctx.tasks + i, row),
+                            score,
+                            id,
+                        },
+                    ));
+                }
+            }
+        }
         entries.sort_unstable_by_key(|e| (e.0, e.1.g));
         let mut store = ShingleStore {
-            dir: (0..ctx.tasks).map(|t| Self::shingle_file(ctx, t)).collect(),
+            dir: (0..ctx.tasks)
+                .map(|t| Self::shingle_file(ctx, t))
+                .chain(self.index_tasks.iter().map(|(_, s)| s.clone()))
+                .collect(),
             open: HashMap::new(),
         };
         let mut out = PartWriter::new(&Self::edge_file(ctx, partition), 1);
@@ -734,10 +889,12 @@ impl DedupMinhash {
             // document goes when it is an edge away from one already kept
             // (with verification: within the threshold of it), so every
             // removal points at a kept document it really resembles.
+            // Documents of earlier runs come first: they are kept already.
+            let old = |i: &usize| task_of(docs[*i].0) >= ctx.tasks;
             members.sort_by(|a, b| {
-                docs[*b]
-                    .1
-                    .total_cmp(&docs[*a].1)
+                old(b)
+                    .cmp(&old(a))
+                    .then(docs[*b].1.total_cmp(&docs[*a].1))
                     .then(docs[*a].0.cmp(&docs[*b].0))
             });
             let cluster = docs[root].0;
@@ -752,7 +909,10 @@ impl DedupMinhash {
                         partner = Some(n);
                     }
                 }
-                kept[m] = partner.is_none();
+                kept[m] = partner.is_none() || old(&m);
+                if old(&m) {
+                    continue; // not this run's to write
+                }
                 let buf = out.part(task_of(docs[m].0));
                 put_u64(buf, row_of(docs[m].0));
                 put_u64(buf, cluster);
@@ -765,10 +925,13 @@ impl DedupMinhash {
     }
 }
 
+/// (row, cluster, count, kept id when a duplicate).
+type Decision = (u64, u64, u32, Option<String>);
+
 struct ComponentFilter {
     task: usize,
-    /// (row, cluster, count, kept id when a duplicate), rows in duplicate components only.
-    decisions: Vec<(u64, u64, u32, Option<String>)>,
+    /// Rows in duplicate components only.
+    decisions: Vec<Decision>,
     next: usize,
 }
 
