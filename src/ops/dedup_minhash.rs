@@ -113,6 +113,10 @@ struct IndexMeta {
     ngram: usize,
     shingle: String,
     verify_jaccard: bool,
+    /// Tasks of the run that wrote the index: its parts are 0..tasks (a
+    /// folder reused by a smaller run may hold stale higher-numbered parts).
+    #[serde(default)]
+    tasks: usize,
 }
 
 pub const INFO: OpInfo = OpInfo {
@@ -230,6 +234,7 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
         ngram: config.ngram,
         shingle: format!("{:?}", config.shingle).to_lowercase(),
         verify_jaccard: config.verify_jaccard,
+        tasks: 0,
     };
     let mut index_tasks = vec![];
     for dir in &config.index {
@@ -244,7 +249,11 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
                     )
                 })
             })?;
-        if theirs != meta {
+        if (IndexMeta {
+            tasks: 0,
+            ..theirs.clone()
+        }) != meta
+        {
             return Err(ctx.error(
                 "index",
                 format!(
@@ -263,8 +272,25 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
             })?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "part"))
+            .filter(|p| {
+                p.file_stem()
+                    .and_then(|s| s.to_str())
+                    .and_then(|s| s.parse::<usize>().ok())
+                    .is_some_and(|t| t < theirs.tasks)
+            })
             .collect();
         files.sort();
+        if files.len() != theirs.tasks {
+            return Err(ctx.error(
+                "index",
+                format!(
+                    "the index {} is incomplete: {} of its {} task files are there (was its run finished?)",
+                    dir.display(),
+                    files.len(),
+                    theirs.tasks
+                ),
+            ));
+        }
         index_tasks.extend(files.into_iter().map(|f| {
             let shingles = dir
                 .join("shingles")
@@ -716,10 +742,11 @@ impl DedupMinhash {
             let bytes = std::fs::read(Self::shingle_file(ctx, task))?;
             write_atomic(&dir.join("shingles").join(format!("{task:05}.bin")), &bytes)?;
         }
-        write_atomic(
-            &dir.join("meta.json"),
-            &serde_json::to_vec_pretty(&self.meta)?,
-        )
+        let meta = IndexMeta {
+            tasks: ctx.tasks,
+            ..self.meta.clone()
+        };
+        write_atomic(&dir.join("meta.json"), &serde_json::to_vec_pretty(&meta)?)
     }
 
     fn buckets(&self, ctx: &GlobalCtx, partition: usize) -> Result<()> {
