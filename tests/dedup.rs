@@ -114,3 +114,20 @@ fn another_column_is_the_key_and_null_keys_are_never_duplicates() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("no column `link`"), "{}", stderr(&o));
 }
+
+#[test]
+fn documents_whose_normalised_key_is_empty_are_not_duplicates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        "{\"id\": \"a\", \"text\": \"!!!\"}\n{\"id\": \"b\", \"text\": \"???\"}\n{\"id\": \"c\", \"text\": \"Real words.\"}\n{\"id\": \"d\", \"text\": \"real, words\"}\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let body = format!("[input]\npaths = [{input:?}]\n\n[[step]]\nop = \"dedup_exact\"\nnormalize = \"minhash\"\n\n[output]\ndir = {out:?}\n");
+    let spec = write_spec(tmp.path(), "e.toml", &body);
+    run_ok(tmp.path(), &["run", spec.to_str().unwrap(), "-q"]);
+    assert_eq!(ids(&read_rows(&out, "part-")), ["a", "b", "c"]);
+    assert_eq!(ids(&read_rows(&out.join("excluded"), "")), ["d"]);
+}

@@ -257,3 +257,49 @@ fn new_data_is_deduplicated_against_an_earlier_index() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("other settings"), "{}", stderr(&o));
 }
+
+/// Large groups of identical documents, and keep-by-column without
+/// verification: exactly one copy stays.
+#[test]
+fn every_copy_of_a_large_group_goes_whatever_the_keep_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let mut lines = String::new();
+    for i in 0..100 {
+        let score = (i * 37) % 100;
+        lines.push_str(&format!(
+            "{{\"id\": \"copy{i}\", \"text\": \"Page not found. The page you asked for does not exist here.\", \"score\": {score}}}\n"
+        ));
+    }
+    for i in 0..3 {
+        lines.push_str(&format!(
+            "{{\"id\": \"other{i}\", \"text\": \"Something different number {i}, with its own words entirely.\", \"score\": 0}}\n"
+        ));
+    }
+    std::fs::write(input.join("docs.jsonl"), lines).unwrap();
+    for (name, extra) in [
+        ("verified", "keep = \"score\"\n"),
+        ("unverified", "keep = \"score\"\nverify_jaccard = false\n"),
+        ("first", ""),
+    ] {
+        let out = tmp.path().join(name);
+        let body = format!("[input]\npaths = [{input:?}]\n\n[[step]]\nop = \"dedup_minhash\"\n{extra}\n[output]\ndir = {out:?}\n");
+        let spec = write_spec(tmp.path(), &format!("{name}.toml"), &body);
+        run_ok(tmp.path(), &["run", spec.to_str().unwrap(), "-q"]);
+        let kept = read_rows(&out, "part-");
+        let copies: Vec<&str> = kept
+            .iter()
+            .map(|r| r["id"].as_str())
+            .filter(|i| i.starts_with("copy"))
+            .collect();
+        assert_eq!(copies.len(), 1, "{name}: {copies:?}");
+        if name != "first" {
+            // The largest score (99) is copy 27 (27 * 37 = 999).
+            assert_eq!(copies[0], "copy27", "{name}");
+        } else {
+            assert_eq!(copies[0], "copy0");
+        }
+        assert_eq!(kept.len(), 4, "{name}");
+    }
+}

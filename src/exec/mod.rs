@@ -189,8 +189,8 @@ fn prepare_output(layout: &Layout, force: bool) -> Result<()> {
             .strip_prefix('.')
             .unwrap_or(&name)
             .strip_prefix("part-")
-            .and_then(|r| r.get(..5))
-            .is_some_and(|t| is_shard_name(&name, &format!("part-{t}")));
+            .and_then(|r| r.split('-').next())
+            .is_some_and(|t| t.len() >= 5 && is_shard_name(&name, &format!("part-{t}")));
         if ours || name == "stats.json" {
             std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
         } else if name == "_work" || name == "excluded" {

@@ -158,7 +158,16 @@ pub fn c4_quality(text: &str, seg: &Segmenter, p: &C4Params) -> Result<String, &
             Segmenter::Unspaced => seg.words(line).len(),
             Segmenter::SpacyEnglish => pystr::split(line).count(),
         };
-        if pystr::split(line).any(|w| pystr::len(w) > p.max_word_length) {
+        let too_long = match seg {
+            Segmenter::Unspaced => seg
+                .words(line)
+                .iter()
+                .any(|w| pystr::len(w) > p.max_word_length),
+            Segmenter::SpacyEnglish => {
+                pystr::split(line).any(|w| pystr::len(w) > p.max_word_length)
+            }
+        };
+        if too_long {
             continue;
         }
         let line = if p.remove_citations {

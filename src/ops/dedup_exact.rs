@@ -221,11 +221,13 @@ impl Observer for KeyObserver {
         let scores = self.scores(batch)?;
         for (i, id) in batch.ids().iter().enumerate() {
             let row = first_row + i as u64;
-            let h = if keys.is_null(i) {
-                // A missing key (no url, say) makes no document a duplicate.
-                xxh3_128(format!("\0null\0{}\0{row}", self.task).as_bytes())
-            } else {
-                xxh3_128(normalize_key(keys.value(i), self.normalize).as_bytes())
+            let key = (!keys.is_null(i)).then(|| normalize_key(keys.value(i), self.normalize));
+            let h = match key.as_deref() {
+                Some(k) if !k.is_empty() => xxh3_128(k.as_bytes()),
+                // A missing or empty key (no url; text all punctuation under
+                // the minhash normalisation) makes no document a duplicate:
+                // it gets a key of its own, from its task and row.
+                _ => xxh3_128(format!("\0null\0{}\0{row}", self.task).as_bytes()),
             };
             let score = match &scores {
                 Some(s) if !s.is_null(i) && !s.value(i).is_nan() => s.value(i),

@@ -214,8 +214,30 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
     if config.ngram == 0 {
         return Err(ctx.error("ngram", "ngram must be at least 1".into()));
     }
+    if config
+        .partitions_per_band
+        .is_some_and(|p| p == 0 || p > 4096)
+    {
+        return Err(ctx.error(
+            "partitions_per_band",
+            "partitions_per_band must be between 1 and 4096".into(),
+        ));
+    }
+    if let Some(save) = &config.save_index {
+        if config.index.contains(save) {
+            return Err(ctx.error(
+                "save_index",
+                format!(
+                    "save_index {} is also read as an index: write a new folder",
+                    save.display()
+                ),
+            ));
+        }
+    }
     let (bands, rows) = match (config.bands, config.rows) {
-        (Some(b), Some(r)) if b > 0 && r > 0 && b * r <= 1024 => (b, r),
+        (Some(b), Some(r)) if b > 0 && r > 0 && b.checked_mul(r).is_some_and(|n| n <= 1024) => {
+            (b, r)
+        }
         (Some(_), Some(_)) => {
             return Err(ctx.error(
                 "bands",
@@ -487,6 +509,7 @@ impl Observer for MinhashObserver {
         let langs = batch
             .data
             .column_by_name(&v.lang_column)
+            .and_then(|c| cast(c, &DataType::Utf8).ok())
             .and_then(|c| c.as_any().downcast_ref::<StringArray>().cloned());
         let scores: Option<Float64Array> = match &v.keep {
             None => None,
@@ -742,11 +765,7 @@ impl DedupMinhash {
             let bytes = std::fs::read(Self::shingle_file(ctx, task))?;
             write_atomic(&dir.join("shingles").join(format!("{task:05}.bin")), &bytes)?;
         }
-        let meta = IndexMeta {
-            tasks: ctx.tasks,
-            ..self.meta.clone()
-        };
-        write_atomic(&dir.join("meta.json"), &serde_json::to_vec_pretty(&meta)?)
+        Ok(())
     }
 
     fn buckets(&self, ctx: &GlobalCtx, partition: usize) -> Result<()> {
@@ -861,7 +880,6 @@ impl DedupMinhash {
         let mut index: HashMap<u64, usize> = HashMap::new();
         let mut docs: Vec<(u64, f64, String)> = vec![];
         let mut parent: Vec<usize> = vec![];
-        let mut neighbours: Vec<Vec<usize>> = vec![];
         fn find(parent: &mut [usize], mut x: usize) -> usize {
             while parent[x] != x {
                 parent[x] = parent[parent[x]];
@@ -883,12 +901,9 @@ impl DedupMinhash {
                     *end = *index.entry(g).or_insert_with(|| {
                         docs.push((g, score, id.to_string()));
                         parent.push(parent.len());
-                        neighbours.push(vec![]);
                         parent.len() - 1
                     });
                 }
-                neighbours[ends[0]].push(ends[1]);
-                neighbours[ends[1]].push(ends[0]);
                 let (ra, rb) = (find(&mut parent, ends[0]), find(&mut parent, ends[1]));
                 if ra != rb {
                     // The root is the earlier document: components get stable ids.
@@ -909,14 +924,26 @@ impl DedupMinhash {
         let mut out = PartWriter::new(&Self::decision_file(ctx), ctx.tasks);
         let mut roots: Vec<usize> = components.keys().copied().collect();
         roots.sort_unstable_by_key(|r| docs[*r].0);
-        let mut kept = vec![false; docs.len()];
+        if let Some(dir) = &self.config.save_index {
+            // Written once, here; each filter task then writes its part. A
+            // reader checks that all `tasks` parts are there.
+            let meta = IndexMeta {
+                tasks: ctx.tasks,
+                ..self.meta.clone()
+            };
+            write_atomic(&dir.join("meta.json"), &serde_json::to_vec_pretty(&meta)?)?;
+        }
+        let mut store = ShingleStore {
+            dir: (0..ctx.tasks)
+                .map(|t| Self::shingle_file(ctx, t))
+                .chain(self.index_tasks.iter().map(|(_, s)| s.clone()))
+                .collect(),
+            open: HashMap::new(),
+        };
         for root in roots {
             let mut members = components[&root].clone();
-            // In keep order: the largest score first, then input order. A
-            // document goes when it is an edge away from one already kept
-            // (with verification: within the threshold of it), so every
-            // removal points at a kept document it really resembles.
-            // Documents of earlier runs come first: they are kept already.
+            // Keep order: documents of earlier runs first (kept already),
+            // then the largest score, then input order.
             let old = |i: &usize| task_of(docs[*i].0) >= ctx.tasks;
             members.sort_by(|a, b| {
                 old(b)
@@ -925,20 +952,37 @@ impl DedupMinhash {
                     .then(docs[*a].0.cmp(&docs[*b].0))
             });
             let cluster = docs[root].0;
+            // With verification a document goes only when it is within the
+            // threshold of a document already kept (checked on the shingles,
+            // not on the bucket edges, which only say who is connected), so
+            // every removal names a kept document it really resembles.
+            // Without it, one document per component stays, as in datatrove.
+            let mut kept_here: Vec<(usize, Vec<u64>)> = vec![];
             for &m in &members {
-                let mut partner: Option<usize> = None;
-                for &n in &neighbours[m] {
-                    let better = match partner {
-                        None => true,
-                        Some(p) => docs[n].0 < docs[p].0,
-                    };
-                    if kept[n] && better {
-                        partner = Some(n);
-                    }
-                }
-                kept[m] = partner.is_none() || old(&m);
                 if old(&m) {
+                    let sh = if self.config.verify_jaccard {
+                        store.get(task_of(docs[m].0), row_of(docs[m].0))?
+                    } else {
+                        vec![]
+                    };
+                    kept_here.push((m, sh));
                     continue; // not this run's to write
+                }
+                let partner = if !self.config.verify_jaccard {
+                    kept_here.first().map(|k| k.0)
+                } else {
+                    let sh = store.get(task_of(docs[m].0), row_of(docs[m].0))?;
+                    let found = kept_here
+                        .iter()
+                        .find(|(_, k)| jaccard(&sh, k) >= self.config.threshold)
+                        .map(|k| k.0);
+                    if found.is_none() {
+                        kept_here.push((m, sh));
+                    }
+                    found
+                };
+                if partner.is_none() && !self.config.verify_jaccard {
+                    kept_here.push((m, vec![]));
                 }
                 let buf = out.part(task_of(docs[m].0));
                 put_u64(buf, row_of(docs[m].0));

@@ -254,11 +254,9 @@ impl Lang {
                     .predict(&clean, 1, 0.0)
                     .map_err(|e| anyhow::anyhow!("fastText: {e}"))?;
                 Ok(preds.into_iter().next().map(|p| {
-                    let label = p
-                        .label
-                        .strip_prefix("__label__")
-                        .unwrap_or(&p.label)
-                        .to_string();
+                    // lid.176: `__label__en`; GlotLID: `__label__cmn_Hani`.
+                    let label = p.label.strip_prefix("__label__").unwrap_or(&p.label);
+                    let label = iso639_1(label.split('_').next().unwrap_or(label)).to_string();
                     (label, p.prob)
                 }))
             }

@@ -92,6 +92,7 @@ impl<T: DeserializeOwned> LanguageRules<T> {
         let langs = batch
             .data
             .column_by_name(&self.lang_column)
+            .and_then(|c| arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8).ok())
             .and_then(|c| c.as_any().downcast_ref::<StringArray>().cloned());
         (0..batch.num_rows())
             .map(|i| {
