@@ -78,7 +78,24 @@ min_num_sentences = 1
 end_punctuation = [".", "?", "!", "\"", "'", "。", "！", "？", "”", "’", "」", "』", "）", "…"]
 "#;
 
-pub const LANGS: &[(&str, &str)] = &[("zh", UNSPACED), ("ja", UNSPACED)];
+/// Thai, Lao, Khmer, Burmese and Tibetan end sentences with a space or their
+/// own marks, not C4's: the line-ending rule is off for them.
+const UNSPACED_NO_PUNCT: &str = r#"
+min_num_sentences = 1
+filter_no_terminal_punct = false
+"#;
+
+pub const LANGS: &[(&str, &str)] = &[
+    ("zh", UNSPACED),
+    ("ja", UNSPACED),
+    ("yue", UNSPACED),
+    ("wuu", UNSPACED),
+    ("th", UNSPACED_NO_PUNCT),
+    ("lo", UNSPACED_NO_PUNCT),
+    ("km", UNSPACED_NO_PUNCT),
+    ("my", UNSPACED_NO_PUNCT),
+    ("bo", UNSPACED_NO_PUNCT),
+];
 
 pub const INFO: OpInfo = OpInfo {
     name: "c4_quality",

@@ -58,7 +58,21 @@ const UNSPACED: &str = r#"
 stop_chars = ["。", "！", "？", "…", "”", "’", "」", "』", "）", "》", "】", ".", "!", "?", "\"", "'", ")"]
 "#;
 
-pub const LANGS: &[(&str, &str)] = &[("zh", UNSPACED), ("ja", UNSPACED)];
+/// Thai, Lao, Khmer, Burmese and Tibetan lines seldom end in punctuation:
+/// the line-ending rule is off for them.
+const UNSPACED_NO_PUNCT: &str = "line_punct_thr = 0.0\n";
+
+pub const LANGS: &[(&str, &str)] = &[
+    ("zh", UNSPACED),
+    ("ja", UNSPACED),
+    ("yue", UNSPACED),
+    ("wuu", UNSPACED),
+    ("th", UNSPACED_NO_PUNCT),
+    ("lo", UNSPACED_NO_PUNCT),
+    ("km", UNSPACED_NO_PUNCT),
+    ("my", UNSPACED_NO_PUNCT),
+    ("bo", UNSPACED_NO_PUNCT),
+];
 
 pub const INFO: OpInfo = OpInfo {
     name: "fineweb_quality",

@@ -86,7 +86,26 @@ stop_words = ["的", "了", "是", "在", "和", "有", "不", "这", "我", "�
               "の", "に", "は", "を", "た", "が", "で", "て", "と", "し", "れ", "さ"]
 "#;
 
-pub const QUALITY_LANGS: &[(&str, &str)] = &[("zh", QUALITY_UNSPACED), ("ja", QUALITY_UNSPACED)];
+/// Thai, Lao, Khmer, Burmese and Tibetan: character words too, but no stop
+/// word list of ours yet, so that rule is off for them.
+const QUALITY_UNSPACED_NO_STOP: &str = r#"
+min_avg_word_length = 1
+max_avg_word_length = 10
+max_non_alpha_words_ratio = 0.65
+min_stop_words = 0
+"#;
+
+pub const QUALITY_LANGS: &[(&str, &str)] = &[
+    ("zh", QUALITY_UNSPACED),
+    ("ja", QUALITY_UNSPACED),
+    ("yue", QUALITY_UNSPACED),
+    ("wuu", QUALITY_UNSPACED),
+    ("th", QUALITY_UNSPACED_NO_STOP),
+    ("lo", QUALITY_UNSPACED_NO_STOP),
+    ("km", QUALITY_UNSPACED_NO_STOP),
+    ("my", QUALITY_UNSPACED_NO_STOP),
+    ("bo", QUALITY_UNSPACED_NO_STOP),
+];
 
 pub const QUALITY_INFO: OpInfo = OpInfo {
     name: "gopher_quality",
@@ -265,8 +284,17 @@ top_n_grams = [[4, 0.2], [6, 0.18], [8, 0.16]]
 dup_n_grams = [[10, 0.15], [12, 0.14], [14, 0.13], [16, 0.12], [18, 0.11], [20, 0.10]]
 "#;
 
-pub const REPETITION_LANGS: &[(&str, &str)] =
-    &[("zh", REPETITION_UNSPACED), ("ja", REPETITION_UNSPACED)];
+pub const REPETITION_LANGS: &[(&str, &str)] = &[
+    ("zh", REPETITION_UNSPACED),
+    ("ja", REPETITION_UNSPACED),
+    ("yue", REPETITION_UNSPACED),
+    ("wuu", REPETITION_UNSPACED),
+    ("th", REPETITION_UNSPACED),
+    ("lo", REPETITION_UNSPACED),
+    ("km", REPETITION_UNSPACED),
+    ("my", REPETITION_UNSPACED),
+    ("bo", REPETITION_UNSPACED),
+];
 
 pub const REPETITION_INFO: OpInfo = OpInfo {
     name: "gopher_repetition",

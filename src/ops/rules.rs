@@ -145,3 +145,29 @@ pub fn find_duplicates<'a>(items: impl IntoIterator<Item = &'a str>) -> (usize, 
     }
     (n, chars)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::text::words::UNSPACED_LANGS;
+
+    /// Every language segmented per character has built-in rules in every
+    /// filter: the English defaults would drop all of it.
+    #[test]
+    fn every_unspaced_language_has_built_in_rules() {
+        let lists: [(&str, &[(&str, &str)]); 4] = [
+            ("gopher_quality", crate::ops::gopher::QUALITY_LANGS),
+            ("gopher_repetition", crate::ops::gopher::REPETITION_LANGS),
+            ("c4_quality", crate::ops::c4::LANGS),
+            ("fineweb_quality", crate::ops::fineweb::LANGS),
+        ];
+        for (op, list) in lists {
+            for lang in UNSPACED_LANGS {
+                let (_, src) = list
+                    .iter()
+                    .find(|(c, _)| c == lang)
+                    .unwrap_or_else(|| panic!("{op} has no rules for {lang}"));
+                assert!(toml::from_str::<toml::Table>(src).is_ok(), "{op} {lang}");
+            }
+        }
+    }
+}
