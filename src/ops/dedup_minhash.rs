@@ -485,7 +485,10 @@ fn signature(seeds: &[u64], shingles: &[u64]) -> Vec<u64> {
 struct MinhashObserver {
     op: Arc<DedupMinhashView>,
     out: PartWriter,
-    shingle_data: Vec<u8>,
+    /// Shingle hashes go straight to a temporary file; only the row index
+    /// (one offset per row) stays in memory.
+    shingle_out: Option<std::io::BufWriter<File>>,
+    shingle_written: u64,
     shingle_index: Vec<u64>,
     shingle_path: PathBuf,
 }
@@ -541,10 +544,12 @@ impl Observer for MinhashObserver {
             };
             let sh = shingles(text.unwrap_or(""), v.ngram, chars);
             if v.verify {
+                let out = self.shingle_out.as_mut().expect("opened when verifying");
                 for s in &sh {
-                    self.shingle_data.extend_from_slice(&s.to_le_bytes());
+                    std::io::Write::write_all(out, &s.to_le_bytes())?;
                 }
-                self.shingle_index.push(self.shingle_data.len() as u64);
+                self.shingle_written += 8 * sh.len() as u64;
+                self.shingle_index.push(self.shingle_written);
             }
             if sh.is_empty() {
                 continue; // nothing to compare: never a duplicate
@@ -573,17 +578,23 @@ impl Observer for MinhashObserver {
     }
 
     fn finish(self: Box<Self>) -> Result<()> {
-        if self.op.verify {
+        if let Some(mut out) = self.shingle_out {
             // Shingle hashes of every row, then the row index, then the row count.
-            let mut bytes = self.shingle_data;
             for off in &self.shingle_index {
-                bytes.extend_from_slice(&off.to_le_bytes());
+                std::io::Write::write_all(&mut out, &off.to_le_bytes())?;
             }
-            bytes.extend_from_slice(&(self.shingle_index.len() as u64).to_le_bytes());
-            write_atomic(&self.shingle_path, &bytes)?;
+            std::io::Write::write_all(&mut out, &(self.shingle_index.len() as u64).to_le_bytes())?;
+            let file = out.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            std::fs::rename(shingle_tmp(&self.shingle_path), &self.shingle_path)
+                .with_context(|| format!("renaming to {}", self.shingle_path.display()))?;
         }
         self.out.finish()
     }
+}
+
+fn shingle_tmp(path: &std::path::Path) -> PathBuf {
+    path.with_extension("bin.tmp")
 }
 
 /// Random access to the shingle hashes of any document, for verification.
@@ -687,7 +698,16 @@ impl GlobalOp for DedupMinhash {
         Ok(Box::new(MinhashObserver {
             out: PartWriter::new(&Self::observe_file(ctx, task), self.bands * view.per_band),
             op: Arc::new(view),
-            shingle_data: vec![],
+            shingle_out: if self.config.verify_jaccard {
+                let path = Self::shingle_file(ctx, task);
+                std::fs::create_dir_all(path.parent().expect("in the work folder"))?;
+                let file = File::create(shingle_tmp(&path))
+                    .with_context(|| format!("cannot create {}", shingle_tmp(&path).display()))?;
+                Some(std::io::BufWriter::with_capacity(1 << 20, file))
+            } else {
+                None
+            },
+            shingle_written: 0,
             shingle_index: vec![],
             shingle_path: Self::shingle_file(ctx, task),
         }))
@@ -834,40 +854,38 @@ impl DedupMinhash {
             open: HashMap::new(),
         };
         let mut out = PartWriter::new(&Self::edge_file(ctx, partition), 1);
-        let mut cache: HashMap<u64, Vec<u64>> = HashMap::new();
         for group in entries.chunk_by(|a, b| a.0 == b.0) {
             if group.len() < 2 {
                 continue;
             }
-            cache.clear();
-            for j in 1..group.len() {
-                let b = &group[j].1;
-                if !self.config.verify_jaccard {
-                    // Unverified candidates: a star around the group's first.
+            if !self.config.verify_jaccard {
+                // Unverified candidates: a star around the group's first.
+                for e in &group[1..] {
                     let buf = out.part(0);
                     put_member(buf, &group[0].1);
-                    put_member(buf, b);
-                    continue;
+                    put_member(buf, &e.1);
                 }
-                // Every earlier member b really resembles (the nearest 64),
-                // so that the clusters phase can keep a document unless it
-                // is within the threshold of one it keeps.
-                let sb = match cache.get(&b.g) {
-                    Some(s) => s.clone(),
-                    None => store.get(task_of(b.g), row_of(b.g))?,
-                };
-                cache.insert(b.g, sb.clone());
-                for a in group[j.saturating_sub(64)..j].iter().map(|e| &e.1) {
-                    let sa = match cache.get(&a.g) {
-                        Some(s) => s.clone(),
-                        None => store.get(task_of(a.g), row_of(a.g))?,
-                    };
-                    cache.insert(a.g, sa.clone());
-                    if jaccard(&sa, &sb) >= self.config.threshold {
-                        let buf = out.part(0);
-                        put_member(buf, a);
-                        put_member(buf, b);
-                    }
+                continue;
+            }
+            // Each member is joined to the most recent of the 64 before it
+            // that it really resembles: enough to connect the component;
+            // the clusters phase then decides on true similarity to the
+            // documents it keeps. Only the window's shingles are held.
+            let mut window: std::collections::VecDeque<(&Member, Vec<u64>)> = Default::default();
+            for (_, b) in group {
+                let sb = store.get(task_of(b.g), row_of(b.g))?;
+                if let Some((a, _)) = window
+                    .iter()
+                    .rev()
+                    .find(|(_, sa)| jaccard(sa, &sb) >= self.config.threshold)
+                {
+                    let buf = out.part(0);
+                    put_member(buf, a);
+                    put_member(buf, b);
+                }
+                window.push_back((b, sb));
+                if window.len() > 64 {
+                    window.pop_front();
                 }
             }
         }
