@@ -20,16 +20,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use arrow::array::{Array, ArrayRef, Float64Array, StringArray, UInt32Array, UInt64Array};
+use arrow::array::{Array, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use serde::Deserialize;
 use unicode_normalization::UnicodeNormalization;
 use xxhash_rust::xxh3::xxh3_128;
 
+use super::dup::{with_dup_columns, KeepScores};
 use super::{
-    with_column, BuildCtx, DocBatch, DropMark, GlobalCtx, GlobalOp, Observer, Op, OpInfo, OpOutput,
-    ParamDoc, PhaseSpec, RowFilter,
+    BuildCtx, DocBatch, DropMark, GlobalCtx, GlobalOp, Observer, Op, OpInfo, OpOutput, ParamDoc,
+    PhaseSpec, RowFilter,
 };
 use crate::io::partfile::{put_str, put_u128, put_u64, read_part, Cursor, PartWriter};
 use crate::pipeline::spec::SpecError;
@@ -196,29 +197,12 @@ impl KeyObserver {
             }
         }
     }
-
-    fn scores(&self, batch: &DocBatch) -> Result<Option<Float64Array>> {
-        let Some(name) = &self.keep else {
-            return Ok(None);
-        };
-        let col = batch.data.column_by_name(name).ok_or_else(|| {
-            anyhow::anyhow!("dedup_exact: no column `{name}` to choose the kept document by (`keep` of the step)")
-        })?;
-        let col = cast(col, &DataType::Float64)
-            .with_context(|| format!("dedup_exact: `keep` column `{name}` is not numeric"))?;
-        Ok(Some(
-            col.as_any()
-                .downcast_ref::<Float64Array>()
-                .expect("cast to Float64")
-                .clone(),
-        ))
-    }
 }
 
 impl Observer for KeyObserver {
     fn observe(&mut self, batch: &DocBatch, first_row: u64) -> Result<()> {
         let keys = self.key_column(batch)?;
-        let scores = self.scores(batch)?;
+        let scores = KeepScores::read(batch, self.keep.as_deref(), "dedup_exact")?;
         for (i, id) in batch.ids().iter().enumerate() {
             let row = first_row + i as u64;
             let key = (!keys.is_null(i)).then(|| normalize_key(keys.value(i), self.normalize));
@@ -229,11 +213,7 @@ impl Observer for KeyObserver {
                 // it gets a key of its own, from its task and row.
                 _ => xxh3_128(format!("\0null\0{}\0{row}", self.task).as_bytes()),
             };
-            let score = match &scores {
-                Some(s) if !s.is_null(i) && !s.value(i).is_nan() => s.value(i),
-                Some(_) => f64::NEG_INFINITY,
-                None => 0.0,
-            };
+            let score = scores.get(i);
             let p = ((h >> 64) as u64 % self.partitions) as usize;
             let buf = self.out.part(p);
             put_u128(buf, h);
@@ -285,16 +265,7 @@ impl RowFilter for DecisionFilter {
             }));
             self.next += 1;
         }
-        let batch = with_column(
-            batch,
-            "dup_cluster",
-            Arc::new(UInt64Array::from(clusters)) as ArrayRef,
-        )?;
-        let batch = with_column(
-            batch,
-            "dup_count",
-            Arc::new(UInt32Array::from(counts)) as ArrayRef,
-        )?;
+        let batch = with_dup_columns(batch, clusters, counts)?;
         Ok(OpOutput::new(batch, drops))
     }
 

@@ -26,15 +26,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use arrow::array::{Array, ArrayRef, Float64Array, StringArray, UInt32Array, UInt64Array};
+use arrow::array::{Array, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use serde::Deserialize;
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
+use super::dup::{with_dup_columns, KeepScores};
 use super::{
-    with_column, BuildCtx, DocBatch, DropMark, GlobalCtx, GlobalOp, Observer, Op, OpInfo, OpOutput,
-    ParamDoc, PhaseSpec, RowFilter,
+    BuildCtx, DocBatch, DropMark, GlobalCtx, GlobalOp, Observer, Op, OpInfo, OpOutput, ParamDoc,
+    PhaseSpec, RowFilter,
 };
 use crate::io::partfile::{put_str, put_u64, read_part, Cursor, PartWriter};
 use crate::io::writer::write_atomic;
@@ -514,25 +515,7 @@ impl Observer for MinhashObserver {
             .column_by_name(&v.lang_column)
             .and_then(|c| cast(c, &DataType::Utf8).ok())
             .and_then(|c| c.as_any().downcast_ref::<StringArray>().cloned());
-        let scores: Option<Float64Array> = match &v.keep {
-            None => None,
-            Some(name) => {
-                let col = batch.data.column_by_name(name).ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "dedup_minhash: no column `{name}` to choose the kept document by (`keep`)"
-                    )
-                })?;
-                let col = cast(col, &DataType::Float64).with_context(|| {
-                    format!("dedup_minhash: `keep` column `{name}` is not numeric")
-                })?;
-                Some(
-                    col.as_any()
-                        .downcast_ref::<Float64Array>()
-                        .expect("cast to Float64")
-                        .clone(),
-                )
-            }
-        };
+        let scores = KeepScores::read(batch, v.keep.as_deref(), "dedup_minhash")?;
         for (i, (text, id)) in batch.texts().iter().zip(batch.ids().iter()).enumerate() {
             let row = first_row + i as u64;
             let chars = match v.mode {
@@ -554,11 +537,7 @@ impl Observer for MinhashObserver {
             if sh.is_empty() {
                 continue; // nothing to compare: never a duplicate
             }
-            let score = match &scores {
-                Some(s) if !s.is_null(i) && !s.value(i).is_nan() => s.value(i),
-                Some(_) => f64::NEG_INFINITY,
-                None => 0.0,
-            };
+            let score = scores.get(i);
             let sig = signature(&v.seeds, &sh);
             for band in 0..v.bands {
                 let bytes: Vec<u8> = sig[band * v.rows..(band + 1) * v.rows]
@@ -1050,16 +1029,7 @@ impl RowFilter for ComponentFilter {
                 }
             }
         }
-        let batch = with_column(
-            batch,
-            "dup_cluster",
-            Arc::new(UInt64Array::from(clusters)) as ArrayRef,
-        )?;
-        let batch = with_column(
-            batch,
-            "dup_count",
-            Arc::new(UInt32Array::from(counts)) as ArrayRef,
-        )?;
+        let batch = with_dup_columns(batch, clusters, counts)?;
         Ok(OpOutput::new(batch, drops))
     }
 

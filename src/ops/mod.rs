@@ -8,6 +8,7 @@
 pub mod c4;
 pub mod dedup_exact;
 pub mod dedup_minhash;
+pub mod dup;
 pub mod fineweb;
 pub mod gopher;
 pub mod lang;
