@@ -147,10 +147,9 @@ pub enum Op {
     Global(Arc<dyn GlobalOp>),
 }
 
-/// A built step: its spec, label and the op.
+/// A built step: its label (`2:length_filter`) and the op.
 pub struct Step {
     pub label: String,
-    pub name: String,
     pub op: Op,
 }
 
@@ -231,7 +230,6 @@ pub fn build_steps(spec: &Spec) -> Result<Vec<Step>, SpecError> {
             let op = (info.build)(&BuildCtx { spec, step })?;
             Ok(Step {
                 label: step.label(),
-                name: step.op.clone(),
                 op,
             })
         })
