@@ -124,18 +124,20 @@ fn chinese_near_duplicates_use_character_shingles() {
 }
 
 /// On the bundled fixtures (no ../shared needed): same shards with 1 and 2
-/// workers, and after a crash inside the buckets phase.
+/// workers, with a memory budget so small that every writer spills and every
+/// sort goes external, and after a crash inside each phase.
 #[test]
 fn minhash_runs_are_deterministic_and_resumable() {
     let tmp = tempfile::tempdir().unwrap();
-    let spec = |name: &str| {
+    let spec_with = |name: &str, extra: &str| {
         let body = format!(
-            "[input]\npaths = [{:?}]\n\n[[step]]\nop = \"dedup_minhash\"\n\n[output]\ndir = {:?}\nrows_per_shard = 300\n",
+            "[input]\npaths = [{:?}]\n\n[[step]]\nop = \"dedup_minhash\"\n{extra}\n[output]\ndir = {:?}\nrows_per_shard = 300\n",
             repo().join("fixtures/quickstart"),
             tmp.path().join(name)
         );
         write_spec(tmp.path(), &format!("{name}.toml"), &body)
     };
+    let spec = |name: &str| spec_with(name, "");
     let one = spec("one");
     run_ok(
         tmp.path(),
@@ -148,6 +150,16 @@ fn minhash_runs_are_deterministic_and_resumable() {
     );
     let expected = shard_bytes(&tmp.path().join("one"));
     assert_eq!(shard_bytes(&tmp.path().join("two")), expected);
+    let small = spec_with("small", "memory_budget = \"48KB\"\n");
+    run_ok(
+        tmp.path(),
+        &["run", small.to_str().unwrap(), "-q", "--workers", "2"],
+    );
+    assert_eq!(
+        shard_bytes(&tmp.path().join("small")),
+        expected,
+        "a budget that forces spills changes nothing"
+    );
     // The planted exact copies are near-duplicates too.
     let removed = read_rows(&tmp.path().join("one/excluded"), "");
     assert!(
@@ -162,7 +174,8 @@ fn minhash_runs_are_deterministic_and_resumable() {
 
     for point in [
         "1-dedup_minhash-buckets/0",
-        "1-dedup_minhash-clusters/0",
+        "1-dedup_minhash-components/0",
+        "1-dedup_minhash-clusters/3",
         "s1/2",
     ] {
         let name = format!("crash-{}", point.replace('/', "-"));

@@ -102,6 +102,7 @@ pub fn run_spec(spec: &Spec, opts: &RunOptions) -> Result<RunStats> {
         work: layout.work.join(label.replace(':', "-")),
         tasks: tasks.len(),
         input_bytes,
+        workers: opts.workers.max(1),
     });
     let policy = ShardPolicy {
         rows_per_shard: spec.output.rows_per_shard,

@@ -3,4 +3,6 @@
 pub mod discover;
 pub mod partfile;
 pub mod reader;
+pub mod rowstore;
+pub mod sorter;
 pub mod writer;

@@ -3,18 +3,20 @@
 //! group: the first in input order, or the one with the largest value of a
 //! column. A global op in three phases:
 //!
-//! 1. observe (per input task): xxh3-128 of each key, with the row, the keep
-//!    score and the id, written to a file per task grouped by hash partition;
+//! 1. observe (per input task): xxh3-128 of each key, with the row and the
+//!    keep score (fixed-size records), written to a file per task grouped by
+//!    hash partition; the ids to a per-task file indexed by row;
 //! 2. find (per partition): all entries of the partition sorted by
-//!    (hash, task, row); per group of equal hashes the kept document is
-//!    chosen, and every entry gets a decision (its group id and size, and for
-//!    a duplicate the kept document's id), written to a file per partition
-//!    grouped by task;
+//!    (hash, task, row), externally past the memory budget; per group of
+//!    equal hashes the kept document is chosen, and every entry gets a
+//!    decision (its group id and size, and for a duplicate the kept
+//!    document's id), written to a file per partition grouped by task;
 //! 3. filter (per input task): the task's decisions from every partition,
 //!    applied in row order: `dup_cluster` and `dup_count` on every row,
 //!    duplicates dropped.
 //!
-//! No task holds more than one partition or one task's worth of entries.
+//! No task holds more than its share of `memory_budget`, except that a
+//! filter task holds its own rows' decisions.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -32,7 +34,10 @@ use super::{
     BuildCtx, DocBatch, DropMark, GlobalCtx, GlobalOp, Observer, Op, OpInfo, OpOutput, ParamDoc,
     PhaseSpec, RowFilter,
 };
-use crate::io::partfile::{put_str, put_u128, put_u64, read_part, Cursor, PartWriter};
+use crate::io::partfile::{put_str, put_u64, read_part, records, Cursor, PartWriter};
+use crate::io::rowstore::{RowStore, RowStoreWriter};
+use crate::io::sorter::ExternalSorter;
+use crate::pipeline::bytesize::ByteSize;
 use crate::pipeline::spec::SpecError;
 
 /// How the key is normalised before hashing.
@@ -67,6 +72,13 @@ pub struct DedupExact {
     /// `"first"` (input order) or a numeric column: the largest value is kept.
     #[serde(default = "first")]
     pub keep: String,
+    /// Memory for the op's tasks running at once on this machine.
+    #[serde(default = "d_budget")]
+    pub memory_budget: ByteSize,
+}
+
+fn d_budget() -> ByteSize {
+    ByteSize(2 << 30)
 }
 
 pub const INFO: OpInfo = OpInfo {
@@ -101,6 +113,12 @@ pub const INFO: OpInfo = OpInfo {
             default: "derived",
             doc: "hash partitions (tasks of the find phase): input bytes / 256 MiB, at least 4",
         },
+        ParamDoc {
+            name: "memory_budget",
+            kind: "size",
+            default: "\"2GiB\"",
+            doc: "memory of the op's tasks at once (\"1GB\", \"512MiB\"); past it they spill to the work folder",
+        },
     ],
     drop_reasons: &["dedup_exact"],
     build,
@@ -114,6 +132,15 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
             "partitions must be between 1 and 65536".into(),
         ));
     }
+    if d.memory_budget.0 < 4096 {
+        return Err(ctx.error(
+            "memory_budget",
+            format!(
+                "memory_budget of {} bytes is too small: give at least 4096 (\"1GB\" is typical)",
+                d.memory_budget.0
+            ),
+        ));
+    }
     if d.keep.is_empty() {
         return Err(ctx.error("keep", "keep must be \"first\" or a column name".into()));
     }
@@ -124,6 +151,9 @@ impl DedupExact {
     fn partitions(&self, ctx: &GlobalCtx) -> usize {
         self.partitions
             .unwrap_or_else(|| ((ctx.input_bytes >> 28) as usize).clamp(4, 4096))
+    }
+    fn budget(&self, ctx: &GlobalCtx) -> u64 {
+        ctx.task_budget(self.memory_budget.0)
     }
 }
 
@@ -167,9 +197,15 @@ fn observe_file(ctx: &GlobalCtx, task: usize) -> PathBuf {
 fn decisions_file(ctx: &GlobalCtx, partition: usize) -> PathBuf {
     ctx.work.join("find").join(format!("{partition:05}.part"))
 }
+fn id_file(ctx: &GlobalCtx, task: usize) -> PathBuf {
+    ctx.work.join("ids").join(format!("{task:05}.bin"))
+}
 
 struct KeyObserver {
+    /// `(hash high, hash low, row, score)` per row, in its hash partition.
     out: PartWriter,
+    /// Every row's id, read back only for the kept documents of groups.
+    ids: RowStoreWriter,
     partitions: u64,
     task: usize,
     column: Option<String>,
@@ -216,14 +252,16 @@ impl Observer for KeyObserver {
             let score = scores.get(i);
             let p = ((h >> 64) as u64 % self.partitions) as usize;
             let buf = self.out.part(p);
-            put_u128(buf, h);
+            put_u64(buf, (h >> 64) as u64);
+            put_u64(buf, h as u64);
             put_u64(buf, row);
             put_u64(buf, score.to_bits());
-            put_str(buf, id.unwrap_or(""));
+            self.ids.push(id.unwrap_or("").as_bytes())?;
         }
         Ok(())
     }
     fn finish(self: Box<Self>) -> Result<()> {
+        self.ids.finish()?;
         self.out.finish()
     }
 }
@@ -281,15 +319,6 @@ impl RowFilter for DecisionFilter {
     }
 }
 
-/// One observed document in the find phase.
-struct Entry<'a> {
-    hash: u128,
-    task: u32,
-    row: u64,
-    score: f64,
-    id: &'a str,
-}
-
 impl GlobalOp for DedupExact {
     fn phases(&self, ctx: &GlobalCtx) -> Vec<PhaseSpec> {
         vec![PhaseSpec {
@@ -301,7 +330,12 @@ impl GlobalOp for DedupExact {
     fn observer(&self, ctx: &GlobalCtx, task: usize) -> Result<Box<dyn Observer>> {
         let partitions = self.partitions(ctx);
         Ok(Box::new(KeyObserver {
-            out: PartWriter::new(&observe_file(ctx, task), partitions),
+            out: PartWriter::with_spill(
+                &observe_file(ctx, task),
+                partitions,
+                (self.budget(ctx) / 2) as usize,
+            ),
+            ids: RowStoreWriter::create(&id_file(ctx, task))?,
             partitions: partitions as u64,
             task,
             column: self.column.clone(),
@@ -311,61 +345,62 @@ impl GlobalOp for DedupExact {
     }
 
     fn run_phase(&self, ctx: &GlobalCtx, _phase: usize, partition: usize) -> Result<()> {
-        let slices: Vec<Vec<u8>> = (0..ctx.tasks)
-            .map(|t| read_part(&observe_file(ctx, t), partition))
-            .collect::<Result<_>>()?;
-        let corrupt = |t: usize| {
-            format!(
-                "intermediate file {} is corrupt",
-                observe_file(ctx, t).display()
-            )
-        };
-        let mut entries: Vec<Entry> = vec![];
-        for (t, slice) in slices.iter().enumerate() {
-            let mut c = Cursor::new(slice);
-            while !c.done() {
-                let hash = c.u128().with_context(|| corrupt(t))?;
-                let row = c.u64().with_context(|| corrupt(t))?;
-                let score = f64::from_bits(c.u64().with_context(|| corrupt(t))?);
-                let id = c.str().with_context(|| corrupt(t))?;
-                entries.push(Entry {
-                    hash,
-                    task: t as u32,
-                    row,
-                    score,
-                    id,
-                });
+        let budget = self.budget(ctx);
+        // Sorted by (hash, task, row): groups of equal keys in input order.
+        let mut sorter = ExternalSorter::<4>::new(
+            &ctx.work.join("sort").join(format!("find-{partition:05}")),
+            budget / 2,
+        )?;
+        for t in 0..ctx.tasks {
+            let path = observe_file(ctx, t);
+            for [hi, lo, row, score] in records::<4>(&read_part(&path, partition)?, &path)? {
+                sorter.push([hi, lo, ((t as u64) << 40) | row, score])?;
             }
         }
-        entries.sort_unstable_by_key(|e| (e.hash, e.task, e.row));
-        // Per task: (row, cluster, count, kept id when a duplicate).
-        type Row<'a> = (u64, u64, u32, Option<&'a str>);
-        let mut per_task: Vec<Vec<Row>> = vec![vec![]; ctx.tasks];
-        for group in entries.chunk_by(|a, b| a.hash == b.hash) {
+        let mut ids = RowStore::new((0..ctx.tasks).map(|t| id_file(ctx, t)).collect());
+        let mut out = PartWriter::with_spill(
+            &decisions_file(ctx, partition),
+            ctx.tasks,
+            (budget / 4) as usize,
+        );
+        let mut group: Vec<[u64; 4]> = vec![];
+        let mut sorted = sorter.finish()?.peekable();
+        while let Some(r) = sorted.next() {
+            let r = r?;
+            group.push(r);
+            if let Some(Ok(next)) = sorted.peek() {
+                if next[..2] == r[..2] {
+                    continue;
+                }
+            }
             // The largest score wins; among equals, the first in input order.
             let kept = group
                 .iter()
                 .enumerate()
-                .max_by(|(i, a), (j, b)| a.score.total_cmp(&b.score).then(j.cmp(i)))
+                .max_by(|(i, a), (j, b)| {
+                    f64::from_bits(a[3])
+                        .total_cmp(&f64::from_bits(b[3]))
+                        .then(j.cmp(i))
+                })
                 .map(|(i, _)| i)
                 .unwrap_or(0);
-            let cluster = group[0].hash as u64;
+            let cluster = group[0][1];
+            let kept_id = if group.len() > 1 {
+                let g = group[kept][2];
+                Some(ids.get_str((g >> 40) as usize, g & ((1 << 40) - 1))?)
+            } else {
+                None
+            };
             for (i, e) in group.iter().enumerate() {
-                let kept_id = (i != kept).then_some(group[kept].id);
-                per_task[e.task as usize].push((e.row, cluster, group.len() as u32, kept_id));
-            }
-        }
-        let mut out = PartWriter::new(&decisions_file(ctx, partition), ctx.tasks);
-        for (t, mut rows) in per_task.into_iter().enumerate() {
-            rows.sort_unstable_by_key(|r| r.0);
-            let buf = out.part(t);
-            for (row, cluster, count, kept) in rows {
-                put_u64(buf, row);
+                let kept_id = kept_id.as_deref().filter(|_| i != kept);
+                let buf = out.part((e[2] >> 40) as usize);
+                put_u64(buf, e[2] & ((1 << 40) - 1));
                 put_u64(buf, cluster);
-                put_u64(buf, count as u64);
-                put_u64(buf, kept.is_some() as u64);
-                put_str(buf, kept.unwrap_or(""));
+                put_u64(buf, group.len() as u64);
+                put_u64(buf, kept_id.is_some() as u64);
+                put_str(buf, kept_id.unwrap_or(""));
             }
+            group.clear();
         }
         out.finish()
     }

@@ -3,26 +3,28 @@
 //! 1. observe (per input task): shingles of each document (word n-grams, or
 //!    character n-grams for Chinese and Japanese), a MinHash signature of
 //!    `bands × rows` 64-bit values, one key per band written to a partition
-//!    per (band, key range); with `verify_jaccard`, the document's shingle
-//!    hashes too, in a per-task file indexed by row;
-//! 2. buckets (per partition): entries sorted by (key, task, row); documents
-//!    sharing a band key are candidates, joined by an edge (after checking
-//!    their true Jaccard when verifying);
-//! 3. clusters (one task): union-find over the edges gives the components
-//!    (`dup_cluster`, `dup_count`); within one, documents are taken in keep
-//!    order (first in input order, or largest value of a column) and a
-//!    document is removed when it has an edge to one already kept, so with
-//!    verification every removed document is within the threshold of the
-//!    kept document named in its `drop_detail`;
-//! 4. filter (per input task): the decisions applied to every row.
+//!    per (band, key range); each row's id, and with `verify_jaccard` its
+//!    shingle hashes, in per-task files indexed by row;
+//! 2. buckets (per partition): the keys sorted (externally past the memory
+//!    budget); documents sharing a band key are candidates, joined by an
+//!    edge (after checking their true Jaccard when verifying);
+//! 3. components (one task): union-find over the edges gives the components
+//!    (`dup_cluster`, `dup_count`); members go to the partition of their
+//!    component's root;
+//! 4. clusters (per partition): within each component, documents are taken
+//!    in keep order (first in input order, or largest value of a column) and
+//!    a document is removed when it is within the threshold of one already
+//!    kept (with verification; without it, one per component stays), which
+//!    its `drop_detail` names;
+//! 5. filter (per input task): the decisions applied to every row.
 //!
-//! Memory: a task holds one partition of band keys, or the duplicates' edges
-//! (union-find), never the corpus.
+//! Memory: records are fixed-size (ids stay in the per-task id files), every
+//! writer spills past its share of `memory_budget`, and sorts are external.
+//! Only the components phase holds something that grows with the corpus: the
+//! documents that have a candidate edge, about 40 bytes each.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
@@ -37,8 +39,11 @@ use super::{
     BuildCtx, DocBatch, DropMark, GlobalCtx, GlobalOp, Observer, Op, OpInfo, OpOutput, ParamDoc,
     PhaseSpec, RowFilter,
 };
-use crate::io::partfile::{put_str, put_u64, read_part, Cursor, PartWriter};
+use crate::io::partfile::{put_record, put_str, put_u64, read_part, records, Cursor, PartWriter};
+use crate::io::rowstore::{RowStore, RowStoreWriter};
+use crate::io::sorter::ExternalSorter;
 use crate::io::writer::write_atomic;
+use crate::pipeline::bytesize::ByteSize;
 use crate::pipeline::spec::SpecError;
 use crate::text::words::UNSPACED_LANGS;
 
@@ -103,7 +108,18 @@ pub struct DedupMinhashConfig {
     /// Write this run's kept documents as an index there, for later runs.
     #[serde(default)]
     pub save_index: Option<PathBuf>,
+    /// Memory for the op's tasks running at once on this machine, shared
+    /// among the workers: past it, writers spill and sorts go external.
+    #[serde(default = "d_budget")]
+    pub memory_budget: ByteSize,
 }
+
+fn d_budget() -> ByteSize {
+    ByteSize(2 << 30)
+}
+
+/// Version of the index layout (ids in their own files since 2).
+const INDEX_FORMAT: u32 = 2;
 
 /// What must match between an index and the run that reads it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
@@ -118,6 +134,15 @@ struct IndexMeta {
     /// folder reused by a smaller run may hold stale higher-numbered parts).
     #[serde(default)]
     tasks: usize,
+    #[serde(default)]
+    format: u32,
+}
+
+/// One task of an earlier run's index.
+struct IndexTask {
+    parts: PathBuf,
+    ids: PathBuf,
+    shingles: PathBuf,
 }
 
 pub const INFO: OpInfo = OpInfo {
@@ -140,6 +165,7 @@ pub const INFO: OpInfo = OpInfo {
         ParamDoc { name: "partitions_per_band", kind: "integer", default: "derived", doc: "key ranges per band" },
         ParamDoc { name: "index", kind: "list", default: "[]", doc: "save_index folders of earlier runs to dedup against" },
         ParamDoc { name: "save_index", kind: "path", default: "none", doc: "write the kept documents' signatures there" },
+        ParamDoc { name: "memory_budget", kind: "size", default: "\"2GiB\"", doc: "memory of the op's tasks at once (\"1GB\", \"512MiB\"); past it they spill to the work folder" },
     ],
     drop_reasons: &["dedup_minhash"],
     build,
@@ -201,7 +227,7 @@ pub struct DedupMinhash {
     meta: IndexMeta,
     /// Earlier runs' documents: (band-partitioned entries, shingles) per
     /// task of theirs. They count as tasks numbered after this run's.
-    index_tasks: Vec<(PathBuf, PathBuf)>,
+    index_tasks: Vec<IndexTask>,
 }
 
 fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
@@ -222,6 +248,15 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
         return Err(ctx.error(
             "partitions_per_band",
             "partitions_per_band must be between 1 and 4096".into(),
+        ));
+    }
+    if config.memory_budget.0 < 4096 {
+        return Err(ctx.error(
+            "memory_budget",
+            format!(
+                "memory_budget of {} bytes is too small: give at least 4096 (\"1GB\" is typical)",
+                config.memory_budget.0
+            ),
         ));
     }
     if let Some(save) = &config.save_index {
@@ -258,6 +293,7 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
         shingle: format!("{:?}", config.shingle).to_lowercase(),
         verify_jaccard: config.verify_jaccard,
         tasks: 0,
+        format: INDEX_FORMAT,
     };
     let mut index_tasks = vec![];
     for dir in &config.index {
@@ -314,12 +350,14 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
                 ),
             ));
         }
-        index_tasks.extend(files.into_iter().map(|f| {
-            let shingles = dir
-                .join("shingles")
-                .join(f.file_stem().unwrap_or_default())
-                .with_extension("bin");
-            (f, shingles)
+        index_tasks.extend(files.into_iter().map(|parts| {
+            let stem = parts.file_stem().unwrap_or_default().to_owned();
+            let file = |sub: &str| dir.join(sub).join(&stem).with_extension("bin");
+            IndexTask {
+                ids: file("ids"),
+                shingles: file("shingles"),
+                parts,
+            }
         }));
     }
     eprintln!(
@@ -451,19 +489,54 @@ impl DedupMinhash {
             .partitions_per_band
             .unwrap_or_else(|| ((ctx.input_bytes >> 30) as usize).clamp(1, 256))
     }
+    /// Tasks of the buckets phase, and of the clusters phase.
+    fn partitions(&self, ctx: &GlobalCtx) -> usize {
+        self.bands * self.per_band(ctx)
+    }
+    fn budget(&self, ctx: &GlobalCtx) -> u64 {
+        ctx.task_budget(self.config.memory_budget.0)
+    }
     fn observe_file(ctx: &GlobalCtx, task: usize) -> PathBuf {
         ctx.work.join("observe").join(format!("{task:05}.part"))
     }
     fn shingle_file(ctx: &GlobalCtx, task: usize) -> PathBuf {
         ctx.work.join("shingles").join(format!("{task:05}.bin"))
     }
+    fn id_file(ctx: &GlobalCtx, task: usize) -> PathBuf {
+        ctx.work.join("ids").join(format!("{task:05}.bin"))
+    }
     fn edge_file(ctx: &GlobalCtx, partition: usize) -> PathBuf {
         ctx.work
             .join("buckets")
             .join(format!("{partition:05}.part"))
     }
-    fn decision_file(ctx: &GlobalCtx) -> PathBuf {
-        ctx.work.join("clusters").join("decisions.part")
+    fn component_file(ctx: &GlobalCtx) -> PathBuf {
+        ctx.work.join("components").join("members.part")
+    }
+    fn decision_file(ctx: &GlobalCtx, partition: usize) -> PathBuf {
+        ctx.work
+            .join("clusters")
+            .join(format!("{partition:05}.part"))
+    }
+    fn sort_dir(ctx: &GlobalCtx, phase: &str, index: usize) -> PathBuf {
+        ctx.work.join("sort").join(format!("{phase}-{index:05}"))
+    }
+    /// Shingles of this run's tasks, then of the index's.
+    fn shingle_store(&self, ctx: &GlobalCtx) -> RowStore {
+        RowStore::new(
+            (0..ctx.tasks)
+                .map(|t| Self::shingle_file(ctx, t))
+                .chain(self.index_tasks.iter().map(|t| t.shingles.clone()))
+                .collect(),
+        )
+    }
+    fn id_store(&self, ctx: &GlobalCtx) -> RowStore {
+        RowStore::new(
+            (0..ctx.tasks)
+                .map(|t| Self::id_file(ctx, t))
+                .chain(self.index_tasks.iter().map(|t| t.ids.clone()))
+                .collect(),
+        )
     }
 }
 
@@ -485,13 +558,13 @@ fn signature(seeds: &[u64], shingles: &[u64]) -> Vec<u64> {
 
 struct MinhashObserver {
     op: Arc<DedupMinhashView>,
+    /// Band keys: `(key, row, score)` per band, in the band's partition.
     out: PartWriter,
-    /// Shingle hashes go straight to a temporary file; only the row index
-    /// (one offset per row) stays in memory.
-    shingle_out: Option<std::io::BufWriter<File>>,
-    shingle_written: u64,
-    shingle_index: Vec<u64>,
-    shingle_path: PathBuf,
+    /// Every row's id, read back only for kept documents that others
+    /// duplicate, so ids never travel through the sort.
+    ids: RowStoreWriter,
+    /// Every row's shingle hashes, when verifying.
+    shingles: Option<RowStoreWriter>,
 }
 
 /// What an observer needs of the op (cheap to share).
@@ -504,7 +577,6 @@ struct DedupMinhashView {
     mode: ShingleMode,
     lang_column: String,
     keep: Option<String>,
-    verify: bool,
 }
 
 impl Observer for MinhashObserver {
@@ -516,6 +588,7 @@ impl Observer for MinhashObserver {
             .and_then(|c| cast(c, &DataType::Utf8).ok())
             .and_then(|c| c.as_any().downcast_ref::<StringArray>().cloned());
         let scores = KeepScores::read(batch, v.keep.as_deref(), "dedup_minhash")?;
+        let mut blob = vec![];
         for (i, (text, id)) in batch.texts().iter().zip(batch.ids().iter()).enumerate() {
             let row = first_row + i as u64;
             let chars = match v.mode {
@@ -526,13 +599,11 @@ impl Observer for MinhashObserver {
                     .is_some_and(|l| !l.is_null(i) && UNSPACED_LANGS.contains(&l.value(i))),
             };
             let sh = shingles(text.unwrap_or(""), v.ngram, chars);
-            if v.verify {
-                let out = self.shingle_out.as_mut().expect("opened when verifying");
-                for s in &sh {
-                    std::io::Write::write_all(out, &s.to_le_bytes())?;
-                }
-                self.shingle_written += 8 * sh.len() as u64;
-                self.shingle_index.push(self.shingle_written);
+            self.ids.push(id.unwrap_or("").as_bytes())?;
+            if let Some(store) = &mut self.shingles {
+                blob.clear();
+                blob.extend(sh.iter().flat_map(|s| s.to_le_bytes()));
+                store.push(&blob)?;
             }
             if sh.is_empty() {
                 continue; // nothing to compare: never a duplicate
@@ -550,102 +621,18 @@ impl Observer for MinhashObserver {
                 put_u64(buf, key);
                 put_u64(buf, row);
                 put_u64(buf, score.to_bits());
-                put_str(buf, id.unwrap_or(""));
             }
         }
         Ok(())
     }
 
     fn finish(self: Box<Self>) -> Result<()> {
-        if let Some(mut out) = self.shingle_out {
-            // Shingle hashes of every row, then the row index, then the row count.
-            for off in &self.shingle_index {
-                std::io::Write::write_all(&mut out, &off.to_le_bytes())?;
-            }
-            std::io::Write::write_all(&mut out, &(self.shingle_index.len() as u64).to_le_bytes())?;
-            let file = out.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()?;
-            std::fs::rename(shingle_tmp(&self.shingle_path), &self.shingle_path)
-                .with_context(|| format!("renaming to {}", self.shingle_path.display()))?;
+        if let Some(s) = self.shingles {
+            s.finish()?;
         }
+        self.ids.finish()?;
         self.out.finish()
     }
-}
-
-fn shingle_tmp(path: &std::path::Path) -> PathBuf {
-    path.with_extension("bin.tmp")
-}
-
-/// Random access to the shingle hashes of any document, for verification.
-struct ShingleStore {
-    dir: Vec<PathBuf>,
-    open: HashMap<usize, (File, Vec<u64>)>,
-}
-
-impl ShingleStore {
-    fn get(&mut self, task: usize, row: u64) -> Result<Vec<u64>> {
-        if !self.open.contains_key(&task) {
-            let path = &self.dir[task];
-            let mut f =
-                File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-            let size = f.metadata()?.len();
-            let corrupt = || {
-                anyhow::anyhow!(
-                    "intermediate file {} is corrupt; rerun with --force",
-                    path.display()
-                )
-            };
-            if size < 8 {
-                return Err(corrupt());
-            }
-            let mut n = [0u8; 8];
-            f.seek(SeekFrom::Start(size - 8))?;
-            f.read_exact(&mut n)?;
-            let rows = u64::from_le_bytes(n);
-            let index_len = rows
-                .checked_mul(8)
-                .filter(|l| *l + 8 <= size)
-                .ok_or_else(corrupt)?;
-            let mut index = vec![0u8; index_len as usize];
-            f.seek(SeekFrom::Start(size - 8 - index_len))?;
-            f.read_exact(&mut index)?;
-            let mut ends: Vec<u64> = index
-                .chunks_exact(8)
-                .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
-                .collect();
-            ends.insert(0, 0);
-            if self.open.len() > 64 {
-                self.open.clear();
-            }
-            self.open.insert(task, (f, ends));
-        }
-        let (f, ends) = self.open.get_mut(&task).expect("just opened");
-        let (start, end) = match (ends.get(row as usize), ends.get(row as usize + 1)) {
-            (Some(&s), Some(&e)) if s <= e => (s, e),
-            _ => bail!("no shingles for row {row} of task {task}; rerun with --force"),
-        };
-        let mut buf = vec![0u8; (end - start) as usize];
-        f.seek(SeekFrom::Start(start))?;
-        f.read_exact(&mut buf)?;
-        Ok(buf
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
-            .collect())
-    }
-}
-
-/// A document in a bucket or an edge.
-#[derive(Clone)]
-struct Member<'a> {
-    g: u64,
-    score: f64,
-    id: &'a str,
-}
-
-fn put_member(buf: &mut Vec<u8>, m: &Member) {
-    put_u64(buf, m.g);
-    put_u64(buf, m.score.to_bits());
-    put_str(buf, m.id);
 }
 
 impl GlobalOp for DedupMinhash {
@@ -653,11 +640,15 @@ impl GlobalOp for DedupMinhash {
         vec![
             PhaseSpec {
                 name: "buckets".into(),
-                tasks: self.bands * self.per_band(ctx),
+                tasks: self.partitions(ctx),
+            },
+            PhaseSpec {
+                name: "components".into(),
+                tasks: 1,
             },
             PhaseSpec {
                 name: "clusters".into(),
-                tasks: 1,
+                tasks: self.partitions(ctx),
             },
         ]
     }
@@ -672,46 +663,46 @@ impl GlobalOp for DedupMinhash {
             mode: self.config.shingle,
             lang_column: self.config.lang_column.clone(),
             keep: (self.config.keep != "first").then(|| self.config.keep.clone()),
-            verify: self.config.verify_jaccard,
         };
         Ok(Box::new(MinhashObserver {
-            out: PartWriter::new(&Self::observe_file(ctx, task), self.bands * view.per_band),
+            out: PartWriter::with_spill(
+                &Self::observe_file(ctx, task),
+                self.partitions(ctx),
+                (self.budget(ctx) / 2) as usize,
+            ),
             op: Arc::new(view),
-            shingle_out: if self.config.verify_jaccard {
-                let path = Self::shingle_file(ctx, task);
-                std::fs::create_dir_all(path.parent().expect("in the work folder"))?;
-                let file = File::create(shingle_tmp(&path))
-                    .with_context(|| format!("cannot create {}", shingle_tmp(&path).display()))?;
-                Some(std::io::BufWriter::with_capacity(1 << 20, file))
+            ids: RowStoreWriter::create(&Self::id_file(ctx, task))?,
+            shingles: if self.config.verify_jaccard {
+                Some(RowStoreWriter::create(&Self::shingle_file(ctx, task))?)
             } else {
                 None
             },
-            shingle_written: 0,
-            shingle_index: vec![],
-            shingle_path: Self::shingle_file(ctx, task),
         }))
     }
 
     fn run_phase(&self, ctx: &GlobalCtx, phase: usize, index: usize) -> Result<()> {
         match phase {
             0 => self.buckets(ctx, index),
-            _ => self.clusters(ctx),
+            1 => self.components(ctx),
+            _ => self.clusters(ctx, index),
         }
     }
 
     fn filter(&self, ctx: &GlobalCtx, task: usize) -> Result<Box<dyn RowFilter>> {
-        let path = Self::decision_file(ctx);
-        let slice = read_part(&path, task)?;
-        let corrupt = || format!("intermediate file {} is corrupt", path.display());
-        let mut c = Cursor::new(&slice);
         let mut decisions = vec![];
-        while !c.done() {
-            let row = c.u64().with_context(corrupt)?;
-            let cluster = c.u64().with_context(corrupt)?;
-            let count = c.u64().with_context(corrupt)? as u32;
-            let duplicate = c.u64().with_context(corrupt)? == 1;
-            let kept = c.str().with_context(corrupt)?.to_string();
-            decisions.push((row, cluster, count, duplicate.then_some(kept)));
+        for p in 0..self.partitions(ctx) {
+            let path = Self::decision_file(ctx, p);
+            let slice = read_part(&path, task)?;
+            let corrupt = || format!("intermediate file {} is corrupt", path.display());
+            let mut c = Cursor::new(&slice);
+            while !c.done() {
+                let row = c.u64().with_context(corrupt)?;
+                let cluster = c.u64().with_context(corrupt)?;
+                let count = c.u64().with_context(corrupt)? as u32;
+                let duplicate = c.u64().with_context(corrupt)? == 1;
+                let kept = c.str().with_context(corrupt)?.to_string();
+                decisions.push((row, cluster, count, duplicate.then_some(kept)));
+            }
         }
         decisions.sort_unstable_by_key(|d| d.0);
         if let Some(dir) = &self.config.save_index {
@@ -725,14 +716,22 @@ impl GlobalOp for DedupMinhash {
     }
 }
 
+/// A document in the components phase: its place, its keep score.
+#[derive(Clone, Copy)]
+struct Doc {
+    g: u64,
+    score: u64,
+}
+
 impl DedupMinhash {
     /// Writes the kept documents of one task as index entries: their band
-    /// keys (one partition per band) and, when verifying, their shingles.
+    /// keys (one partition per band), their ids and, when verifying, their
+    /// shingles.
     fn save_index(
         &self,
         ctx: &GlobalCtx,
         task: usize,
-        dir: &std::path::Path,
+        dir: &Path,
         decisions: &[Decision],
     ) -> Result<()> {
         let removed: std::collections::HashSet<u64> = decisions
@@ -741,186 +740,166 @@ impl DedupMinhash {
             .map(|d| d.0)
             .collect();
         let per_band = self.per_band(ctx);
-        let mut out = PartWriter::new(
+        let mut out = PartWriter::with_spill(
             &dir.join("parts").join(format!("{task:05}.part")),
             self.bands,
+            (self.budget(ctx) / 2) as usize,
         );
-        for p in 0..self.bands * per_band {
-            let slice = read_part(&Self::observe_file(ctx, task), p)?;
-            let mut c = Cursor::new(&slice);
-            while !c.done() {
-                let (key, row, score, id) = (c.u64()?, c.u64()?, c.u64()?, c.str()?);
-                if !removed.contains(&row) {
-                    let buf = out.part(p / per_band);
-                    put_u64(buf, key);
-                    put_u64(buf, row);
-                    put_u64(buf, score);
-                    put_str(buf, id);
+        for p in 0..self.partitions(ctx) {
+            let path = Self::observe_file(ctx, task);
+            for r in records::<3>(&read_part(&path, p)?, &path)? {
+                if !removed.contains(&r[1]) {
+                    put_record(out.part(p / per_band), &r);
                 }
             }
         }
         out.finish()?;
+        let copy = |from: PathBuf, sub: &str| -> Result<()> {
+            let to = dir.join(sub).join(format!("{task:05}.bin"));
+            std::fs::create_dir_all(to.parent().expect("in the index"))?;
+            let tmp = to.with_extension("bin.tmp");
+            std::fs::copy(&from, &tmp)
+                .with_context(|| format!("cannot copy {} to {}", from.display(), tmp.display()))?;
+            std::fs::rename(&tmp, &to).with_context(|| format!("cannot rename to {}", to.display()))
+        };
+        copy(Self::id_file(ctx, task), "ids")?;
         if self.config.verify_jaccard {
-            let bytes = std::fs::read(Self::shingle_file(ctx, task))?;
-            write_atomic(&dir.join("shingles").join(format!("{task:05}.bin")), &bytes)?;
+            copy(Self::shingle_file(ctx, task), "shingles")?;
         }
         Ok(())
     }
 
+    /// Phase 1, per (band, key range): documents sharing a key are
+    /// candidates; edges join them. The keys are sorted externally, so a
+    /// partition larger than the memory budget spills to sorted runs.
     fn buckets(&self, ctx: &GlobalCtx, partition: usize) -> Result<()> {
-        let slices: Vec<Vec<u8>> = (0..ctx.tasks)
-            .map(|t| read_part(&Self::observe_file(ctx, t), partition))
-            .collect::<Result<_>>()?;
-        let mut entries: Vec<(u64, Member)> = vec![];
-        for (t, slice) in slices.iter().enumerate() {
-            let corrupt = || {
-                format!(
-                    "intermediate file {} is corrupt",
-                    Self::observe_file(ctx, t).display()
-                )
-            };
-            let mut c = Cursor::new(slice);
-            while !c.done() {
-                let key = c.u64().with_context(corrupt)?;
-                let row = c.u64().with_context(corrupt)?;
-                let score = f64::from_bits(c.u64().with_context(corrupt)?);
-                let id = c.str().with_context(corrupt)?;
-                entries.push((
-                    key,
-                    Member {
-                        g: global(t, row),
-                        score,
-                        id,
-                    },
-                ));
+        let budget = self.budget(ctx);
+        let mut sorter =
+            ExternalSorter::<3>::new(&Self::sort_dir(ctx, "buckets", partition), budget / 2)?;
+        for t in 0..ctx.tasks {
+            let path = Self::observe_file(ctx, t);
+            for [key, row, score] in records::<3>(&read_part(&path, partition)?, &path)? {
+                sorter.push([key, global(t, row), score])?;
             }
         }
         // Earlier runs' documents of this band and key range, as tasks
         // numbered after this run's.
         let per_band = self.per_band(ctx);
         let (band, range) = (partition / per_band, (partition % per_band) as u64);
-        let old_slices: Vec<Vec<u8>> = self
-            .index_tasks
-            .iter()
-            .map(|(parts, _)| read_part(parts, band))
-            .collect::<Result<_>>()?;
-        for (i, slice) in old_slices.iter().enumerate() {
-            let corrupt = || format!("index file {} is corrupt", self.index_tasks[i].0.display());
-            let mut c = Cursor::new(slice);
-            while !c.done() {
-                let key = c.u64().with_context(corrupt)?;
-                let row = c.u64().with_context(corrupt)?;
-                let score = f64::from_bits(c.u64().with_context(corrupt)?);
-                let id = c.str().with_context(corrupt)?;
+        for (i, old) in self.index_tasks.iter().enumerate() {
+            for [key, row, score] in records::<3>(&read_part(&old.parts, band)?, &old.parts)? {
                 if key % per_band as u64 == range {
-                    entries.push((
-                        key,
-                        Member {
-                            g: global(ctx.tasks + i, row),
-                            score,
-                            id,
-                        },
-                    ));
+                    sorter.push([key, global(ctx.tasks + i, row), score])?;
                 }
             }
         }
-        entries.sort_unstable_by_key(|e| (e.0, e.1.g));
-        let mut store = ShingleStore {
-            dir: (0..ctx.tasks)
-                .map(|t| Self::shingle_file(ctx, t))
-                .chain(self.index_tasks.iter().map(|(_, s)| s.clone()))
-                .collect(),
-            open: HashMap::new(),
-        };
-        let mut out = PartWriter::new(&Self::edge_file(ctx, partition), 1);
-        for group in entries.chunk_by(|a, b| a.0 == b.0) {
-            if group.len() < 2 {
-                continue;
-            }
-            if !self.config.verify_jaccard {
-                // Unverified candidates: a star around the group's first.
-                for e in &group[1..] {
-                    let buf = out.part(0);
-                    put_member(buf, &group[0].1);
-                    put_member(buf, &e.1);
-                }
-                continue;
-            }
-            // Each member is joined to the most recent of the 64 before it
-            // that it really resembles: enough to connect the component;
-            // the clusters phase then decides on true similarity to the
-            // documents it keeps. Only the window's shingles are held.
-            let mut window: std::collections::VecDeque<(&Member, Vec<u64>)> = Default::default();
-            for (_, b) in group {
-                let sb = store.get(task_of(b.g), row_of(b.g))?;
-                if let Some((a, _)) = window
-                    .iter()
-                    .rev()
-                    .find(|(_, sa)| jaccard(sa, &sb) >= self.config.threshold)
-                {
-                    let buf = out.part(0);
-                    put_member(buf, a);
-                    put_member(buf, b);
-                }
-                window.push_back((b, sb));
-                if window.len() > 64 {
-                    window.pop_front();
+        let mut store = self.shingle_store(ctx);
+        let mut out =
+            PartWriter::with_spill(&Self::edge_file(ctx, partition), 1, (budget / 8) as usize);
+        let mut group: Vec<[u64; 3]> = vec![];
+        let mut sorted = sorter.finish()?.peekable();
+        while let Some(r) = sorted.next() {
+            let r = r?;
+            group.push(r);
+            if let Some(Ok(next)) = sorted.peek() {
+                if next[0] == r[0] {
+                    continue;
                 }
             }
+            if group.len() > 1 {
+                self.bucket_edges(&group, &mut store, &mut out)?;
+            }
+            group.clear();
         }
         out.finish()
     }
 
-    fn clusters(&self, ctx: &GlobalCtx) -> Result<()> {
-        let partitions = self.bands * self.per_band(ctx);
-        // Union-find over the documents that have edges.
-        let mut index: HashMap<u64, usize> = HashMap::new();
-        let mut docs: Vec<(u64, f64, String)> = vec![];
-        let mut parent: Vec<usize> = vec![];
-        fn find(parent: &mut [usize], mut x: usize) -> usize {
-            while parent[x] != x {
-                parent[x] = parent[parent[x]];
-                x = parent[x];
+    /// Edges of one bucket (documents sharing a band key), as
+    /// `(g, score, g, score)`.
+    fn bucket_edges(
+        &self,
+        group: &[[u64; 3]],
+        store: &mut RowStore,
+        out: &mut PartWriter,
+    ) -> Result<()> {
+        if !self.config.verify_jaccard {
+            // Unverified candidates: a star around the group's first.
+            for e in &group[1..] {
+                put_record(out.part(0), &[group[0][1], group[0][2], e[1], e[2]]);
+            }
+            return Ok(());
+        }
+        // Each member is joined to the most recent of the 64 before it that
+        // it really resembles: enough to connect the component; the clusters
+        // phase then decides on true similarity to the documents it keeps.
+        // Only the window's shingles are held.
+        let mut window: std::collections::VecDeque<(&[u64; 3], Vec<u64>)> = Default::default();
+        for b in group {
+            let sb = store.get_u64s(task_of(b[1]), row_of(b[1]))?;
+            if let Some((a, _)) = window
+                .iter()
+                .rev()
+                .find(|(_, sa)| jaccard(sa, &sb) >= self.config.threshold)
+            {
+                put_record(out.part(0), &[a[1], a[2], b[1], b[2]]);
+            }
+            window.push_back((b, sb));
+            if window.len() > 64 {
+                window.pop_front();
+            }
+        }
+        Ok(())
+    }
+
+    /// Phase 2, one task: union-find over every edge. Holds only the
+    /// documents that have an edge (about 40 bytes each), never the corpus;
+    /// writes each component's members to the clusters partition of its root.
+    fn components(&self, ctx: &GlobalCtx) -> Result<()> {
+        let mut index: HashMap<u64, u32> = HashMap::new();
+        let mut docs: Vec<Doc> = vec![];
+        let mut parent: Vec<u32> = vec![];
+        fn find(parent: &mut [u32], mut x: u32) -> u32 {
+            while parent[x as usize] != x {
+                parent[x as usize] = parent[parent[x as usize] as usize];
+                x = parent[x as usize];
             }
             x
         }
-        for p in 0..partitions {
+        for p in 0..self.partitions(ctx) {
             let path = Self::edge_file(ctx, p);
-            let slice = read_part(&path, 0)?;
-            let corrupt = || format!("intermediate file {} is corrupt", path.display());
-            let mut c = Cursor::new(&slice);
-            while !c.done() {
-                let mut ends = [0usize; 2];
-                for end in &mut ends {
-                    let g = c.u64().with_context(corrupt)?;
-                    let score = f64::from_bits(c.u64().with_context(corrupt)?);
-                    let id = c.str().with_context(corrupt)?;
+            for [ga, sa, gb, sb] in records::<4>(&read_part(&path, 0)?, &path)? {
+                let mut ends = [0u32; 2];
+                for (end, (g, score)) in ends.iter_mut().zip([(ga, sa), (gb, sb)]) {
                     *end = *index.entry(g).or_insert_with(|| {
-                        docs.push((g, score, id.to_string()));
-                        parent.push(parent.len());
-                        parent.len() - 1
+                        docs.push(Doc { g, score });
+                        parent.push(parent.len() as u32);
+                        parent.len() as u32 - 1
                     });
                 }
                 let (ra, rb) = (find(&mut parent, ends[0]), find(&mut parent, ends[1]));
                 if ra != rb {
                     // The root is the earlier document: components get stable ids.
-                    let (lo, hi) = if docs[ra].0 < docs[rb].0 {
+                    let (lo, hi) = if docs[ra as usize].g < docs[rb as usize].g {
                         (ra, rb)
                     } else {
                         (rb, ra)
                     };
-                    parent[hi] = lo;
+                    parent[hi as usize] = lo;
                 }
             }
         }
-        let mut components: HashMap<usize, Vec<usize>> = HashMap::new();
+        drop(index);
+        let partitions = self.partitions(ctx);
+        let mut out = PartWriter::with_spill(
+            &Self::component_file(ctx),
+            partitions,
+            (self.budget(ctx) / 8) as usize,
+        );
         for i in 0..docs.len() {
-            let r = find(&mut parent, i);
-            components.entry(r).or_default().push(i);
+            let root = docs[find(&mut parent, i as u32) as usize].g;
+            let p = (mix(root) % partitions as u64) as usize;
+            put_record(out.part(p), &[root, docs[i].g, docs[i].score]);
         }
-        let mut out = PartWriter::new(&Self::decision_file(ctx), ctx.tasks);
-        let mut roots: Vec<usize> = components.keys().copied().collect();
-        roots.sort_unstable_by_key(|r| docs[*r].0);
         if let Some(dir) = &self.config.save_index {
             // Written once, here; each filter task then writes its part. A
             // reader checks that all `tasks` parts are there.
@@ -930,66 +909,107 @@ impl DedupMinhash {
             };
             write_atomic(&dir.join("meta.json"), &serde_json::to_vec_pretty(&meta)?)?;
         }
-        let mut store = ShingleStore {
-            dir: (0..ctx.tasks)
-                .map(|t| Self::shingle_file(ctx, t))
-                .chain(self.index_tasks.iter().map(|(_, s)| s.clone()))
-                .collect(),
-            open: HashMap::new(),
-        };
-        for root in roots {
-            let mut members = components[&root].clone();
-            // Keep order: documents of earlier runs first (kept already),
-            // then the largest score, then input order.
-            let old = |i: &usize| task_of(docs[*i].0) >= ctx.tasks;
-            members.sort_by(|a, b| {
-                old(b)
-                    .cmp(&old(a))
-                    .then(docs[*b].1.total_cmp(&docs[*a].1))
-                    .then(docs[*a].0.cmp(&docs[*b].0))
-            });
-            let cluster = docs[root].0;
-            // With verification a document goes only when it is within the
-            // threshold of a document already kept (checked on the shingles,
-            // not on the bucket edges, which only say who is connected), so
-            // every removal names a kept document it really resembles.
-            // Without it, one document per component stays, as in datatrove.
-            let mut kept_here: Vec<(usize, Vec<u64>)> = vec![];
-            for &m in &members {
-                if old(&m) {
-                    let sh = if self.config.verify_jaccard {
-                        store.get(task_of(docs[m].0), row_of(docs[m].0))?
-                    } else {
-                        vec![]
-                    };
-                    kept_here.push((m, sh));
-                    continue; // not this run's to write
+        out.finish()
+    }
+
+    /// Phase 3, per partition of components: which members go. Components
+    /// are independent, so the greedy verification spreads over tasks.
+    fn clusters(&self, ctx: &GlobalCtx, partition: usize) -> Result<()> {
+        let path = Self::component_file(ctx);
+        let mut sorter = ExternalSorter::<3>::new(
+            &Self::sort_dir(ctx, "clusters", partition),
+            self.budget(ctx) / 4,
+        )?;
+        for r in records::<3>(&read_part(&path, partition)?, &path)? {
+            sorter.push(r)?;
+        }
+        let mut shingles = self.shingle_store(ctx);
+        let mut ids = self.id_store(ctx);
+        let mut out = PartWriter::with_spill(
+            &Self::decision_file(ctx, partition),
+            ctx.tasks,
+            (self.budget(ctx) / 4) as usize,
+        );
+        let mut members: Vec<Doc> = vec![];
+        let mut sorted = sorter.finish()?.peekable();
+        while let Some(r) = sorted.next() {
+            let [root, g, score] = r?;
+            members.push(Doc { g, score });
+            if let Some(Ok(next)) = sorted.peek() {
+                if next[0] == root {
+                    continue;
                 }
-                let partner = if !self.config.verify_jaccard {
-                    kept_here.first().map(|k| k.0)
-                } else {
-                    let sh = store.get(task_of(docs[m].0), row_of(docs[m].0))?;
-                    let found = kept_here
-                        .iter()
-                        .find(|(_, k)| jaccard(&sh, k) >= self.config.threshold)
-                        .map(|k| k.0);
-                    if found.is_none() {
-                        kept_here.push((m, sh));
-                    }
-                    found
-                };
-                if partner.is_none() && !self.config.verify_jaccard {
-                    kept_here.push((m, vec![]));
-                }
-                let buf = out.part(task_of(docs[m].0));
-                put_u64(buf, row_of(docs[m].0));
-                put_u64(buf, cluster);
-                put_u64(buf, members.len() as u64);
-                put_u64(buf, partner.is_some() as u64);
-                put_str(buf, partner.map_or("", |p| docs[p].2.as_str()));
             }
+            self.decide(ctx, root, &mut members, &mut shingles, &mut ids, &mut out)?;
+            members.clear();
         }
         out.finish()
+    }
+
+    /// Keeps and removes the members of one component (`root` = its first
+    /// document, its id).
+    fn decide(
+        &self,
+        ctx: &GlobalCtx,
+        root: u64,
+        members: &mut [Doc],
+        shingles: &mut RowStore,
+        ids: &mut RowStore,
+        out: &mut PartWriter,
+    ) -> Result<()> {
+        // Keep order: documents of earlier runs first (kept already), then
+        // the largest score, then input order.
+        let old = |d: &Doc| task_of(d.g) >= ctx.tasks;
+        members.sort_by(|a, b| {
+            old(b)
+                .cmp(&old(a))
+                .then(f64::from_bits(b.score).total_cmp(&f64::from_bits(a.score)))
+                .then(a.g.cmp(&b.g))
+        });
+        let verify = self.config.verify_jaccard;
+        // With verification a document goes only when it is within the
+        // threshold of a document already kept (checked on the shingles, not
+        // on the bucket edges, which only say who is connected), so every
+        // removal names a kept document it really resembles. Without it, one
+        // document per component stays, as in datatrove.
+        let mut kept: Vec<(u64, Vec<u64>, Option<String>)> = vec![];
+        for m in members.iter() {
+            let sh = if verify {
+                shingles.get_u64s(task_of(m.g), row_of(m.g))?
+            } else {
+                vec![]
+            };
+            if old(m) {
+                kept.push((m.g, sh, None));
+                continue; // not this run's to write
+            }
+            let partner = if verify {
+                kept.iter()
+                    .position(|(_, k, _)| jaccard(&sh, k) >= self.config.threshold)
+            } else {
+                (!kept.is_empty()).then_some(0)
+            };
+            let kept_id = match partner {
+                Some(i) => {
+                    let (g, _, id) = &mut kept[i];
+                    if id.is_none() {
+                        *id = Some(ids.get_str(task_of(*g), row_of(*g))?);
+                    }
+                    id.clone()
+                }
+                None => {
+                    kept.push((m.g, sh, None));
+                    None
+                }
+            };
+            let buf = out.part(task_of(m.g));
+            put_u64(buf, row_of(m.g));
+            put_u64(buf, root);
+            put_u64(buf, members.len() as u64);
+            put_u64(buf, kept_id.is_some() as u64);
+            put_str(buf, kept_id.as_deref().unwrap_or(""));
+        }
+        Ok(())
     }
 }
 

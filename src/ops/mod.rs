@@ -117,6 +117,16 @@ pub struct GlobalCtx {
     pub tasks: usize,
     /// Total input size in bytes (as discovered), to size partitions.
     pub input_bytes: u64,
+    /// Tasks that run at once on this machine: an op's memory budget is
+    /// shared among them. Never changes what a task writes, only how.
+    pub workers: usize,
+}
+
+impl GlobalCtx {
+    /// One task's share of a memory budget for the whole op.
+    pub fn task_budget(&self, budget: u64) -> u64 {
+        budget / self.workers.max(1) as u64
+    }
 }
 
 /// Sees every kept row of one task, in order, before the middle phases.
