@@ -6,6 +6,7 @@
 pub mod exec;
 pub mod inspect;
 pub mod io;
+pub mod models;
 pub mod ops;
 pub mod pipeline;
 pub mod stats;

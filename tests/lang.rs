@@ -158,3 +158,72 @@ fn a_bad_model_path_is_an_error_naming_the_key_and_file() {
         );
     }
 }
+
+/// The Rust reader of fastText models against the C++ library itself, on
+/// the reference texts (top 3) and on thousands of real paragraphs and
+/// sentences in 75 languages (../shared): same labels, same probabilities.
+#[test]
+fn rust_fasttext_matches_the_cpp_library() {
+    let ours = sluice::models::fasttext::FastTextModel::load(&model()).unwrap();
+    let mut cpp = fasttext::FastText::new();
+    cpp.load_model(model().to_str().unwrap()).unwrap();
+    let reference = reference();
+    for item in reference["items"].as_array().unwrap() {
+        let text = item["text"].as_str().unwrap();
+        let got = ours.predict(text, 3, 0.0);
+        let want = item["top3"].as_array().unwrap();
+        assert_eq!(got.len(), 3);
+        for ((label, p), w) in got.iter().zip(want) {
+            assert_eq!(label, w[0].as_str().unwrap(), "{text}");
+            assert!(
+                (*p as f64 - w[1].as_f64().unwrap()).abs() <= 0.002,
+                "{text}: {p} vs {w}"
+            );
+        }
+    }
+    let mut texts: Vec<String> = vec![
+        String::new(),
+        "   ".into(),
+        "__label__en looks like a label".into(),
+        "emoji 🎉🎉 and \u{0} NUL \t tabs".into(),
+        "数字 123 and mixed 中文 text".into(),
+    ];
+    let shared = repo().join("../shared/data/lid");
+    if shared.join("lingua_paragraphs.parquet").exists() {
+        for (file, every) in [
+            ("lingua_paragraphs.parquet", 5),
+            ("lingua_sentences.parquet", 10),
+        ] {
+            let rows = read_parquet_column(&shared.join(file), "text");
+            texts.extend(rows.into_iter().step_by(every));
+        }
+    } else {
+        eprintln!(
+            "!!! SKIPPED part: ../shared/data/lid is missing; compared on the built-in texts only"
+        );
+    }
+    let mut compared = 0;
+    for text in &texts {
+        // What the C++ reads as one line, with the end-of-line token that
+        // fastText's Python `predict` adds.
+        let line: String = text
+            .chars()
+            .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+            .filter(|c| *c != '\0')
+            .collect();
+        let want = cpp.predict(&format!("{line}\n"), 2, 0.0).unwrap();
+        let got = ours.predict(text, 2, 0.0);
+        assert_eq!(got.len(), want.len(), "{text}");
+        for ((label, p), w) in got.iter().zip(&want) {
+            let wl = w.label.strip_prefix("__label__").unwrap();
+            assert!(
+                label == wl || (p - w.prob).abs() < 1e-4,
+                "{text:?}: {label} vs {wl}"
+            );
+            assert!((p - w.prob).abs() < 1e-4, "{text:?}: {p} vs {}", w.prob);
+        }
+        compared += 1;
+    }
+    eprintln!("rust fastText = C++ fastText on {compared} texts");
+    assert!(compared >= 5);
+}

@@ -3,7 +3,7 @@
 //! optionally keeps only some languages or confident predictions.
 //!
 //! Backends: `whatlang` (built in, no model) and `fasttext` (a local model
-//! such as lid.176.ftz/.bin or GlotLID, through the C++ fastText).
+//! such as lid.176.ftz/.bin or GlotLID, read by `models::fasttext`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use arrow::array::{Float32Array, StringArray};
 use serde::Deserialize;
 
 use super::{with_column, BuildCtx, DocBatch, DropMark, Op, OpInfo, OpOutput, ParamDoc, StreamOp};
+use crate::models::fasttext::FastTextModel;
 use crate::pipeline::spec::SpecError;
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -75,7 +76,7 @@ pub const INFO: OpInfo = OpInfo {
 /// A prediction backend, shared by every task.
 enum Model {
     Whatlang,
-    Fasttext(Arc<fasttext::FastText>),
+    Fasttext(Arc<FastTextModel>),
 }
 
 pub struct Lang {
@@ -121,31 +122,14 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
     Ok(Op::Stream(Box::new(Lang { config, model })))
 }
 
-/// Loads a fastText model, checking the file first: the C++ loader gives
-/// poor messages for a missing or foreign file.
-pub fn load_fasttext(path: &std::path::Path) -> Result<fasttext::FastText, String> {
+/// Loads a fastText model, with a message naming the file when it is not one.
+pub fn load_fasttext(path: &std::path::Path) -> Result<FastTextModel, String> {
     let meta = std::fs::metadata(path)
         .map_err(|e| format!("cannot read the model {}: {e}", path.display()))?;
     if !meta.is_file() {
         return Err(format!("the model {} is not a file", path.display()));
     }
-    let mut head = [0u8; 4];
-    use std::io::Read;
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut head))
-        .map_err(|e| format!("cannot read the model {}: {e}", path.display()))?;
-    // fastText files start with the magic number 793712314 (little endian).
-    if u32::from_le_bytes(head) != 793_712_314 {
-        return Err(format!(
-            "{} is not a fastText model (.bin or .ftz)",
-            path.display()
-        ));
-    }
-    let mut model = fasttext::FastText::new();
-    model
-        .load_model(&path.to_string_lossy())
-        .map_err(|e| format!("cannot load the fastText model {}: {e}", path.display()))?;
-    Ok(model)
+    FastTextModel::load(path).map_err(|e| format!("{e:#} (expected a .bin or .ftz classifier)"))
 }
 
 /// The text as the models expect it: one line, NUL-free, at most `max_chars` characters.
@@ -241,23 +225,29 @@ pub fn iso639_1(code: &str) -> &str {
 impl Lang {
     /// The top language and its score, or `None` when the backend has no answer.
     pub fn predict(&self, text: &str) -> Result<Option<(String, f32)>> {
-        let clean = clean_for_prediction(text, self.config.max_chars);
         match &self.model {
-            Model::Whatlang => Ok(whatlang::detect(&clean).map(|info| {
-                (
-                    iso639_1(info.lang().code()).to_string(),
-                    info.confidence() as f32,
-                )
-            })),
+            Model::Whatlang => {
+                let clean = clean_for_prediction(text, self.config.max_chars);
+                Ok(whatlang::detect(&clean).map(|info| {
+                    (
+                        iso639_1(info.lang().code()).to_string(),
+                        info.confidence() as f32,
+                    )
+                }))
+            }
             Model::Fasttext(model) => {
-                let preds = model
-                    .predict(&clean, 1, 0.0)
-                    .map_err(|e| anyhow::anyhow!("fastText: {e}"))?;
-                Ok(preds.into_iter().next().map(|p| {
-                    // lid.176: `__label__en`; GlotLID: `__label__cmn_Hani`.
-                    let label = p.label.strip_prefix("__label__").unwrap_or(&p.label);
-                    let label = iso639_1(label.split('_').next().unwrap_or(label)).to_string();
-                    (label, p.prob)
+                // The Rust reader splits on newlines like on spaces and reads
+                // the whole text as one line, which is what the cleaning is
+                // for with the C++ library: only the cut is needed.
+                let end = text
+                    .char_indices()
+                    .nth(self.config.max_chars)
+                    .map_or(text.len(), |(i, _)| i);
+                let preds = model.predict(&text[..end], 1, 0.0);
+                Ok(preds.into_iter().next().map(|(label, prob)| {
+                    // lid.176: `en`; GlotLID: `cmn_Hani`.
+                    let label = iso639_1(label.split('_').next().unwrap_or(&label)).to_string();
+                    (label, prob)
                 }))
             }
         }

@@ -157,3 +157,24 @@ pub fn stats_json(dir: &Path) -> serde_json::Value {
 pub fn dropped(stats: &serde_json::Value, reason: &str) -> u64 {
     stats["dropped"][reason]["docs"].as_u64().unwrap_or(0)
 }
+
+/// One string column of a Parquet file, in row order (nulls skipped).
+pub fn read_parquet_column(path: &Path, column: &str) -> Vec<String> {
+    let r = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap())
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut out = vec![];
+    for b in r {
+        let b = b.unwrap();
+        let col = b
+            .column_by_name(column)
+            .unwrap()
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap()
+            .clone();
+        out.extend(col.iter().flatten().map(str::to_string));
+    }
+    out
+}

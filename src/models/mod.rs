@@ -1,0 +1,3 @@
+//! Model files read natively: fastText classifiers.
+
+pub mod fasttext;
