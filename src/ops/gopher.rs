@@ -45,6 +45,10 @@ pub struct GopherQualityParams {
     pub min_stop_words: usize,
     #[serde(default = "stop_words_en")]
     pub stop_words: Vec<String>,
+    /// Line endings that are ordinary punctuation in the language, not a
+    /// truncated teaser: lines ending so do not count as ellipsis lines.
+    #[serde(default)]
+    pub prose_ellipses: Vec<String>,
 }
 
 fn d2() -> usize {
@@ -75,15 +79,31 @@ fn d0_8() -> f64 {
     0.8
 }
 
-/// Chinese and Japanese words are single characters here (see `text::words`):
-/// their mean length is about 1, their stop words are particles, and
-/// full-width punctuation and numbers are "words" without letters.
-const QUALITY_UNSPACED: &str = r#"
+/// Chinese words are single characters here (see `text::words`): their mean
+/// length is about 1, and full-width punctuation and numbers are "words"
+/// without letters. The stop words are the 30 most frequent characters of
+/// modern Chinese (Jun Da's frequency list), the counterpart of Gopher's
+/// eight most frequent English words: nearly every sentence of prose has two
+/// of them, lists of names and keyword spam do not. "……" is the Chinese
+/// ellipsis (GB/T 15834), ordinary punctuation in prose, unlike the "..."
+/// and "…" of truncated teasers.
+const QUALITY_ZH: &str = r#"
 min_avg_word_length = 1
 max_avg_word_length = 10
 max_non_alpha_words_ratio = 0.65
-stop_words = ["的", "了", "是", "在", "和", "有", "不", "这", "我", "他", "也", "就", "人", "都", "一",
-              "の", "に", "は", "を", "た", "が", "で", "て", "と", "し", "れ", "さ"]
+stop_words = ["的", "一", "是", "不", "了", "在", "人", "有", "我", "他", "这", "个", "们", "中", "来",
+              "上", "大", "为", "和", "国", "地", "到", "以", "说", "时", "要", "就", "出", "会", "可"]
+prose_ellipses = ["……"]
+"#;
+
+/// Japanese: character words too; the stop words are its commonest particles
+/// and endings, written in kana.
+const QUALITY_JA: &str = r#"
+min_avg_word_length = 1
+max_avg_word_length = 10
+max_non_alpha_words_ratio = 0.65
+stop_words = ["の", "に", "は", "を", "た", "が", "で", "て", "と", "し", "れ", "さ", "な", "も", "る"]
+prose_ellipses = ["……"]
 "#;
 
 /// Thai, Lao, Khmer, Burmese and Tibetan: character words too, but no stop
@@ -96,10 +116,10 @@ min_stop_words = 0
 "#;
 
 pub const QUALITY_LANGS: &[(&str, &str)] = &[
-    ("zh", QUALITY_UNSPACED),
-    ("ja", QUALITY_UNSPACED),
-    ("yue", QUALITY_UNSPACED),
-    ("wuu", QUALITY_UNSPACED),
+    ("zh", QUALITY_ZH),
+    ("ja", QUALITY_JA),
+    ("yue", QUALITY_ZH),
+    ("wuu", QUALITY_ZH),
     ("th", QUALITY_UNSPACED_NO_STOP),
     ("lo", QUALITY_UNSPACED_NO_STOP),
     ("km", QUALITY_UNSPACED_NO_STOP),
@@ -124,6 +144,7 @@ pub const QUALITY_INFO: OpInfo = OpInfo {
         ParamDoc { name: "max_non_alpha_words_ratio", kind: "float", default: "0.8", doc: "share of words with a letter below: drop" },
         ParamDoc { name: "min_stop_words", kind: "integer", default: "2", doc: "distinct stop words needed" },
         ParamDoc { name: "stop_words", kind: "list", default: "the be to of and that have with", doc: "case-sensitive" },
+        ParamDoc { name: "prose_ellipses", kind: "list", default: "[] (zh, ja: [\"……\"])", doc: "line endings that do not count as ellipsis lines" },
         ParamDoc { name: "lang_column", kind: "string", default: "\"lang\"", doc: "column picking per-language rules" },
         ParamDoc { name: "languages", kind: "table", default: "zh, ja built in", doc: "[step.languages.<code>] overrides" },
     ],
@@ -198,7 +219,8 @@ pub fn gopher_quality(
         .iter()
         .filter(|l| {
             let l = l.trim_end_matches(pystr::is_space);
-            l.ends_with("...") || l.ends_with('…')
+            (l.ends_with("...") || l.ends_with('…'))
+                && !p.prose_ellipses.iter().any(|e| l.ends_with(e.as_str()))
         })
         .count();
     if ratio(ellipsis, lines.len()) > p.max_ellipsis_lines_ratio {
@@ -276,10 +298,11 @@ fn dup_n_grams() -> Vec<(usize, f64)> {
 
 /// With one character per word, n-grams of Chinese are n characters: the
 /// n-gram rules are those of the Gopher paper with n doubled (a Chinese word
-/// is about two characters), and only n-grams that repeat count, so that
-/// short paragraphs of normal prose are not flagged.
+/// is about two characters). A top n-gram counts from its third occurrence:
+/// prose names its subject twice in a paragraph ("在南非的华人华侨" twice in
+/// 77 characters is 41%), spam repeats it many times.
 const REPETITION_UNSPACED: &str = r#"
-top_n_gram_min_count = 2
+top_n_gram_min_count = 3
 top_n_grams = [[4, 0.2], [6, 0.18], [8, 0.16]]
 dup_n_grams = [[10, 0.15], [12, 0.14], [14, 0.13], [16, 0.12], [18, 0.11], [20, 0.10]]
 "#;
@@ -638,6 +661,24 @@ mod tests {
         assert_eq!(
             duplicated_ngram_chars(&NgramHashes::new(&w), &[2, 1, 1, 1, 2], 2),
             3
+        );
+    }
+
+    #[test]
+    fn chinese_ellipsis_is_prose_and_teasers_are_not() {
+        let zh: GopherQualityParams = toml::from_str(QUALITY_ZH).unwrap();
+        let body = "荣誉代表过去，科研没有止境。年逾花甲的刘光亮，又开始了新的跋涉。每天天不亮，他就蹲在培养钵前，一蹲就是十几个小时";
+        let seg = Segmenter::Unspaced;
+        assert_eq!(gopher_quality(&format!("{body}……"), &seg, &zh), None);
+        assert_eq!(
+            gopher_quality(&format!("{body}..."), &seg, &zh),
+            Some("gopher_quality:too_many_end_ellipsis")
+        );
+        // A name list has none of the frequent characters.
+        let names = "江泽民、李鹏、乔石、朱镕基、李瑞环、刘华清、尉健行、李岚清、荣毅仁、钱其琛、吴邦国、姜春云、迟浩田、丁关根、田纪云、李铁映、吴官正、罗干";
+        assert_eq!(
+            gopher_quality(names, &seg, &zh),
+            Some("gopher_quality:stop_words")
         );
     }
 }

@@ -53,6 +53,21 @@ pub struct LangConfig {
     /// Only the first this many characters are used for prediction.
     #[serde(default = "default_max_chars")]
     pub max_chars: usize,
+    /// Japanese is written with kana: a text without any that the model
+    /// calls Japanese is Chinese (its probability goes to `zh`).
+    #[serde(default = "yes")]
+    pub ja_needs_kana: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Hiragana, katakana (and their extensions), half-width katakana.
+fn has_kana(text: &str) -> bool {
+    text.chars().any(|c| {
+        matches!(c, '\u{3041}'..='\u{309F}' | '\u{30A0}'..='\u{30FF}' | '\u{31F0}'..='\u{31FF}' | '\u{FF66}'..='\u{FF9F}')
+    })
 }
 
 pub const INFO: OpInfo = OpInfo {
@@ -68,6 +83,7 @@ pub const INFO: OpInfo = OpInfo {
         ParamDoc { name: "min_score", kind: "float", default: "none", doc: "drop predictions scoring below this" },
         ParamDoc { name: "column", kind: "string", default: "\"lang\"", doc: "output column; the score goes to <column>_score" },
         ParamDoc { name: "max_chars", kind: "integer", default: "10000", doc: "characters of the text used for prediction" },
+        ParamDoc { name: "ja_needs_kana", kind: "bool", default: "true", doc: "a text without kana is not Japanese: `ja` goes to `zh`" },
     ],
     drop_reasons: &["lang:<code>", "lang:low_score", "lang:unknown"],
     build,
@@ -229,10 +245,13 @@ impl Lang {
             Model::Whatlang => {
                 let clean = clean_for_prediction(text, self.config.max_chars);
                 Ok(whatlang::detect(&clean).map(|info| {
-                    (
-                        iso639_1(info.lang().code()).to_string(),
-                        info.confidence() as f32,
-                    )
+                    let code = iso639_1(info.lang().code());
+                    let code = if code == "ja" && self.config.ja_needs_kana && !has_kana(&clean) {
+                        "zh"
+                    } else {
+                        code
+                    };
+                    (code.to_string(), info.confidence() as f32)
                 }))
             }
             Model::Fasttext(model) => {
@@ -243,12 +262,33 @@ impl Lang {
                     .char_indices()
                     .nth(self.config.max_chars)
                     .map_or(text.len(), |(i, _)| i);
-                let preds = model.predict(&text[..end], 1, 0.0);
-                Ok(preds.into_iter().next().map(|(label, prob)| {
+                let text = &text[..end];
+                let fold = self.config.ja_needs_kana && !has_kana(text);
+                let mut preds: Vec<(String, f32)> = model
+                    .predict(text, if fold { 4 } else { 1 }, 0.0)
+                    .into_iter()
                     // lid.176: `en`; GlotLID: `cmn_Hani`.
-                    let label = iso639_1(label.split('_').next().unwrap_or(&label)).to_string();
-                    (label, prob)
-                }))
+                    .map(|(label, p)| {
+                        (
+                            iso639_1(label.split('_').next().unwrap_or(&label)).to_string(),
+                            p,
+                        )
+                    })
+                    .collect();
+                if fold {
+                    // lid.176 takes short kana-less Chinese for Japanese:
+                    // Japanese's share is Chinese's.
+                    let ja: f32 = preds.iter().filter(|p| p.0 == "ja").map(|p| p.1).sum();
+                    if ja > 0.0 {
+                        preds.retain(|p| p.0 != "ja");
+                        match preds.iter_mut().find(|p| p.0 == "zh") {
+                            Some(zh) => zh.1 += ja,
+                            None => preds.push(("zh".into(), ja)),
+                        }
+                        preds.sort_by(|a, b| b.1.total_cmp(&a.1));
+                    }
+                }
+                Ok(preds.into_iter().next())
             }
         }
     }
@@ -301,6 +341,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn kana_tells_japanese_from_chinese() {
+        assert!(has_kana("近些年来、生活の中で"));
+        assert!(has_kana("ｶﾀｶﾅ"));
+        assert!(!has_kana("近些年来，生活中必不可少的便是逛农贸市场。"));
+    }
+
+    #[test]
     fn cleans_without_splitting_characters() {
         assert_eq!(clean_for_prediction("a\nb\r\nc", 100), "a b  c");
         assert_eq!(clean_for_prediction("中文文本", 2), "中文");
@@ -317,6 +364,7 @@ mod tests {
                 min_score: None,
                 column: "lang".into(),
                 max_chars: 10_000,
+                ja_needs_kana: true,
             },
             model: Model::Whatlang,
         };
