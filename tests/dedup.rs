@@ -131,3 +131,36 @@ fn documents_whose_normalised_key_is_empty_are_not_duplicates() {
     assert_eq!(ids(&read_rows(&out, "part-")), ["a", "b", "c"]);
     assert_eq!(ids(&read_rows(&out.join("excluded"), "")), ["d"]);
 }
+
+/// A budget so small that every intermediate writer spills gives the same
+/// shards as the default; a size that is not one is refused at the key.
+#[test]
+fn a_tiny_memory_budget_spills_without_changing_the_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run_with = |name: &str, extra: &str| {
+        let out = tmp.path().join(name);
+        let body = format!(
+            "[input]\npaths = [{:?}]\n\n[[step]]\nop = \"dedup_exact\"\nnormalize = \"whitespace_case\"\n{extra}\n[output]\ndir = {out:?}\n",
+            repo().join("fixtures/quickstart")
+        );
+        let spec = write_spec(tmp.path(), &format!("{name}.toml"), &body);
+        sluice(
+            tmp.path(),
+            &["run", spec.to_str().unwrap(), "-q", "--workers", "2"],
+            &[],
+        )
+    };
+    assert!(run_with("default", "").status.success());
+    assert!(run_with("tiny", "memory_budget = 8192\n").status.success());
+    let expected = shard_bytes(&tmp.path().join("default"));
+    assert_eq!(shard_bytes(&tmp.path().join("tiny")), expected);
+    assert!(dropped(&stats_json(&tmp.path().join("tiny")), "dedup_exact") >= 20);
+
+    let o = run_with("bad", "memory_budget = \"1 GG\"\n");
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("memory_budget") && err.contains("unknown unit"),
+        "{err}"
+    );
+}
