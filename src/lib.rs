@@ -11,3 +11,4 @@ pub mod ops;
 pub mod pipeline;
 pub mod stats;
 pub mod text;
+pub mod tokenizer;

@@ -39,6 +39,17 @@ enum Command {
         #[arg(long, default_value = "text")]
         text_column: String,
     },
+    /// Trains a byte-level BPE tokenizer from shards; writes tokenizer.json and report.json.
+    TrainTokenizer {
+        /// The tokenizer spec (TOML): [input], [tokenizer], [output], [report].
+        spec: PathBuf,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// No progress lines, no summary.
+        #[arg(short, long)]
+        quiet: bool,
+    },
     /// Lists the operators with their parameters, defaults and drop reasons.
     Ops,
 }
@@ -68,6 +79,18 @@ fn main() -> ExitCode {
         }
         Command::Inspect { path, text_column } => {
             sluice::inspect::inspect(&path, &text_column).map(|s| print!("{s}"))
+        }
+        Command::TrainTokenizer {
+            spec,
+            workers,
+            quiet,
+        } => {
+            let workers = workers.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            });
+            sluice::tokenizer::train::run(&spec, workers, quiet)
         }
         Command::Ops => {
             print!("{}", sluice::ops::describe_all());

@@ -34,6 +34,8 @@ pub enum Section {
     Input,
     Output,
     Step(usize),
+    /// Another table, as `[name]` (the tokenizer spec's `[tokenizer]`).
+    Table(&'static str),
 }
 
 impl fmt::Display for Section {
@@ -42,6 +44,7 @@ impl fmt::Display for Section {
             Section::Input => write!(f, "[input]"),
             Section::Output => write!(f, "[output]"),
             Section::Step(i) => write!(f, "[[step]] #{}", i + 1),
+            Section::Table(name) => write!(f, "[{name}]"),
         }
     }
 }
@@ -166,26 +169,10 @@ impl Spec {
         Spec::parse(&path.display().to_string(), &source)
     }
 
-    pub fn parse(file: &str, source: &str) -> Result<Spec, SpecError> {
-        let table: toml::Table = toml::from_str(source).map_err(|e| SpecError {
-            file: file.to_string(),
-            line: e.span().map(|s| line_of_offset(source, s.start)),
-            message: format!("not valid TOML: {}", e.message()),
-        })?;
-        let err = |line: Option<usize>, message: String| SpecError {
-            file: file.to_string(),
-            line,
-            message,
-        };
-        for key in table.keys() {
-            if !TOP_KEYS.contains(&key.as_str()) {
-                return Err(err(
-                    top_key_line(source, key),
-                    format!("unknown section `{key}`{}", suggest(key, TOP_KEYS)),
-                ));
-            }
-        }
-        let partial = Spec {
+    /// A spec with defaults only: what errors about another kind of spec
+    /// file (the tokenizer's) are located with.
+    pub fn shell(file: &str, source: &str) -> Spec {
+        Spec {
             file: file.to_string(),
             source: source.to_string(),
             input: InputSpec {
@@ -206,7 +193,29 @@ impl Spec {
                 excluded: true,
                 keep_work: false,
             },
+        }
+    }
+
+    pub fn parse(file: &str, source: &str) -> Result<Spec, SpecError> {
+        let table: toml::Table = toml::from_str(source).map_err(|e| SpecError {
+            file: file.to_string(),
+            line: e.span().map(|s| line_of_offset(source, s.start)),
+            message: format!("not valid TOML: {}", e.message()),
+        })?;
+        let err = |line: Option<usize>, message: String| SpecError {
+            file: file.to_string(),
+            line,
+            message,
         };
+        for key in table.keys() {
+            if !TOP_KEYS.contains(&key.as_str()) {
+                return Err(err(
+                    top_key_line(source, key),
+                    format!("unknown section `{key}`{}", suggest(key, TOP_KEYS)),
+                ));
+            }
+        }
+        let partial = Spec::shell(file, source);
         let input = table
             .get("input")
             .ok_or_else(|| err(None, "missing `[input]` with `paths = [...]`".into()))?;
@@ -340,6 +349,7 @@ impl Spec {
                 let hit = match section {
                     Section::Input => name == "input",
                     Section::Output => name == "output",
+                    Section::Table(t) => name == t,
                     Section::Step(n) => {
                         let hit = name == "step" && steps_seen == n;
                         if name == "step" {

@@ -1,0 +1,362 @@
+//! The Hugging Face `tokenizer.json` of a trained model, and sluice's own
+//! encoder for the same definition (normalise → split out special tokens →
+//! pre-tokenise → bytes → BPE), so that both give the same ids.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+use unicode_normalization::UnicodeNormalization;
+
+use super::bpe::{Bpe, Encoder};
+use super::pretok::{pieces, PreTokenizer};
+
+/// GPT-2's map from bytes to printable characters: printable Latin-1 bytes
+/// stand for themselves, the others are moved to U+0100 and up.
+pub fn byte_chars() -> [char; 256] {
+    let mut printable: Vec<u32> = (b'!' as u32..=b'~' as u32)
+        .chain(0xA1..=0xAC)
+        .chain(0xAE..=0xFF)
+        .collect();
+    let mut chars: Vec<u32> = printable.clone();
+    let mut n = 0;
+    for b in 0..256u32 {
+        if !printable.contains(&b) {
+            printable.push(b);
+            chars.push(256 + n);
+            n += 1;
+        }
+    }
+    let mut out = ['\0'; 256];
+    for (b, c) in printable.iter().zip(&chars) {
+        out[*b as usize] = char::from_u32(*c).expect("valid code point");
+    }
+    out
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub enum Normalization {
+    #[serde(rename = "none")]
+    None,
+    #[serde(rename = "NFC")]
+    Nfc,
+    #[serde(rename = "NFKC")]
+    Nfkc,
+}
+
+impl Normalization {
+    pub fn apply<'a>(self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        match self {
+            Normalization::None => text.into(),
+            Normalization::Nfc => {
+                if unicode_normalization::is_nfc_quick(text.chars())
+                    == unicode_normalization::IsNormalized::Yes
+                {
+                    text.into()
+                } else {
+                    text.nfc().collect::<String>().into()
+                }
+            }
+            Normalization::Nfkc => {
+                if unicode_normalization::is_nfkc_quick(text.chars())
+                    == unicode_normalization::IsNormalized::Yes
+                {
+                    text.into()
+                } else {
+                    text.nfkc().collect::<String>().into()
+                }
+            }
+        }
+    }
+}
+
+/// A complete tokenizer: what `tokenizer.json` describes.
+pub struct Tokenizer {
+    pub normalization: Normalization,
+    pub pre: PreTokenizer,
+    /// The regex as written into the JSON.
+    pub pattern: String,
+    pub split_digits: bool,
+    pub specials: Vec<String>,
+    pub encoder: Encoder,
+}
+
+impl Tokenizer {
+    /// The ids of a text. Special tokens in the text are matched first (the
+    /// longest at each position), as Hugging Face does with added tokens.
+    pub fn encode(&self, text: &str) -> Vec<u32> {
+        let mut out = vec![];
+        let mut rest = text;
+        while !rest.is_empty() {
+            let next = self
+                .specials
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| !s.is_empty())
+                .filter_map(|(i, s)| {
+                    rest.find(s.as_str())
+                        .map(|at| (at, std::cmp::Reverse(s.len()), i))
+                })
+                .min();
+            let (plain, special) = match next {
+                Some((at, _, i)) => (&rest[..at], Some(i)),
+                None => (rest, None),
+            };
+            self.encode_plain(plain, &mut out);
+            match special {
+                Some(i) => {
+                    out.push(i as u32);
+                    rest = &rest[plain.len() + self.specials[i].len()..];
+                }
+                None => rest = "",
+            }
+        }
+        out
+    }
+
+    fn encode_plain(&self, text: &str, out: &mut Vec<u32>) {
+        if text.is_empty() {
+            return;
+        }
+        let text = self.normalization.apply(text);
+        pieces(&self.pre, self.split_digits, &text, |p| {
+            self.encoder.encode_piece(p.as_bytes(), out)
+        });
+    }
+
+    /// The text of ids (special tokens included).
+    pub fn decode(&self, ids: &[u32]) -> String {
+        let mut bytes = vec![];
+        for &id in ids {
+            match self.specials.get(id as usize) {
+                Some(s) => bytes.extend_from_slice(s.as_bytes()),
+                None => bytes.extend_from_slice(&self.encoder.decode(&[id])),
+            }
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// `tokenizer.json`, as the `tokenizers` library writes it.
+    pub fn to_json(&self) -> Value {
+        let bpe: &Bpe = self.encoder.bpe();
+        let chars = byte_chars();
+        let show = |bytes: &[u8]| -> String { bytes.iter().map(|b| chars[*b as usize]).collect() };
+        let mut vocab = serde_json::Map::new();
+        for (i, s) in self.specials.iter().enumerate() {
+            vocab.insert(s.clone(), json!(i));
+        }
+        for (i, t) in bpe.tokens.iter().enumerate() {
+            vocab.insert(show(t), json!(bpe.n_special as usize + i));
+        }
+        let merges: Vec<String> = bpe
+            .merges
+            .iter()
+            .map(|(a, b)| {
+                format!(
+                    "{} {}",
+                    show(bpe.token_bytes(*a).expect("a token")),
+                    show(bpe.token_bytes(*b).expect("a token"))
+                )
+            })
+            .collect();
+        let added: Vec<Value> = self
+            .specials
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                json!({"id": i, "content": s, "single_word": false, "lstrip": false,
+                       "rstrip": false, "normalized": false, "special": true})
+            })
+            .collect();
+        let normalizer = match self.normalization {
+            Normalization::None => Value::Null,
+            Normalization::Nfc => json!({"type": "NFC"}),
+            Normalization::Nfkc => json!({"type": "NFKC"}),
+        };
+        let mut pre = vec![json!({"type": "Split", "pattern": {"Regex": self.pattern},
+                                  "behavior": "Isolated", "invert": false})];
+        if self.split_digits {
+            pre.push(json!({"type": "Digits", "individual_digits": true}));
+        }
+        pre.push(json!({"type": "ByteLevel", "add_prefix_space": false,
+                        "trim_offsets": true, "use_regex": false}));
+        json!({
+            "version": "1.0",
+            "truncation": null,
+            "padding": null,
+            "added_tokens": added,
+            "normalizer": normalizer,
+            "pre_tokenizer": {"type": "Sequence", "pretokenizers": pre},
+            "post_processor": null,
+            "decoder": {"type": "ByteLevel", "add_prefix_space": true,
+                        "trim_offsets": true, "use_regex": true},
+            "model": {"type": "BPE", "dropout": null, "unk_token": null,
+                      "continuing_subword_prefix": null, "end_of_word_suffix": null,
+                      "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
+                      "vocab": vocab, "merges": merges}
+        })
+    }
+}
+
+/// Token strings of a tokenizer.json vocabulary by id (for reports).
+pub fn vocab_by_id(json: &Value) -> HashMap<u64, String> {
+    json["model"]["vocab"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_u64().map(|id| (id, k.clone())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Tokenizer {
+    /// Reads a `tokenizer.json` written by sluice back (the layout it writes:
+    /// special tokens first, the 256 bytes in byte order, then the merges).
+    pub fn from_json(json: &Value) -> anyhow::Result<Tokenizer> {
+        use anyhow::{bail, Context};
+        let model = &json["model"];
+        if model["type"] != "BPE" {
+            bail!("not a BPE tokenizer");
+        }
+        let specials: Vec<String> = json["added_tokens"]
+            .as_array()
+            .context("no added_tokens")?
+            .iter()
+            .map(|t| t["content"].as_str().unwrap_or("").to_string())
+            .collect();
+        for (i, t) in json["added_tokens"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            if t["id"].as_u64() != Some(i as u64) {
+                bail!("added tokens are not the first ids: not a tokenizer sluice wrote");
+            }
+        }
+        let normalization = match json["normalizer"]["type"].as_str() {
+            None => Normalization::None,
+            Some("NFC") => Normalization::Nfc,
+            Some("NFKC") => Normalization::Nfkc,
+            Some(other) => bail!("normalizer {other} is not one sluice writes"),
+        };
+        let pres = json["pre_tokenizer"]["pretokenizers"]
+            .as_array()
+            .context("no pre_tokenizer sequence")?;
+        let pattern = pres
+            .iter()
+            .find(|p| p["type"] == "Split")
+            .and_then(|p| p["pattern"]["Regex"].as_str())
+            .context("no Split pre-tokenizer")?
+            .to_string();
+        let split_digits = pres
+            .iter()
+            .any(|p| p["type"] == "Digits" && p["individual_digits"] == true);
+        use super::pretok::{Preset, GPT2, LLAMA3, QWEN2};
+        let pre = match pattern.as_str() {
+            GPT2 => PreTokenizer::Preset(Preset::Gpt2),
+            LLAMA3 => PreTokenizer::Preset(Preset::Llama3),
+            QWEN2 => PreTokenizer::Preset(Preset::Qwen2),
+            other => PreTokenizer::Custom(fancy_regex::Regex::new(other)?),
+        };
+        let chars = byte_chars();
+        let mut byte_of: HashMap<char, u8> = HashMap::new();
+        for (b, c) in chars.iter().enumerate() {
+            byte_of.insert(*c, b as u8);
+        }
+        let bytes_of = |s: &str| -> anyhow::Result<Vec<u8>> {
+            s.chars()
+                .map(|c| {
+                    byte_of
+                        .get(&c)
+                        .copied()
+                        .context("a token outside the byte alphabet")
+                })
+                .collect()
+        };
+        let vocab = model["vocab"].as_object().context("no vocab")?;
+        let n_special = specials.len() as u32;
+        let mut tokens: Vec<Option<Vec<u8>>> =
+            vec![None; vocab.len().saturating_sub(specials.len())];
+        let mut id_of: HashMap<Vec<u8>, u32> = HashMap::new();
+        for (tok, id) in vocab {
+            let id = id.as_u64().context("a non-integer id")? as u32;
+            if id < n_special {
+                continue;
+            }
+            let b = bytes_of(tok)?;
+            let slot = tokens
+                .get_mut((id - n_special) as usize)
+                .context("ids are not contiguous")?;
+            *slot = Some(b.clone());
+            id_of.insert(b, id);
+        }
+        let tokens: Vec<Vec<u8>> = tokens
+            .into_iter()
+            .collect::<Option<_>>()
+            .context("ids are not contiguous")?;
+        for (b, t) in tokens.iter().take(256).enumerate() {
+            if t.as_slice() != [b as u8] {
+                bail!(
+                    "the first 256 tokens are not the bytes in order: not a tokenizer sluice wrote"
+                );
+            }
+        }
+        let mut merges = vec![];
+        for (k, m) in model["merges"]
+            .as_array()
+            .context("no merges")?
+            .iter()
+            .enumerate()
+        {
+            let (a, b) = match m {
+                Value::String(s) => s.split_once(' ').context("a merge without a space")?,
+                Value::Array(v) if v.len() == 2 => (
+                    v[0].as_str().context("a merge")?,
+                    v[1].as_str().context("a merge")?,
+                ),
+                _ => bail!("merge {k} is malformed"),
+            };
+            let (a, b) = (bytes_of(a)?, bytes_of(b)?);
+            let mut joined = a.clone();
+            joined.extend_from_slice(&b);
+            if tokens.get(256 + k) != Some(&joined) {
+                bail!(
+                    "merge {k} does not make token {}: not a tokenizer sluice wrote",
+                    n_special as usize + 256 + k
+                );
+            }
+            let id = |t: &Vec<u8>| id_of.get(t).copied().context("a merge of unknown tokens");
+            merges.push((id(&a)?, id(&b)?));
+        }
+        Ok(Tokenizer {
+            normalization,
+            pre,
+            pattern,
+            split_digits,
+            specials,
+            encoder: Encoder::new(Bpe {
+                n_special,
+                tokens,
+                merges,
+            }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_chars_are_gpt2s() {
+        let c = byte_chars();
+        assert_eq!(c[b'A' as usize], 'A');
+        assert_eq!(c[b' ' as usize], 'Ġ');
+        assert_eq!(c[b'\n' as usize], 'Ċ');
+        let mut all: Vec<char> = c.to_vec();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 256);
+    }
+}

@@ -1,0 +1,298 @@
+//! The tokenizer spec (`sluice train-tokenizer spec.toml`): `[input]`,
+//! `[tokenizer]`, `[output]`, optional `[report]`. Errors name the file,
+//! line and key, as the pipeline spec's do.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::hf::Normalization;
+use super::pretok::{PreTokenizer, Preset};
+use crate::pipeline::bytesize::ByteSize;
+use crate::pipeline::spec::{suggest, Format, Section, Spec, SpecError};
+
+fn d_text() -> String {
+    "text".into()
+}
+fn d_pre() -> String {
+    "qwen2".into()
+}
+fn yes() -> bool {
+    true
+}
+fn d_nfc() -> Normalization {
+    Normalization::Nfc
+}
+fn d_min_frequency() -> u64 {
+    2
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokInput {
+    pub paths: Vec<String>,
+    #[serde(default = "d_text")]
+    pub text_column: String,
+    #[serde(default)]
+    pub format: Option<Format>,
+    /// Bytes of text to train on, shared evenly among the input's shards
+    /// (each gives its first share); all of it when absent.
+    #[serde(default)]
+    pub max_bytes: Option<ByteSize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokConfig {
+    /// The whole vocabulary: special tokens, the 256 bytes and the merges.
+    pub vocab_size: usize,
+    /// `gpt2`, `llama3` (cl100k), `qwen2`, or `custom` with `pattern`.
+    #[serde(default = "d_pre")]
+    pub pre_tokenizer: String,
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// Every number character its own token.
+    #[serde(default = "yes")]
+    pub split_digits: bool,
+    /// `"none"`, `"NFC"` or `"NFKC"`.
+    #[serde(default = "d_nfc")]
+    pub normalization: Normalization,
+    /// Tokens never split nor merged (ids 0, 1, …).
+    #[serde(default)]
+    pub special_tokens: Vec<String>,
+    /// Pairs seen fewer times are not merged.
+    #[serde(default = "d_min_frequency")]
+    pub min_frequency: u64,
+    /// Strings forced into the vocabulary (their merges come first), e.g.
+    /// common Chinese words.
+    #[serde(default)]
+    pub required_tokens: Vec<String>,
+    /// A file with one required token per line.
+    #[serde(default)]
+    pub required_tokens_file: Option<PathBuf>,
+    /// Longest token in bytes (0: no limit).
+    #[serde(default)]
+    pub max_token_bytes: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokOutput {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokReport {
+    /// Files of held-out text (Parquet or JSONL, `text` column): compression
+    /// per file in the report.
+    #[serde(default)]
+    pub held_out: Vec<PathBuf>,
+    /// Bytes of each held-out file used.
+    #[serde(default = "d_held_out_bytes")]
+    pub held_out_bytes: ByteSize,
+}
+
+fn d_held_out_bytes() -> ByteSize {
+    ByteSize(5_000_000)
+}
+
+impl Default for TokReport {
+    fn default() -> Self {
+        TokReport {
+            held_out: vec![],
+            held_out_bytes: d_held_out_bytes(),
+        }
+    }
+}
+
+pub struct TokenizerSpec {
+    pub file: String,
+    pub source: String,
+    pub input: TokInput,
+    pub tokenizer: TokConfig,
+    pub output: TokOutput,
+    pub report: TokReport,
+}
+
+const TOP_KEYS: &[&str] = &["input", "tokenizer", "output", "report"];
+
+impl TokenizerSpec {
+    pub fn load(path: &std::path::Path) -> Result<Self, SpecError> {
+        let file = path.display().to_string();
+        let source = std::fs::read_to_string(path).map_err(|e| SpecError {
+            file: file.clone(),
+            line: None,
+            message: format!("cannot read the tokenizer spec: {e}"),
+        })?;
+        Self::parse(&file, &source)
+    }
+
+    pub fn parse(file: &str, source: &str) -> Result<Self, SpecError> {
+        let shell = Spec::shell(file, source);
+        let err = |line: Option<usize>, message: String| SpecError {
+            file: file.to_string(),
+            line,
+            message,
+        };
+        let table: toml::Table = toml::from_str(source).map_err(|e| SpecError {
+            file: file.to_string(),
+            line: e
+                .span()
+                .map(|s| source[..s.start.min(source.len())].matches('\n').count() + 1),
+            message: format!("not valid TOML: {}", e.message()),
+        })?;
+        for key in table.keys() {
+            if !TOP_KEYS.contains(&key.as_str()) {
+                return Err(err(
+                    None,
+                    format!("unknown section `{key}`{}", suggest(key, TOP_KEYS)),
+                ));
+            }
+        }
+        let need = |name: &'static str, hint: &str| {
+            table
+                .get(name)
+                .cloned()
+                .ok_or_else(|| err(None, format!("missing `[{name}]` with {hint}")))
+        };
+        let input: TokInput = shell.decode(Section::Input, need("input", "`paths = [...]`")?)?;
+        let tokenizer: TokConfig = shell.decode(
+            Section::Table("tokenizer"),
+            need("tokenizer", "`vocab_size = ...`")?,
+        )?;
+        let output: TokOutput =
+            shell.decode(Section::Output, need("output", "`dir = \"...\"`")?)?;
+        let report: TokReport = match table.get("report") {
+            Some(v) => shell.decode(Section::Table("report"), v.clone())?,
+            None => TokReport::default(),
+        };
+        let spec = TokenizerSpec {
+            file: file.to_string(),
+            source: source.to_string(),
+            input,
+            tokenizer,
+            output,
+            report,
+        };
+        spec.validate(&shell)?;
+        Ok(spec)
+    }
+
+    fn validate(&self, shell: &Spec) -> Result<(), SpecError> {
+        let t = &self.tokenizer;
+        let tok = Section::Table("tokenizer");
+        if self.input.paths.is_empty() {
+            return Err(shell.error(Section::Input, Some("paths"), "`paths` is empty".into()));
+        }
+        let floor = 256 + t.special_tokens.len();
+        if t.vocab_size < floor {
+            return Err(shell.error(
+                tok,
+                Some("vocab_size"),
+                format!(
+                    "vocab_size {} is below the {floor} tokens the bytes and special tokens take",
+                    t.vocab_size
+                ),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for s in &t.special_tokens {
+            if s.is_empty() || !seen.insert(s) {
+                return Err(shell.error(
+                    tok,
+                    Some("special_tokens"),
+                    format!("special token {s:?} is empty or repeated"),
+                ));
+            }
+        }
+        self.pre_tokenizer().map_err(|m| {
+            shell.error(
+                tok,
+                Some(if t.pattern.is_some() {
+                    "pattern"
+                } else {
+                    "pre_tokenizer"
+                }),
+                m,
+            )
+        })?;
+        Ok(())
+    }
+
+    /// The pre-tokenizer and the regex that describes it in tokenizer.json.
+    pub fn pre_tokenizer(&self) -> Result<(PreTokenizer, String), String> {
+        let t = &self.tokenizer;
+        let preset = match t.pre_tokenizer.as_str() {
+            "gpt2" => Some(Preset::Gpt2),
+            "llama3" | "cl100k" => Some(Preset::Llama3),
+            "qwen2" => Some(Preset::Qwen2),
+            "custom" => None,
+            other => {
+                return Err(format!(
+                    "unknown pre_tokenizer `{other}`: gpt2, llama3, qwen2, or custom with pattern = \"...\"{}",
+                    suggest(other, &["gpt2", "llama3", "qwen2", "custom"])
+                ))
+            }
+        };
+        match (preset, &t.pattern) {
+            (Some(p), None) => Ok((PreTokenizer::Preset(p), p.pattern().to_string())),
+            (None, Some(pattern)) => fancy_regex::Regex::new(pattern)
+                .map(|re| (PreTokenizer::Custom(re), pattern.clone()))
+                .map_err(|e| format!("pattern is not a valid regex: {e}")),
+            (Some(_), Some(_)) => Err(
+                "give either a preset pre_tokenizer or pattern = \"...\" with pre_tokenizer = \"custom\"".into(),
+            ),
+            (None, None) => Err("pre_tokenizer = \"custom\" needs pattern = \"...\"".into()),
+        }
+    }
+
+    /// Required tokens from the spec and its file, in order, without repeats.
+    pub fn required_tokens(&self) -> Result<Vec<String>, String> {
+        let mut out: Vec<String> = self.tokenizer.required_tokens.clone();
+        if let Some(path) = &self.tokenizer.required_tokens_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read required_tokens_file {}: {e}", path.display()))?;
+            out.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(String::from),
+            );
+        }
+        let mut seen = std::collections::HashSet::new();
+        out.retain(|t| seen.insert(t.clone()));
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_key_and_line() {
+        let src =
+            "[input]\npaths = [\"x\"]\n[tokenizer]\nvocab_size = 100\n[output]\ndir = \"o\"\n";
+        let e = TokenizerSpec::parse("t.toml", src)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.starts_with("t.toml:4:") && e.contains("vocab_size"),
+            "{e}"
+        );
+        let src = "[input]\npaths = [\"x\"]\n[tokenizer]\nvocab_size = 1000\npre_tokenizer = \"qwen\"\n[output]\ndir = \"o\"\n";
+        let e = TokenizerSpec::parse("t.toml", src)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("t.toml:5:") && e.contains("qwen2"), "{e}");
+        let src = "[input]\npaths = [\"x\"]\n[tokenizer]\nvocab_size = 1000\nsplit_digit = true\n[output]\ndir = \"o\"\n";
+        let e = TokenizerSpec::parse("t.toml", src)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("split_digits"), "{e}");
+    }
+}

@@ -1,0 +1,212 @@
+//! `sluice train-tokenizer` through the binary: the tokenizer.json it writes
+//! loads in Hugging Face `tokenizers` and `transformers` and encodes to the
+//! same ids as sluice; every text round-trips; digits stay single; 1 and 2
+//! workers give the same file.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use sluice::tokenizer::hf::Tokenizer;
+
+fn train(dir: &Path, name: &str, tokenizer: &str, workers: &str) -> PathBuf {
+    let out = dir.join(name);
+    let body = format!(
+        "[input]\npaths = [{:?}]\n\n[tokenizer]\n{tokenizer}\n\n[output]\ndir = {out:?}\n",
+        repo().join("fixtures/quickstart")
+    );
+    let spec = write_spec(dir, &format!("{name}.toml"), &body);
+    run_ok(
+        dir,
+        &[
+            "train-tokenizer",
+            spec.to_str().unwrap(),
+            "-q",
+            "--workers",
+            workers,
+        ],
+    );
+    out.join("tokenizer.json")
+}
+
+fn load(path: &Path) -> Tokenizer {
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    Tokenizer::from_json(&json).unwrap()
+}
+
+const QWEN: &str = "vocab_size = 3000\npre_tokenizer = \"qwen2\"\nsplit_digits = true\nnormalization = \"NFC\"\nspecial_tokens = [\"<|endoftext|>\", \"<|im_start|>\", \"<|im_end|>\"]\nrequired_tokens = [\"中华人民共和国\"]";
+
+/// Random strings from every corner of Unicode a corpus has.
+fn random_texts(n: usize) -> Vec<String> {
+    let ranges: &[(u32, u32)] = &[
+        (0x20, 0x7e),
+        (0x00, 0x1f),
+        (0x80, 0x2ff),
+        (0x300, 0x36f),
+        (0x400, 0x4ff),
+        (0x600, 0x6ff),
+        (0x900, 0x97f),
+        (0x3000, 0x30ff),
+        (0x4e00, 0x9fff),
+        (0xac00, 0xd7a3),
+        (0xff00, 0xffef),
+        (0x1f300, 0x1faff),
+        (0x10000, 0x10ffff),
+    ];
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    (0..n)
+        .map(|i| {
+            let len = if i % 50 == 0 {
+                20_000
+            } else {
+                (next() % 200) as usize
+            };
+            let mut s = String::new();
+            while s.chars().count() < len {
+                let (lo, hi) = ranges[(next() % ranges.len() as u64) as usize];
+                if let Some(c) = char::from_u32(lo + (next() % (hi - lo + 1) as u64) as u32) {
+                    s.push(c);
+                }
+                if next() % 7 == 0 {
+                    s.push([' ', '\n', '1', '\t', '\''][(next() % 5) as usize]);
+                }
+            }
+            s
+        })
+        .collect()
+}
+
+#[test]
+fn every_text_round_trips_and_digits_stay_single() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, pre) in [("gpt2", "gpt2"), ("llama3", "llama3"), ("qwen2", "qwen2")] {
+        let cfg = format!(
+            "vocab_size = 1500\npre_tokenizer = \"{pre}\"\nsplit_digits = true\nnormalization = \"none\"\nspecial_tokens = [\"<|endoftext|>\"]"
+        );
+        let tok = load(&train(tmp.path(), name, &cfg, "2"));
+        for text in random_texts(300) {
+            let ids = tok.encode(&text);
+            assert_eq!(tok.decode(&ids), text, "{name}: {text:?}");
+        }
+        let with_special = "a<|endoftext|>b<|endoftext|>";
+        let ids = tok.encode(with_special);
+        assert_eq!(ids.iter().filter(|&&i| i == 0).count(), 2);
+        assert_eq!(tok.decode(&ids), with_special);
+        // No token holds two number characters.
+        let bpe = tok.encoder.bpe();
+        for t in &bpe.tokens {
+            let s = String::from_utf8_lossy(t);
+            assert!(
+                s.chars().filter(|c| c.is_numeric()).count() <= 1,
+                "{name}: token {s:?}"
+            );
+        }
+    }
+    // NFC: what comes back is the text normalised.
+    let tok = load(&train(tmp.path(), "nfc", QWEN, "2"));
+    let text = "e\u{301}te\u{301} ﬁ";
+    assert_eq!(tok.decode(&tok.encode(text)), "été ﬁ");
+    // The required token is one token.
+    assert_eq!(tok.encode("中华人民共和国").len(), 1);
+}
+
+#[test]
+fn one_or_two_workers_train_the_same_tokenizer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = std::fs::read(train(tmp.path(), "one", QWEN, "1")).unwrap();
+    let b = std::fs::read(train(tmp.path(), "two", QWEN, "2")).unwrap();
+    assert!(a == b, "tokenizer.json differs between 1 and 2 workers");
+}
+
+/// A Python with `tokenizers` and `transformers`, in a virtual environment
+/// under target/ (made once); None only where there is no Python at all.
+fn python() -> Option<PathBuf> {
+    let venv = repo().join("target/py-tokenizers");
+    let py = venv.join("bin/python");
+    if py.exists() {
+        return Some(py);
+    }
+    if Command::new("python3").arg("--version").output().is_err() {
+        eprintln!("!!! SKIPPED: no python3 here; the Hugging Face comparison did not run");
+        return None;
+    }
+    let ok = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "python3 -m venv failed");
+    let ok = Command::new(venv.join("bin/pip"))
+        .args([
+            "install",
+            "-q",
+            "tokenizers==0.23.3",
+            "transformers==5.24.0",
+        ])
+        .status()
+        .unwrap()
+        .success();
+    assert!(
+        ok,
+        "pip install tokenizers transformers failed (network to PyPI?)"
+    );
+    Some(py)
+}
+
+#[test]
+fn hugging_face_loads_it_and_gives_the_same_ids() {
+    let Some(py) = python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, cfg) in [
+        ("qwen2", QWEN.to_string()),
+        ("gpt2", "vocab_size = 2500\npre_tokenizer = \"gpt2\"\nsplit_digits = true\nnormalization = \"NFKC\"\nspecial_tokens = [\"<s>\", \"</s>\"]".to_string()),
+        ("llama3", "vocab_size = 2500\npre_tokenizer = \"llama3\"\nsplit_digits = false\nnormalization = \"none\"".to_string()),
+        ("custom", "vocab_size = 2000\npre_tokenizer = \"custom\"\npattern = \"\\\\p{L}+|\\\\p{N}|[^\\\\p{L}\\\\p{N}]+\"".to_string()),
+    ] {
+        let path = train(tmp.path(), name, &cfg, "2");
+        let tok = load(&path);
+        let mut texts: Vec<String> = read_parquet_column(&repo().join("fixtures/quickstart/zh_news.parquet"), "text")
+            .into_iter()
+            .take(60)
+            .collect();
+        texts.extend(read_parquet_column(&repo().join("fixtures/quickstart/web_pages.parquet"), "text").into_iter().take(60));
+        texts.extend(random_texts(60));
+        texts.push("Hello <|im_start|>user\n你好 123 ４５６<|im_end|> 'S'll ſ  x\r\n\r\n  ".into());
+        let input = tmp.path().join(format!("{name}-texts.json"));
+        std::fs::write(&input, serde_json::to_vec(&texts).unwrap()).unwrap();
+        let output = tmp.path().join(format!("{name}-ids.json"));
+        let script = r#"
+import json, sys
+from tokenizers import Tokenizer
+from transformers import PreTrainedTokenizerFast
+tok = Tokenizer.from_file(sys.argv[1])
+fast = PreTrainedTokenizerFast(tokenizer_file=sys.argv[1])
+texts = json.load(open(sys.argv[2], encoding="utf-8"))
+a = [tok.encode(t, add_special_tokens=False).ids for t in texts]
+b = [fast.encode(t, add_special_tokens=False) for t in texts]
+assert a == b, "tokenizers and transformers disagree"
+json.dump(a, open(sys.argv[3], "w"))
+"#;
+        let o = Command::new(&py)
+            .args(["-c", script])
+            .arg(&path)
+            .arg(&input)
+            .arg(&output)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        let theirs: Vec<Vec<u32>> = serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap();
+        for (text, want) in texts.iter().zip(&theirs) {
+            assert_eq!(&tok.encode(text), want, "{name}: {text:?}");
+        }
+    }
+}
