@@ -187,6 +187,7 @@ fn apply_merge(
     bpe.merges.push(pair);
     let holders = index.remove(&pair).unwrap_or_default();
     let mut merged: Vec<u32> = Vec::with_capacity(16);
+    let mut delta: HashMap<Pair, i64, FxBuild> = HashMap::default();
     for wi in holders {
         let w = &mut words[wi as usize];
         if !w.symbols.windows(2).any(|p| (p[0], p[1]) == pair) {
@@ -204,22 +205,15 @@ fn apply_merge(
                 i += 1;
             }
         }
-        // The word's pairs before and after: counts move by the difference.
+        // The word's pairs before and after; counts move by the difference,
+        // summed over the words first so that a pair whose count did not
+        // change is not touched.
         for p in w.symbols.windows(2) {
-            let p = (p[0], p[1]);
-            if let Some(c) = counts.get_mut(&p) {
-                *c -= count;
-            }
-            if let Some(ch) = changed.as_deref_mut() {
-                ch.push(p);
-            }
+            *delta.entry((p[0], p[1])).or_insert(0) -= count;
         }
         for p in merged.windows(2) {
             let p = (p[0], p[1]);
-            *counts.entry(p).or_insert(0) += count;
-            if let Some(ch) = changed.as_deref_mut() {
-                ch.push(p);
-            }
+            *delta.entry(p).or_insert(0) += count;
             if p.0 == new || p.1 == new {
                 let list = index.entry(p).or_default();
                 if list.last() != Some(&wi) {
@@ -228,6 +222,20 @@ fn apply_merge(
             }
         }
         std::mem::swap(&mut w.symbols, &mut merged);
+    }
+    for (p, d) in delta {
+        if d == 0 || p == pair {
+            continue;
+        }
+        let c = counts.entry(p).or_insert(0);
+        *c += d;
+        // Only a count that grew needs a new heap entry: a smaller one is
+        // found stale when its old entry comes up, and pushed again then.
+        if d > 0 {
+            if let Some(ch) = changed.as_deref_mut() {
+                ch.push(p);
+            }
+        }
     }
     counts.remove(&pair);
     new
