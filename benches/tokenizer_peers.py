@@ -50,10 +50,22 @@ def timed(cmd, env=None):
     return secs, kb / 1024
 
 
-HF_TRAIN = r"""
+# The peers read the Parquet files batch by batch, as sluice does, so that
+# their peak memory is theirs, not a Python list of the corpus.
+STREAM = r"""
+import pyarrow.parquet as pq
+def stream(paths):
+    for p in paths:
+        for b in pq.ParquetFile(p).iter_batches(batch_size=1024, columns=["text"]):
+            for t in b.column(0).to_pylist():
+                if t:
+                    yield t
+"""
+
+HF_TRAIN = STREAM + r"""
 import sys, json, time
 from tokenizers import Tokenizer, Regex, models, normalizers, pre_tokenizers, trainers
-texts = json.load(open(sys.argv[1], encoding="utf-8"))
+texts = stream(json.loads(sys.argv[1]))
 tok = Tokenizer(models.BPE())
 tok.normalizer = normalizers.NFC()
 tok.pre_tokenizer = pre_tokenizers.Sequence([
@@ -75,9 +87,9 @@ spm.SentencePieceTrainer.train(input=sys.argv[1], model_prefix=sys.argv[2], mode
     input_sentence_size=100000000, max_sentence_length=1000000, num_threads=2, minloglevel=2)
 """
 
-RUSTBPE_TRAIN = r"""
+RUSTBPE_TRAIN = STREAM + r"""
 import sys, json, rustbpe
-texts = json.load(open(sys.argv[1], encoding="utf-8"))
+texts = stream(json.loads(sys.argv[1]))
 tok = rustbpe.Tokenizer()
 tok.train_from_iterator(iter(texts), vocab_size=int(sys.argv[2]), pattern=sys.argv[3])
 """
@@ -89,8 +101,6 @@ def main():
     train_texts = [t for p in TRAIN for t in texts(p)]
     mb = sum(len(t.encode()) for t in train_texts) / 1e6
     print(f"training text: {len(train_texts)} documents, {mb:.1f} MB")
-    js = os.path.join(work, "texts.json")
-    json.dump(train_texts, open(js, "w", encoding="utf-8"))
     txt = os.path.join(work, "texts.txt")
     with open(txt, "w", encoding="utf-8") as f:
         for t in train_texts:
@@ -128,7 +138,7 @@ def main():
     rows.append(("sluice, 2 workers, the text 4x", 4 * mb, secs, peak))
 
     hf_out = os.path.join(work, "hf.json")
-    secs, peak = timed([sys.executable, "-c", HF_TRAIN, js, hf_out, QWEN2, str(VOCAB), json.dumps(SPECIALS)])
+    secs, peak = timed([sys.executable, "-c", HF_TRAIN, json.dumps(TRAIN), hf_out, QWEN2, str(VOCAB), json.dumps(SPECIALS)])
     rows.append(("HF tokenizers BpeTrainer, 2 threads", mb, secs, peak))
     try:
         import sentencepiece  # noqa: F401
@@ -138,7 +148,7 @@ def main():
         print("sentencepiece not installed: skipped")
     try:
         import rustbpe  # noqa: F401
-        secs, peak = timed([sys.executable, "-c", RUSTBPE_TRAIN, js, str(VOCAB), QWEN2])
+        secs, peak = timed([sys.executable, "-c", RUSTBPE_TRAIN, json.dumps(TRAIN), str(VOCAB), QWEN2])
         rows.append(("rustbpe (Qwen 2 regex)", mb, secs, peak))
     except ImportError:
         print("rustbpe not installed: skipped")

@@ -52,39 +52,73 @@ pub struct TrainOptions {
     pub max_token_bytes: usize,
 }
 
-struct Word {
-    symbols: Vec<u32>,
-    count: u64,
+/// The words, their symbols in one arena in word order: a merge walks its
+/// words in ascending order, so memory is read forward, not chased.
+struct Words {
+    syms: Vec<u32>,
+    start: Vec<usize>,
+    len: Vec<u32>,
+    count: Vec<u64>,
+}
+
+/// Pair counts and the words holding each pair. A pair that can never reach
+/// `min_frequency` is dropped from both: after the merge that creates it, a
+/// pair's count only falls.
+struct Pairs {
+    counts: HashMap<Pair, i64, FxBuild>,
+    index: HashMap<Pair, Vec<u32>, FxBuild>,
+    min_frequency: i64,
 }
 
 /// Learns merges from `(word bytes, count)`; words are pre-tokenised pieces.
-pub fn train(words: Vec<(Vec<u8>, u64)>, opt: &TrainOptions) -> Bpe {
+pub fn train(mut input: Vec<(Vec<u8>, u64)>, opt: &TrainOptions) -> Bpe {
     let n_special = opt.n_special as u32;
     let mut bpe = Bpe {
         n_special,
         tokens: (0..=255u8).map(|b| vec![b]).collect(),
         merges: vec![],
     };
-    let mut words: Vec<Word> = words
-        .into_iter()
-        .filter(|(w, c)| !w.is_empty() && *c > 0)
-        .map(|(w, count)| Word {
-            symbols: w.iter().map(|&b| n_special + b as u32).collect(),
-            count,
-        })
+    input.retain(|(w, c)| !w.is_empty() && *c > 0);
+    // Sorted words: the same result whatever order the counts came in.
+    input.sort_unstable();
+    let total: usize = input.iter().map(|(w, _)| w.len()).sum();
+    let mut words = Words {
+        syms: Vec::with_capacity(total),
+        start: Vec::with_capacity(input.len()),
+        len: Vec::with_capacity(input.len()),
+        count: Vec::with_capacity(input.len()),
+    };
+    for (w, c) in input {
+        words.start.push(words.syms.len());
+        words.len.push(w.len() as u32);
+        words.count.push(c);
+        words.syms.extend(w.iter().map(|&b| n_special + b as u32));
+    }
+    let mut pairs = Pairs {
+        counts: HashMap::default(),
+        index: HashMap::default(),
+        min_frequency: opt.min_frequency.max(1) as i64,
+    };
+    for wi in 0..words.len.len() {
+        let (st, ln) = (words.start[wi], words.len[wi] as usize);
+        for p in words.syms[st..st + ln].windows(2) {
+            *pairs.counts.entry((p[0], p[1])).or_insert(0) += words.count[wi] as i64;
+        }
+    }
+    // Only pairs that can be merged are indexed (most pairs of a corpus
+    // occur once), and the first pair of each required token.
+    let first_pairs: std::collections::HashSet<Pair> = opt
+        .required
+        .iter()
+        .filter(|r| r.len() >= 2)
+        .map(|r| (bpe.byte_id(r[0]), bpe.byte_id(r[1])))
         .collect();
-    // Sorted words: the same index whatever order the counts came in.
-    words.sort_unstable_by(|a, b| a.symbols.cmp(&b.symbols));
-
-    let mut counts: HashMap<Pair, i64, FxBuild> = HashMap::default();
-    let mut index: HashMap<Pair, Vec<u32>, FxBuild> = HashMap::default();
-    for (wi, w) in words.iter().enumerate() {
-        for p in w.symbols.windows(2) {
+    for wi in 0..words.len.len() {
+        let (st, ln) = (words.start[wi], words.len[wi] as usize);
+        for p in words.syms[st..st + ln].windows(2) {
             let pair = (p[0], p[1]);
-            *counts.entry(pair).or_insert(0) += w.count as i64;
-            let list = index.entry(pair).or_default();
-            if list.last() != Some(&(wi as u32)) {
-                list.push(wi as u32);
+            if pairs.counts[&pair] >= pairs.min_frequency || first_pairs.contains(&pair) {
+                add_holder(&mut pairs.index, pair, wi as u32);
             }
         }
     }
@@ -94,7 +128,8 @@ pub fn train(words: Vec<(Vec<u8>, u64)>, opt: &TrainOptions) -> Bpe {
         ids.insert(t.clone(), n_special + i as u32);
     }
 
-    // Required tokens first: each built left to right from its bytes.
+    // Required tokens first: each built left to right from its bytes, with
+    // every pair still indexed (a forced merge may have a count of one).
     for req in &opt.required {
         if bpe.merges.len() >= target || req.len() < 2 || ids.contains_key(req) {
             continue;
@@ -109,75 +144,94 @@ pub fn train(words: Vec<(Vec<u8>, u64)>, opt: &TrainOptions) -> Bpe {
                     if bpe.merges.len() >= target {
                         break;
                     }
-                    let id = apply_merge(
-                        &mut bpe,
-                        &mut words,
-                        &mut counts,
-                        &mut index,
-                        (left, right),
-                        None,
-                    );
+                    let id =
+                        apply_merge(&mut bpe, &mut words, &mut pairs, (left, right), None, false);
                     ids.insert(prefix.to_vec(), id);
                     id
                 }
             };
         }
     }
+    let low: Vec<Pair> = pairs
+        .counts
+        .iter()
+        .filter(|(_, c)| **c < pairs.min_frequency)
+        .map(|(p, _)| *p)
+        .collect();
+    for p in low {
+        pairs.counts.remove(&p);
+        pairs.index.remove(&p);
+    }
 
-    let mut heap: BinaryHeap<(i64, Reverse<Pair>)> =
-        counts.iter().map(|(p, c)| (*c, Reverse(*p))).collect();
+    let mut heap: BinaryHeap<(i64, Reverse<Pair>)> = pairs
+        .counts
+        .iter()
+        .map(|(p, c)| (*c, Reverse(*p)))
+        .collect();
     let mut changed: Vec<Pair> = vec![];
     while bpe.merges.len() < target {
         let Some((c, Reverse(pair))) = heap.pop() else {
             break;
         };
-        let now = counts.get(&pair).copied().unwrap_or(0);
+        let now = pairs.counts.get(&pair).copied().unwrap_or(0);
         if now != c {
             if now > 0 {
                 heap.push((now, Reverse(pair)));
             }
             continue;
         }
-        if (c as u64) < opt.min_frequency.max(1) {
-            break;
-        }
         let len = bpe.tokens[(pair.0 - n_special) as usize].len()
             + bpe.tokens[(pair.1 - n_special) as usize].len();
         if opt.max_token_bytes > 0 && len > opt.max_token_bytes {
-            counts.remove(&pair); // never merged; its count no longer matters
+            // Never merged: forget it.
+            pairs.counts.remove(&pair);
+            pairs.index.remove(&pair);
             continue;
         }
         changed.clear();
         apply_merge(
             &mut bpe,
             &mut words,
-            &mut counts,
-            &mut index,
+            &mut pairs,
             pair,
             Some(&mut changed),
+            true,
         );
-        changed.sort_unstable();
-        changed.dedup();
         for p in &changed {
-            if let Some(&c) = counts.get(p) {
-                if c > 0 {
-                    heap.push((c, Reverse(*p)));
-                }
+            if let Some(&c) = pairs.counts.get(p) {
+                heap.push((c, Reverse(*p)));
             }
+        }
+        if heap.len() > 2 * pairs.counts.len() + 1024 {
+            // Mostly stale entries: start again from the live counts.
+            heap = pairs
+                .counts
+                .iter()
+                .map(|(p, c)| (*c, Reverse(*p)))
+                .collect();
         }
     }
     bpe
 }
 
+fn add_holder(index: &mut HashMap<Pair, Vec<u32>, FxBuild>, p: Pair, wi: u32) {
+    let list = index.entry(p).or_default();
+    if list.last() != Some(&wi) {
+        list.push(wi);
+    }
+}
+
 /// Merges `pair` into a new token in every word that has it, updating the
-/// counts and the index; returns the new id.
+/// counts and the index; returns the new id. The pairs created (those with
+/// the new token) go to `changed` when they can still be merged; with
+/// `prune`, pairs that fell below `min_frequency` are forgotten.
 fn apply_merge(
     bpe: &mut Bpe,
-    words: &mut [Word],
-    counts: &mut HashMap<Pair, i64, FxBuild>,
-    index: &mut HashMap<Pair, Vec<u32>, FxBuild>,
+    words: &mut Words,
+    pairs: &mut Pairs,
     pair: Pair,
     mut changed: Option<&mut Vec<Pair>>,
+    prune: bool,
 ) -> u32 {
     let n_special = bpe.n_special;
     let new = n_special + bpe.tokens.len() as u32;
@@ -185,59 +239,74 @@ fn apply_merge(
     bytes.extend_from_slice(&bpe.tokens[(pair.1 - n_special) as usize]);
     bpe.tokens.push(bytes);
     bpe.merges.push(pair);
-    let holders = index.remove(&pair).unwrap_or_default();
-    let mut merged: Vec<u32> = Vec::with_capacity(16);
+    let holders = pairs.index.remove(&pair).unwrap_or_default();
     let mut delta: HashMap<Pair, i64, FxBuild> = HashMap::default();
+    let mut created: Vec<(Pair, u32)> = vec![];
     for wi in holders {
-        let w = &mut words[wi as usize];
-        if !w.symbols.windows(2).any(|p| (p[0], p[1]) == pair) {
-            continue; // a stale entry: an earlier merge took the pair away
-        }
-        let count = w.count as i64;
-        merged.clear();
-        let mut i = 0;
-        while i < w.symbols.len() {
-            if i + 1 < w.symbols.len() && (w.symbols[i], w.symbols[i + 1]) == pair {
-                merged.push(new);
+        let (st, ln) = (words.start[wi as usize], words.len[wi as usize] as usize);
+        let count = words.count[wi as usize] as i64;
+        let w = &mut words.syms[st..st + ln];
+        // In place: read at i, write at j <= i. Only the pairs next to each
+        // merged occurrence change, read on the sequence as merged so far:
+        // in "a b a b" the middle (b, a) goes, (new, a) comes and goes,
+        // (new, new) comes.
+        let (mut i, mut j) = (0, 0);
+        let mut found = false;
+        while i < ln {
+            if i + 1 < ln && (w[i], w[i + 1]) == pair {
+                found = true;
+                if j > 0 {
+                    let prev = w[j - 1];
+                    *delta.entry((prev, pair.0)).or_insert(0) -= count;
+                    *delta.entry((prev, new)).or_insert(0) += count;
+                    created.push(((prev, new), wi));
+                }
+                if i + 2 < ln {
+                    let next = w[i + 2];
+                    *delta.entry((pair.1, next)).or_insert(0) -= count;
+                    *delta.entry((new, next)).or_insert(0) += count;
+                    created.push(((new, next), wi));
+                }
+                w[j] = new;
                 i += 2;
             } else {
-                merged.push(w.symbols[i]);
+                w[j] = w[i];
                 i += 1;
             }
+            j += 1;
         }
-        // The word's pairs before and after; counts move by the difference,
-        // summed over the words first so that a pair whose count did not
-        // change is not touched.
-        for p in w.symbols.windows(2) {
-            *delta.entry((p[0], p[1])).or_insert(0) -= count;
+        if found {
+            words.len[wi as usize] = j as u32;
         }
-        for p in merged.windows(2) {
-            let p = (p[0], p[1]);
-            *delta.entry(p).or_insert(0) += count;
-            if p.0 == new || p.1 == new {
-                let list = index.entry(p).or_default();
-                if list.last() != Some(&wi) {
-                    list.push(wi);
-                }
-            }
-        }
-        std::mem::swap(&mut w.symbols, &mut merged);
     }
+    pairs.counts.remove(&pair);
     for (p, d) in delta {
         if d == 0 || p == pair {
             continue;
         }
-        let c = counts.entry(p).or_insert(0);
-        *c += d;
-        // Only a count that grew needs a new heap entry: a smaller one is
-        // found stale when its old entry comes up, and pushed again then.
         if d > 0 {
-            if let Some(ch) = changed.as_deref_mut() {
-                ch.push(p);
+            // A pair with the new token: its count is final here.
+            if !prune || d >= pairs.min_frequency {
+                pairs.counts.insert(p, d);
+                if let Some(ch) = changed.as_deref_mut() {
+                    ch.push(p);
+                }
+            }
+            continue;
+        }
+        if let Some(c) = pairs.counts.get_mut(&p) {
+            *c += d;
+            if *c <= 0 || (prune && *c < pairs.min_frequency) {
+                pairs.counts.remove(&p);
+                pairs.index.remove(&p);
             }
         }
     }
-    counts.remove(&pair);
+    for (p, wi) in created {
+        if pairs.counts.contains_key(&p) {
+            add_holder(&mut pairs.index, p, wi);
+        }
+    }
     new
 }
 

@@ -43,22 +43,26 @@ fn input_spec(spec: &TokenizerSpec) -> InputSpec {
     }
 }
 
-/// Counts the words of one task's texts, up to `budget` bytes of text.
+/// Counts the words of one task's texts, up to `budget` bytes of text, into
+/// `seen` (one per worker: the words a worker sees are counted once, not
+/// once per task).
 fn count_task(
+    seen: &mut Seen,
     task: &InputTask,
     input: &InputSpec,
     pre: &PreTokenizer,
     split_digits: bool,
     norm: Normalization,
     budget: u64,
-) -> Result<Seen> {
-    let mut seen = Seen::default();
+) -> Result<()> {
+    let mut bytes = 0;
     for out in crate::io::reader::open(task, input)? {
         let out = out?;
         for text in out.batch.texts().iter().flatten() {
-            if seen.bytes >= budget {
-                return Ok(seen);
+            if bytes >= budget {
+                return Ok(());
             }
+            bytes += text.len() as u64;
             seen.docs += 1;
             seen.bytes += text.len() as u64;
             let text = norm.apply(text);
@@ -70,7 +74,7 @@ fn count_task(
             });
         }
     }
-    Ok(seen)
+    Ok(())
 }
 
 fn merge(mut a: Seen, mut b: Seen) -> Seen {
@@ -111,6 +115,18 @@ fn held_out_texts(path: &Path, max: u64) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// Hands memory freed by the counting pass back to the system. glibc keeps
+/// freed blocks of many small allocations (the words' strings) in its arenas,
+/// where the merge loop's different sizes cannot reuse them.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the kernel; it
+    // touches no live allocation.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
     let spec = TokenizerSpec::load(spec_path)?;
     let (pre, pattern) = spec.pre_tokenizer().map_err(anyhow::Error::msg)?;
@@ -135,7 +151,18 @@ pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
     let seen = pool.install(|| {
         tasks
             .par_iter()
-            .map(|task| count_task(task, &input, &pre, t.split_digits, t.normalization, budget))
+            .try_fold(Seen::default, |mut seen, task| {
+                count_task(
+                    &mut seen,
+                    task,
+                    &input,
+                    &pre,
+                    t.split_digits,
+                    t.normalization,
+                    budget,
+                )
+                .map(|()| seen)
+            })
             .try_reduce(Seen::default, |a, b| Ok(merge(a, b)))
     })?;
     let count_secs = start.elapsed().as_secs_f64();
@@ -153,6 +180,7 @@ pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
         .into_iter()
         .map(|(k, v)| (k.into_boxed_bytes().into_vec(), v))
         .collect();
+    release_freed_memory();
     let merge_start = Instant::now();
     let bpe = train(
         words,
