@@ -210,3 +210,53 @@ json.dump(a, open(sys.argv[3], "w"))
         }
     }
 }
+
+/// Each source has its own byte budget or sampling fraction, and together
+/// they read what each reads alone.
+#[test]
+fn sources_have_their_own_budgets_and_fractions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let zh = repo().join("fixtures/quickstart/zh_news.parquet");
+    let web = repo().join("fixtures/quickstart/web_pages.parquet");
+    let docs = |name: &str, input: &str| -> (u64, u64) {
+        let out = tmp.path().join(name);
+        let body = format!("{input}\n[tokenizer]\nvocab_size = 600\n\n[output]\ndir = {out:?}\n");
+        let spec = write_spec(tmp.path(), &format!("{name}.toml"), &body);
+        run_ok(
+            tmp.path(),
+            &["train-tokenizer", spec.to_str().unwrap(), "-q"],
+        );
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+        (
+            report["training"]["docs"].as_u64().unwrap(),
+            report["training"]["bytes"].as_u64().unwrap(),
+        )
+    };
+    let (zh_docs, zh_bytes) = docs(
+        "zh",
+        &format!("[input]\npaths = [{zh:?}]\nmax_bytes = \"100KB\"\n"),
+    );
+    assert!(zh_docs > 0 && zh_docs < 1000, "{zh_docs}");
+    let zh_max = read_parquet_column(&zh, "text")
+        .iter()
+        .map(|t| t.len() as u64)
+        .max()
+        .unwrap();
+    assert!(
+        zh_bytes >= 100_000 && zh_bytes < 100_000 + zh_max,
+        "{zh_bytes}"
+    );
+    let (web_docs, _) = docs(
+        "web",
+        &format!("[input]\n[[input.sources]]\npaths = [{web:?}]\nfraction = 0.5\n"),
+    );
+    assert!((70..=130).contains(&web_docs), "{web_docs} of 200");
+    let (both, _) = docs(
+        "both",
+        &format!(
+            "[input]\npaths = [{zh:?}]\nmax_bytes = \"100KB\"\n\n[[input.sources]]\npaths = [{web:?}]\nfraction = 0.5\n"
+        ),
+    );
+    assert_eq!(both, zh_docs + web_docs);
+}

@@ -30,15 +30,48 @@ fn d_min_frequency() -> u64 {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokInput {
+    /// The main source's shards (may be empty when `sources` are given).
+    #[serde(default)]
     pub paths: Vec<String>,
     #[serde(default = "d_text")]
     pub text_column: String,
     #[serde(default)]
     pub format: Option<Format>,
-    /// Bytes of text to train on, shared evenly among the input's shards
-    /// (each gives its first share); all of it when absent.
+    /// Bytes of text to train on from `paths`, shared evenly among its
+    /// shards (each gives its first share); all of it when absent.
     #[serde(default)]
     pub max_bytes: Option<ByteSize>,
+    /// Share of the documents of `paths` read, chosen by a hash of the id.
+    #[serde(default)]
+    pub fraction: Option<f64>,
+    /// More sources, each with its own budget and fraction:
+    /// `[[input.sources]]`.
+    #[serde(default)]
+    pub sources: Vec<TokSource>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokSource {
+    pub paths: Vec<String>,
+    #[serde(default)]
+    pub max_bytes: Option<ByteSize>,
+    #[serde(default)]
+    pub fraction: Option<f64>,
+}
+
+impl TokInput {
+    /// Every source: `paths` first (when given), then `sources` in order.
+    pub fn all_sources(&self) -> Vec<TokSource> {
+        let main = (!self.paths.is_empty()).then(|| TokSource {
+            paths: self.paths.clone(),
+            max_bytes: self.max_bytes,
+            fraction: self.fraction,
+        });
+        main.into_iter()
+            .chain(self.sources.iter().cloned())
+            .collect()
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -182,8 +215,24 @@ impl TokenizerSpec {
     fn validate(&self, shell: &Spec) -> Result<(), SpecError> {
         let t = &self.tokenizer;
         let tok = Section::Table("tokenizer");
-        if self.input.paths.is_empty() {
-            return Err(shell.error(Section::Input, Some("paths"), "`paths` is empty".into()));
+        let sources = self.input.all_sources();
+        if sources.is_empty() || sources.iter().any(|s| s.paths.is_empty()) {
+            return Err(shell.error(
+                Section::Input,
+                Some("paths"),
+                "`paths` is empty: name shards in `paths` or in each `[[input.sources]]`".into(),
+            ));
+        }
+        if let Some(f) = sources
+            .iter()
+            .filter_map(|s| s.fraction)
+            .find(|f| !(*f > 0.0 && *f <= 1.0))
+        {
+            return Err(shell.error(
+                Section::Input,
+                Some("fraction"),
+                format!("fraction must be in (0, 1], not {f}"),
+            ));
         }
         let floor = 256 + t.special_tokens.len();
         if t.vocab_size < floor {

@@ -32,9 +32,9 @@ struct Seen {
     bytes: u64,
 }
 
-fn input_spec(spec: &TokenizerSpec) -> InputSpec {
+fn input_spec(spec: &TokenizerSpec, paths: &[String]) -> InputSpec {
     InputSpec {
-        paths: spec.input.paths.clone(),
+        paths: paths.to_vec(),
         text_column: spec.input.text_column.clone(),
         id_column: "id".into(),
         format: spec.input.format,
@@ -43,24 +43,43 @@ fn input_spec(spec: &TokenizerSpec) -> InputSpec {
     }
 }
 
-/// Counts the words of one task's texts, up to `budget` bytes of text, into
-/// `seen` (one per worker: the words a worker sees are counted once, not
-/// once per task).
+/// One task of one source, with the source's per-task byte budget and
+/// sampling fraction.
+struct Job {
+    task: InputTask,
+    input: InputSpec,
+    budget: u64,
+    fraction: Option<f64>,
+}
+
+/// Counts the words of one task's texts, up to its budget of bytes, into
+/// `seen` (one per worker: the words a worker sees are stored once, not once
+/// per task).
 fn count_task(
     seen: &mut Seen,
-    task: &InputTask,
-    input: &InputSpec,
+    job: &Job,
     pre: &PreTokenizer,
     split_digits: bool,
     norm: Normalization,
-    budget: u64,
 ) -> Result<()> {
     let mut bytes = 0;
-    for out in crate::io::reader::open(task, input)? {
+    for out in crate::io::reader::open(&job.task, &job.input)? {
         let out = out?;
-        for text in out.batch.texts().iter().flatten() {
-            if bytes >= budget {
+        let ids = out.batch.ids().clone();
+        for (i, text) in out.batch.texts().iter().enumerate() {
+            let Some(text) = text else { continue };
+            if bytes >= job.budget {
                 return Ok(());
+            }
+            if let Some(f) = job.fraction {
+                // By a hash of the id: the same documents whatever the
+                // order of the tasks or the number of workers.
+                let u = (xxhash_rust::xxh3::xxh3_64_with_seed(ids.value(i).as_bytes(), 0x5eed)
+                    >> 11) as f64
+                    / (1u64 << 53) as f64;
+                if u >= f {
+                    continue;
+                }
             }
             bytes += text.len() as u64;
             seen.docs += 1;
@@ -132,36 +151,49 @@ pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
     let (pre, pattern) = spec.pre_tokenizer().map_err(anyhow::Error::msg)?;
     let required = spec.required_tokens().map_err(anyhow::Error::msg)?;
     let t = &spec.tokenizer;
-    let input = input_spec(&spec);
-    let tasks = discover(&input)?;
-    anyhow::ensure!(
-        !tasks.is_empty(),
-        "{}: no input files matched `paths`",
-        spec.file
-    );
-    let budget = spec
-        .input
-        .max_bytes
-        .map_or(u64::MAX, |b| (b.0 / tasks.len() as u64).max(1));
+    let mut jobs: Vec<Job> = vec![];
+    for (k, source) in spec.input.all_sources().iter().enumerate() {
+        let input = input_spec(&spec, &source.paths);
+        let tasks = discover(&input)?;
+        anyhow::ensure!(
+            !tasks.is_empty(),
+            "{}: no input files matched the paths of source {} ({:?})",
+            spec.file,
+            k + 1,
+            source.paths
+        );
+        let budget = source
+            .max_bytes
+            .map_or(u64::MAX, |b| (b.0 / tasks.len() as u64).max(1));
+        let n = tasks.len();
+        jobs.extend(tasks.into_iter().map(|task| Job {
+            task,
+            input: input.clone(),
+            budget,
+            fraction: source.fraction,
+        }));
+        if !quiet {
+            eprintln!(
+                "[sluice] source {}: {n} tasks{}{}",
+                k + 1,
+                source
+                    .max_bytes
+                    .map_or(String::new(), |b| format!(", at most {} bytes", b.0)),
+                source
+                    .fraction
+                    .map_or(String::new(), |f| format!(", fraction {f}"))
+            );
+        }
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(workers.max(1))
         .build()
         .context("cannot start the worker pool")?;
     let start = Instant::now();
     let seen = pool.install(|| {
-        tasks
-            .par_iter()
-            .try_fold(Seen::default, |mut seen, task| {
-                count_task(
-                    &mut seen,
-                    task,
-                    &input,
-                    &pre,
-                    t.split_digits,
-                    t.normalization,
-                    budget,
-                )
-                .map(|()| seen)
+        jobs.par_iter()
+            .try_fold(Seen::default, |mut seen, job| {
+                count_task(&mut seen, job, &pre, t.split_digits, t.normalization).map(|()| seen)
             })
             .try_reduce(Seen::default, |a, b| Ok(merge(a, b)))
     })?;
@@ -241,7 +273,7 @@ pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
         "training": {
             "docs": seen.docs,
             "bytes": seen.bytes,
-            "tasks": tasks.len(),
+            "tasks": jobs.len(),
             "distinct_words": distinct,
             "workers": workers.max(1),
             "count_seconds": count_secs,
