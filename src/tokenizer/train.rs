@@ -226,6 +226,13 @@ pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
     );
     let merge_secs = merge_start.elapsed().as_secs_f64();
     let vocab = t.special_tokens.len() + bpe.tokens.len();
+    if vocab < t.vocab_size {
+        eprintln!(
+            "[sluice] warning: {vocab} tokens, not the {} asked: no pair left that occurs at least \
+             min_frequency = {} times; train on more text or lower min_frequency",
+            t.vocab_size, t.min_frequency
+        );
+    }
     let tokenizer = Tokenizer {
         normalization: t.normalization,
         pre,
