@@ -260,3 +260,35 @@ fn sources_have_their_own_budgets_and_fractions() {
     );
     assert_eq!(both, zh_docs + web_docs);
 }
+
+/// With `compare_hf`, the report holds the Hugging Face trainer's figures
+/// on the same text beside ours, and its compression is ours within 2%.
+#[test]
+fn the_report_compares_with_the_hugging_face_trainer() {
+    let Some(py) = python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("cmp");
+    let body = format!(
+        "[input]\npaths = [{:?}, {:?}]\n\n[tokenizer]\n{QWEN}\n\n[output]\ndir = {out:?}\n\n[report]\nheld_out = [{:?}]\ncompare_hf = {py:?}\n",
+        repo().join("fixtures/quickstart/web_pages.parquet"),
+        repo().join("fixtures/quickstart/zh_news.parquet"),
+        repo().join("fixtures/quickstart/speeches.jsonl.gz"),
+    );
+    let spec = write_spec(tmp.path(), "cmp.toml", &body);
+    run_ok(
+        tmp.path(),
+        &["train-tokenizer", spec.to_str().unwrap(), "-q"],
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let ours = report["held_out"][0]["bytes_per_token"].as_f64().unwrap();
+    let hf = &report["hf_trainer"];
+    let theirs = hf["held_out"][0]["bytes_per_token"].as_f64().unwrap();
+    assert!(
+        (ours / theirs - 1.0).abs() < 0.02,
+        "ours {ours}, HF {theirs}"
+    );
+    assert!(hf["seconds"].as_f64().unwrap() > 0.0);
+    assert!(report["training"]["peak_rss_mb"].as_f64().unwrap() > 0.0);
+    assert!(!out.join("_compare").exists(), "the sample is removed");
+}

@@ -124,6 +124,11 @@ pub struct TokReport {
     /// Bytes of each held-out file used.
     #[serde(default = "d_held_out_bytes")]
     pub held_out_bytes: ByteSize,
+    /// A Python with the `tokenizers` package: the Hugging Face trainer is
+    /// run on the same text with the same settings, and its time, memory and
+    /// compression go into the report beside ours.
+    #[serde(default)]
+    pub compare_hf: Option<PathBuf>,
 }
 
 fn d_held_out_bytes() -> ByteSize {
@@ -135,6 +140,7 @@ impl Default for TokReport {
         TokReport {
             held_out: vec![],
             held_out_bytes: d_held_out_bytes(),
+            compare_hf: None,
         }
     }
 }

@@ -50,6 +50,9 @@ struct Job {
     input: InputSpec,
     budget: u64,
     fraction: Option<f64>,
+    /// With `compare_hf`: where this job writes the texts it counted (JSON
+    /// lines), for the Hugging Face trainer to read the very same text.
+    sample: Option<std::path::PathBuf>,
 }
 
 /// Counts the words of one task's texts, up to its budget of bytes, into
@@ -63,6 +66,13 @@ fn count_task(
     norm: Normalization,
 ) -> Result<()> {
     let mut bytes = 0;
+    let mut sample = match &job.sample {
+        Some(path) => Some(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => None,
+    };
     for out in crate::io::reader::open(&job.task, &job.input)? {
         let out = out?;
         let ids = out.batch.ids().clone();
@@ -82,6 +92,11 @@ fn count_task(
                 }
             }
             bytes += text.len() as u64;
+            if let Some(w) = sample.as_mut() {
+                use std::io::Write;
+                serde_json::to_writer(&mut *w, text)?;
+                w.write_all(b"\n")?;
+            }
             seen.docs += 1;
             seen.bytes += text.len() as u64;
             let text = norm.apply(text);
@@ -146,11 +161,91 @@ fn release_freed_memory() {
     }
 }
 
+/// The Hugging Face trainer on the same text, with the same normaliser,
+/// pre-tokenizer, vocabulary size, minimum frequency and special tokens
+/// (taken from sluice's tokenizer.json): its seconds, peak memory and
+/// compression on the same held-out texts.
+const HF_COMPARE: &str = r#"
+import glob, json, os, resource, sys, time
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+ours_path, folder, vocab, min_freq, specials = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), json.loads(sys.argv[5])
+def texts():
+    for f in sorted(glob.glob(os.path.join(folder, "train-*.jsonl"))):
+        with open(f, encoding="utf-8") as fh:
+            for line in fh:
+                yield json.loads(line)
+tok = Tokenizer.from_file(ours_path)
+tok.model = models.BPE()
+trainer = trainers.BpeTrainer(vocab_size=vocab, min_frequency=min_freq, special_tokens=specials,
+                              initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+start = time.time()
+tok.train_from_iterator(texts(), trainer=trainer)
+secs = time.time() - start
+held = json.load(open(os.path.join(folder, "held_out.json"), encoding="utf-8"))
+out = {"seconds": secs, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+       "vocab_size": tok.get_vocab_size(), "held_out": []}
+for ts in held:
+    n = sum(len(e.ids) for e in tok.encode_batch(ts, add_special_tokens=False))
+    b = sum(len(t.encode("utf-8")) for t in ts)
+    c = sum(len(t) for t in ts)
+    out["held_out"].append({"tokens": n, "bytes_per_token": b / max(n, 1), "chars_per_token": c / max(n, 1)})
+print(json.dumps(out))
+"#;
+
+fn compare_hf(
+    python: &Path,
+    spec: &TokenizerSpec,
+    folder: &Path,
+    held_out: &[Vec<String>],
+    workers: usize,
+) -> Result<serde_json::Value> {
+    std::fs::write(folder.join("held_out.json"), serde_json::to_vec(held_out)?)?;
+    let t = &spec.tokenizer;
+    let out = std::process::Command::new(python)
+        .args(["-c", HF_COMPARE])
+        .arg(spec.output.dir.join("tokenizer.json"))
+        .arg(folder)
+        .arg(t.vocab_size.to_string())
+        .arg(t.min_frequency.to_string())
+        .arg(serde_json::to_string(&t.special_tokens)?)
+        .env("RAYON_NUM_THREADS", workers.max(1).to_string())
+        .output()
+        .with_context(|| format!("cannot run {} for compare_hf", python.display()))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "compare_hf: the Hugging Face trainer failed (is `tokenizers` installed for {}?): {}",
+        python.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .context("compare_hf: unreadable output of the Hugging Face run")?;
+    if let Some(list) = v["held_out"].as_array_mut() {
+        for (h, path) in list.iter_mut().zip(&spec.report.held_out) {
+            h["file"] = json!(path.display().to_string());
+        }
+    }
+    Ok(v)
+}
+
+/// This process's peak resident memory (Linux), for the report.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
 pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
     let spec = TokenizerSpec::load(spec_path)?;
     let (pre, pattern) = spec.pre_tokenizer().map_err(anyhow::Error::msg)?;
     let required = spec.required_tokens().map_err(anyhow::Error::msg)?;
     let t = &spec.tokenizer;
+    let compare_dir = spec.output.dir.join("_compare");
+    if spec.report.compare_hf.is_some() {
+        let _ = std::fs::remove_dir_all(&compare_dir);
+        std::fs::create_dir_all(&compare_dir)
+            .with_context(|| format!("cannot create {}", compare_dir.display()))?;
+    }
     let mut jobs: Vec<Job> = vec![];
     for (k, source) in spec.input.all_sources().iter().enumerate() {
         let input = input_spec(&spec, &source.paths);
@@ -166,11 +261,19 @@ pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
             .max_bytes
             .map_or(u64::MAX, |b| (b.0 / tasks.len() as u64).max(1));
         let n = tasks.len();
-        jobs.extend(tasks.into_iter().map(|task| Job {
-            task,
-            input: input.clone(),
-            budget,
-            fraction: source.fraction,
+        let first = jobs.len();
+        jobs.extend(tasks.into_iter().enumerate().map(|(i, task)| {
+            Job {
+                task,
+                input: input.clone(),
+                budget,
+                fraction: source.fraction,
+                sample: spec
+                    .report
+                    .compare_hf
+                    .as_ref()
+                    .map(|_| compare_dir.join(format!("train-{:05}.jsonl", first + i))),
+            }
         }));
         if !quiet {
             eprintln!(
@@ -248,9 +351,11 @@ pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
         serde_json::to_string_pretty(&tokenizer.to_json())?.as_bytes(),
     )?;
     let mut held_out = vec![];
+    let mut held_out_all: Vec<Vec<String>> = vec![];
     for path in &spec.report.held_out {
         let texts = held_out_texts(path, spec.report.held_out_bytes.0)
             .with_context(|| format!("held-out file {}", path.display()))?;
+        held_out_all.push(texts.clone());
         let (mut bytes, mut chars, mut tokens) = (0u64, 0u64, 0u64);
         for text in &texts {
             bytes += text.len() as u64;
@@ -267,6 +372,14 @@ pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
             "chars_per_token": chars as f64 / tokens.max(1) as f64,
         }));
     }
+    let hf = match &spec.report.compare_hf {
+        Some(python) => {
+            let r = compare_hf(python, &spec, &compare_dir, &held_out_all, workers)?;
+            let _ = std::fs::remove_dir_all(&compare_dir);
+            r
+        }
+        None => serde_json::Value::Null,
+    };
     let report = json!({
         "vocab_size": vocab,
         "vocab_size_asked": t.vocab_size,
@@ -286,8 +399,10 @@ pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
             "count_seconds": count_secs,
             "merge_seconds": merge_secs,
             "seconds": start.elapsed().as_secs_f64(),
+            "peak_rss_mb": peak_rss_mb(),
         },
         "held_out": held_out,
+        "hf_trainer": hf,
     });
     write_atomic(
         &dir.join("report.json"),
