@@ -334,6 +334,9 @@ impl Encoder {
 
     /// The ids of one piece, appended to `out`.
     pub fn encode_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
+        if piece.len() > 64 {
+            return self.encode_long(piece, out);
+        }
         let mut syms: Vec<u32> = piece.iter().map(|&b| self.bpe.byte_id(b)).collect();
         loop {
             let best = syms
@@ -358,6 +361,54 @@ impl Encoder {
             syms = merged;
         }
         out.extend_from_slice(&syms);
+    }
+
+    /// The same merges for a long piece (a run of Chinese characters, a
+    /// megabyte without a space) in O(n log n): the symbols as a linked
+    /// list, the candidate pairs in a heap by (rank, position), so the
+    /// lowest rank goes first and, among equals, the leftmost, as above.
+    fn encode_long(&self, piece: &[u8], out: &mut Vec<u32>) {
+        let n = piece.len();
+        let mut sym: Vec<u32> = piece.iter().map(|&b| self.bpe.byte_id(b)).collect();
+        let mut next: Vec<usize> = (1..=n).collect();
+        let mut prev: Vec<usize> = (0..n).map(|i| i.wrapping_sub(1)).collect();
+        let mut alive = vec![true; n];
+        let mut heap: BinaryHeap<Reverse<(u32, usize)>> = BinaryHeap::new();
+        let rank = |a: u32, b: u32| self.ranks.get(&(a, b)).copied();
+        for i in 0..n.saturating_sub(1) {
+            if let Some(r) = rank(sym[i], sym[i + 1]) {
+                heap.push(Reverse((r, i)));
+            }
+        }
+        while let Some(Reverse((r, i))) = heap.pop() {
+            let j = next[i];
+            // Stale: the left symbol went, or the pair is no longer this one.
+            if !alive[i] || j >= n || rank(sym[i], sym[j]) != Some(r) {
+                continue;
+            }
+            sym[i] = self.bpe.n_special + 256 + r;
+            alive[j] = false;
+            next[i] = next[j];
+            if next[i] < n {
+                prev[next[i]] = i;
+            }
+            let p = prev[i];
+            if p < n {
+                if let Some(r) = rank(sym[p], sym[i]) {
+                    heap.push(Reverse((r, p)));
+                }
+            }
+            if next[i] < n {
+                if let Some(r) = rank(sym[i], sym[next[i]]) {
+                    heap.push(Reverse((r, i)));
+                }
+            }
+        }
+        let mut i = 0;
+        while i < n {
+            out.push(sym[i]);
+            i = next[i];
+        }
     }
 
     /// The bytes of a sequence of (non-special) ids.
@@ -415,6 +466,52 @@ mod tests {
         enc.encode_piece("中国".as_bytes(), &mut ids);
         assert_eq!(ids.len(), 1);
         assert_eq!(enc.decode(&ids), "中国".as_bytes());
+    }
+
+    #[test]
+    fn long_pieces_encode_as_short_ones_do() {
+        let words: Vec<(Vec<u8>, u64)> = ["abcabcab", "aaaa", "中文中文", "abab", "ca"]
+            .iter()
+            .map(|w| (w.as_bytes().to_vec(), 7))
+            .collect();
+        let enc = Encoder::new(train(words, &opts(1 + 256 + 40)));
+        let mut state = 12345u64;
+        for _ in 0..200 {
+            let mut piece = vec![];
+            for _ in 0..(65 + state % 300) {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                let choices: [&[u8]; 5] = [b"a", b"b", b"c", "中".as_bytes(), "文".as_bytes()];
+                piece.extend_from_slice(choices[(state >> 60) as usize % 5]);
+            }
+            let (mut long, mut short) = (vec![], vec![]);
+            enc.encode_long(&piece, &mut long);
+            // The short path, forced.
+            let mut syms: Vec<u32> = piece.iter().map(|&b| 1 + b as u32).collect();
+            loop {
+                let best = syms
+                    .windows(2)
+                    .enumerate()
+                    .filter_map(|(i, p)| enc.ranks.get(&(p[0], p[1])).map(|r| (*r, i)))
+                    .min();
+                let Some((rank, _)) = best else { break };
+                let pair = enc.bpe.merges[rank as usize];
+                let mut merged = vec![];
+                let mut i = 0;
+                while i < syms.len() {
+                    if i + 1 < syms.len() && (syms[i], syms[i + 1]) == pair {
+                        merged.push(1 + 256 + rank);
+                        i += 2;
+                    } else {
+                        merged.push(syms[i]);
+                        i += 1;
+                    }
+                }
+                syms = merged;
+            }
+            short.extend_from_slice(&syms);
+            assert_eq!(long, short);
+            assert_eq!(enc.decode(&long), piece);
+        }
     }
 
     #[test]
