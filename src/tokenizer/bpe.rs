@@ -68,6 +68,13 @@ struct Pairs {
     counts: HashMap<Pair, i64, FxBuild>,
     index: HashMap<Pair, Vec<u32>, FxBuild>,
     min_frequency: i64,
+    /// Only pairs counted at least this often are indexed and in the heap:
+    /// the long tail of rare pairs (most pairs) is never merged before the
+    /// vocabulary is full, and indexing it would take most of the memory.
+    /// When no indexed pair is left the floor is lowered and the index
+    /// rebuilt from the words, so the merges are exactly those of a full
+    /// index.
+    floor: i64,
 }
 
 /// Learns merges from `(word bytes, count)`; words are pre-tokenised pieces.
@@ -98,6 +105,7 @@ pub fn train(mut input: Vec<(Vec<u8>, u64)>, opt: &TrainOptions) -> Bpe {
         counts: HashMap::default(),
         index: HashMap::default(),
         min_frequency: opt.min_frequency.max(1) as i64,
+        floor: opt.min_frequency.max(1) as i64,
     };
     for wi in 0..words.len.len() {
         let (st, ln) = (words.start[wi], words.len[wi] as usize);
@@ -152,30 +160,24 @@ pub fn train(mut input: Vec<(Vec<u8>, u64)>, opt: &TrainOptions) -> Bpe {
             };
         }
     }
-    let low: Vec<Pair> = pairs
-        .counts
-        .iter()
-        .filter(|(_, c)| **c < pairs.min_frequency)
-        .map(|(p, _)| *p)
-        .collect();
-    for p in low {
-        pairs.counts.remove(&p);
-        pairs.index.remove(&p);
-    }
-
-    let mut heap: BinaryHeap<(i64, Reverse<Pair>)> = pairs
-        .counts
-        .iter()
-        .map(|(p, c)| (*c, Reverse(*p)))
-        .collect();
+    let min_frequency = pairs.min_frequency;
+    pairs.counts.retain(|_, c| *c >= min_frequency);
+    let top = pairs.counts.values().copied().max().unwrap_or(0);
+    pairs.floor = (top / 64).max(pairs.min_frequency);
+    let mut heap = rebuild_index(&mut pairs, &words);
     let mut changed: Vec<Pair> = vec![];
     while bpe.merges.len() < target {
         let Some((c, Reverse(pair))) = heap.pop() else {
-            break;
+            if pairs.floor <= pairs.min_frequency {
+                break;
+            }
+            pairs.floor = (pairs.floor / 8).max(pairs.min_frequency);
+            heap = rebuild_index(&mut pairs, &words);
+            continue;
         };
         let now = pairs.counts.get(&pair).copied().unwrap_or(0);
         if now != c {
-            if now > 0 {
+            if now >= pairs.floor {
                 heap.push((now, Reverse(pair)));
             }
             continue;
@@ -202,16 +204,38 @@ pub fn train(mut input: Vec<(Vec<u8>, u64)>, opt: &TrainOptions) -> Bpe {
                 heap.push((c, Reverse(*p)));
             }
         }
-        if heap.len() > 2 * pairs.counts.len() + 1024 {
+        if heap.len() > 2 * pairs.index.len() + 1024 {
             // Mostly stale entries: start again from the live counts.
-            heap = pairs
-                .counts
-                .iter()
-                .map(|(p, c)| (*c, Reverse(*p)))
-                .collect();
+            heap = indexed_heap(&pairs);
         }
     }
     bpe
+}
+
+/// The heap of the indexed pairs.
+fn indexed_heap(pairs: &Pairs) -> BinaryHeap<(i64, Reverse<Pair>)> {
+    pairs
+        .index
+        .keys()
+        .filter_map(|p| pairs.counts.get(p).map(|c| (*c, Reverse(*p))))
+        .collect()
+}
+
+/// Indexes every pair counted at least `floor` times, from the words as
+/// they are now; returns their heap.
+fn rebuild_index(pairs: &mut Pairs, words: &Words) -> BinaryHeap<(i64, Reverse<Pair>)> {
+    pairs.index.clear();
+    for wi in 0..words.len.len() {
+        let (st, ln) = (words.start[wi], words.len[wi] as usize);
+        for p in words.syms[st..st + ln].windows(2) {
+            let pair = (p[0], p[1]);
+            if pairs.counts.get(&pair).is_some_and(|c| *c >= pairs.floor) {
+                add_holder(&mut pairs.index, pair, wi as u32);
+            }
+        }
+    }
+    pairs.index.shrink_to_fit();
+    indexed_heap(pairs)
 }
 
 fn add_holder(index: &mut HashMap<Pair, Vec<u32>, FxBuild>, p: Pair, wi: u32) {
@@ -288,8 +312,10 @@ fn apply_merge(
             // A pair with the new token: its count is final here.
             if !prune || d >= pairs.min_frequency {
                 pairs.counts.insert(p, d);
-                if let Some(ch) = changed.as_deref_mut() {
-                    ch.push(p);
+                if !prune || d >= pairs.floor {
+                    if let Some(ch) = changed.as_deref_mut() {
+                        ch.push(p);
+                    }
                 }
             }
             continue;
@@ -299,11 +325,17 @@ fn apply_merge(
             if *c <= 0 || (prune && *c < pairs.min_frequency) {
                 pairs.counts.remove(&p);
                 pairs.index.remove(&p);
+            } else if prune && *c < pairs.floor {
+                pairs.index.remove(&p);
             }
         }
     }
     for (p, wi) in created {
-        if pairs.counts.contains_key(&p) {
+        if pairs
+            .counts
+            .get(&p)
+            .is_some_and(|c| !prune || *c >= pairs.floor)
+        {
             add_holder(&mut pairs.index, p, wi);
         }
     }
