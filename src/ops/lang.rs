@@ -57,17 +57,52 @@ pub struct LangConfig {
     /// calls Japanese is Chinese (its probability goes to `zh`).
     #[serde(default = "yes")]
     pub ja_needs_kana: bool,
+    /// A text written in Han characters (no kana, no Hangul, hardly any
+    /// other letters) is Chinese: what the model gives to languages of other
+    /// scripts goes to `zh`.
+    #[serde(default = "yes")]
+    pub han_text_is_chinese: bool,
 }
 
 fn yes() -> bool {
     true
 }
 
+fn is_han(c: char) -> bool {
+    matches!(c, '\u{3400}'..='\u{4DBF}' | '\u{4E00}'..='\u{9FFF}' | '\u{F900}'..='\u{FAFF}' | '\u{20000}'..='\u{2FA1F}')
+}
+
+/// Letters of the text are Han but for a few (Latin names, units): at least
+/// nine Han characters in ten letters, and no kana or Hangul. ASCII text
+/// (most of a web crawl) is answered from its bytes.
+fn is_han_text(text: &str) -> bool {
+    if text.is_ascii() {
+        return false;
+    }
+    let (mut han, mut other) = (0usize, 0usize);
+    for c in text.chars() {
+        if c.is_ascii() {
+            other += c.is_ascii_alphabetic() as usize;
+        } else if is_han(c) {
+            han += 1;
+        } else if is_kana(c)
+            || matches!(c, '\u{AC00}'..='\u{D7AF}' | '\u{1100}'..='\u{11FF}' | '\u{3130}'..='\u{318F}')
+        {
+            return false; // Japanese or Korean
+        } else if c.is_alphabetic() {
+            other += 1;
+        }
+    }
+    han > 0 && other * 9 <= han
+}
+
 /// Hiragana, katakana (and their extensions), half-width katakana.
+fn is_kana(c: char) -> bool {
+    matches!(c, '\u{3041}'..='\u{309F}' | '\u{30A0}'..='\u{30FF}' | '\u{31F0}'..='\u{31FF}' | '\u{FF66}'..='\u{FF9F}')
+}
+
 fn has_kana(text: &str) -> bool {
-    text.chars().any(|c| {
-        matches!(c, '\u{3041}'..='\u{309F}' | '\u{30A0}'..='\u{30FF}' | '\u{31F0}'..='\u{31FF}' | '\u{FF66}'..='\u{FF9F}')
-    })
+    !text.is_ascii() && text.chars().any(is_kana)
 }
 
 pub const INFO: OpInfo = OpInfo {
@@ -84,6 +119,7 @@ pub const INFO: OpInfo = OpInfo {
         ParamDoc { name: "column", kind: "string", default: "\"lang\"", doc: "output column; the score goes to <column>_score" },
         ParamDoc { name: "max_chars", kind: "integer", default: "10000", doc: "characters of the text used for prediction" },
         ParamDoc { name: "ja_needs_kana", kind: "bool", default: "true", doc: "a text without kana is not Japanese: `ja` goes to `zh`" },
+        ParamDoc { name: "han_text_is_chinese", kind: "bool", default: "true", doc: "a text of Han characters (no kana, no Hangul): other scripts' languages go to `zh`" },
     ],
     drop_reasons: &["lang:<code>", "lang:low_score", "lang:unknown"],
     build,
@@ -263,9 +299,26 @@ impl Lang {
                     .nth(self.config.max_chars)
                     .map_or(text.len(), |(i, _)| i);
                 let text = &text[..end];
-                let fold = self.config.ja_needs_kana && !has_kana(text);
+                // Kana and Han are three-byte UTF-8 led by 0xE3..=0xE9 (or
+                // 0xEF, 0xF0 for half-width and rare forms): a text without
+                // such a byte (most of a crawl) skips both checks.
+                let cjk = text
+                    .bytes()
+                    .any(|b| (0xE3..=0xE9).contains(&b) || b == 0xEF || b == 0xF0);
+                let fold = self.config.ja_needs_kana && cjk && !has_kana(text);
+                let han = self.config.han_text_is_chinese && cjk && is_han_text(text);
                 let mut preds: Vec<(String, f32)> = model
-                    .predict(text, if fold { 4 } else { 1 }, 0.0)
+                    .predict(
+                        text,
+                        if han {
+                            8
+                        } else if fold {
+                            4
+                        } else {
+                            1
+                        },
+                        0.0,
+                    )
                     .into_iter()
                     // lid.176: `en`; GlotLID: `cmn_Hani`.
                     .map(|(label, p)| {
@@ -275,18 +328,20 @@ impl Lang {
                         )
                     })
                     .collect();
-                if fold {
-                    // lid.176 takes short kana-less Chinese for Japanese:
-                    // Japanese's share is Chinese's.
-                    let ja: f32 = preds.iter().filter(|p| p.0 == "ja").map(|p| p.1).sum();
-                    if ja > 0.0 {
-                        preds.retain(|p| p.0 != "ja");
-                        match preds.iter_mut().find(|p| p.0 == "zh") {
-                            Some(zh) => zh.1 += ja,
-                            None => preds.push(("zh".into(), ja)),
-                        }
-                        preds.sort_by(|a, b| b.1.total_cmp(&a.1));
+                // lid.176 takes short kana-less Chinese for Japanese, and
+                // some pure-Han text for Hungarian or Korean: the share of
+                // a language the text cannot be in is Chinese's.
+                let impossible = |code: &str| {
+                    (fold && code == "ja") || (han && !matches!(code, "zh" | "yue" | "wuu" | "ja"))
+                };
+                let moved: f32 = preds.iter().filter(|p| impossible(&p.0)).map(|p| p.1).sum();
+                if moved > 0.0 {
+                    preds.retain(|p| !impossible(&p.0));
+                    match preds.iter_mut().find(|p| p.0 == "zh") {
+                        Some(zh) => zh.1 += moved,
+                        None => preds.push(("zh".into(), moved)),
                     }
+                    preds.sort_by(|a, b| b.1.total_cmp(&a.1));
                 }
                 Ok(preds.into_iter().next())
             }
@@ -341,6 +396,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn han_text_is_told_from_other_scripts() {
+        assert!(is_han_text(
+            "汪道涵在《两岸关系》杂志发表新年祝辞一年春事早耕耘"
+        ));
+        assert!(is_han_text(
+            "国务院总理李鹏今天上午来到北京石景山发电总厂考察，了解了全年的GDP数据。"
+        ));
+        assert!(!is_han_text("近些年来、生活の中で"));
+        assert!(!is_han_text("한국어 텍스트 漢字"));
+        assert!(!is_han_text("A long English sentence with one 字."));
+    }
+
+    #[test]
     fn kana_tells_japanese_from_chinese() {
         assert!(has_kana("近些年来、生活の中で"));
         assert!(has_kana("ｶﾀｶﾅ"));
@@ -365,6 +433,7 @@ mod tests {
                 column: "lang".into(),
                 max_chars: 10_000,
                 ja_needs_kana: true,
+                han_text_is_chinese: true,
             },
             model: Model::Whatlang,
         };
