@@ -101,6 +101,9 @@ pub fn train(mut input: Vec<(Vec<u8>, u64)>, opt: &TrainOptions) -> Bpe {
         words.count.push(c);
         words.syms.extend(w.iter().map(|&b| n_special + b as u32));
     }
+    // The words' own allocations are gone: give their pages back before the
+    // pair index takes its share.
+    super::train::release_freed_memory();
     let mut pairs = Pairs {
         counts: HashMap::default(),
         index: HashMap::default(),

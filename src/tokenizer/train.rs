@@ -152,7 +152,7 @@ fn held_out_texts(path: &Path, max: u64) -> Result<Vec<String>> {
 /// Hands memory freed by the counting pass back to the system. glibc keeps
 /// freed blocks of many small allocations (the words' strings) in its arenas,
 /// where the merge loop's different sizes cannot reuse them.
-fn release_freed_memory() {
+pub(crate) fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free heap pages to the kernel; it
     // touches no live allocation.
