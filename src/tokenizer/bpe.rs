@@ -54,8 +54,8 @@ pub struct TrainOptions {
 
 /// The words, their symbols in one arena in word order: a merge walks its
 /// words in ascending order, so memory is read forward, not chased.
-struct Words {
-    syms: Vec<u32>,
+struct Words<S> {
+    syms: Vec<S>,
     start: Vec<usize>,
     len: Vec<u32>,
     count: Vec<u64>,
@@ -77,8 +77,45 @@ struct Pairs {
     floor: i64,
 }
 
+/// A symbol in the words' arena: two bytes while the vocabulary fits, four
+/// past 65,536 tokens.
+trait Sym: Copy + Eq {
+    fn id(self) -> u32;
+    fn of(id: u32) -> Self;
+}
+
+impl Sym for u16 {
+    #[inline]
+    fn id(self) -> u32 {
+        self as u32
+    }
+    #[inline]
+    fn of(id: u32) -> Self {
+        id as u16
+    }
+}
+
+impl Sym for u32 {
+    #[inline]
+    fn id(self) -> u32 {
+        self
+    }
+    #[inline]
+    fn of(id: u32) -> Self {
+        id
+    }
+}
+
 /// Learns merges from `(word bytes, count)`; words are pre-tokenised pieces.
-pub fn train(mut input: Vec<(Vec<u8>, u64)>, opt: &TrainOptions) -> Bpe {
+pub fn train(input: Vec<(Vec<u8>, u64)>, opt: &TrainOptions) -> Bpe {
+    if opt.vocab_size <= 1 << 16 {
+        train_with::<u16>(input, opt)
+    } else {
+        train_with::<u32>(input, opt)
+    }
+}
+
+fn train_with<S: Sym>(mut input: Vec<(Vec<u8>, u64)>, opt: &TrainOptions) -> Bpe {
     let n_special = opt.n_special as u32;
     let mut bpe = Bpe {
         n_special,
@@ -99,7 +136,9 @@ pub fn train(mut input: Vec<(Vec<u8>, u64)>, opt: &TrainOptions) -> Bpe {
         words.start.push(words.syms.len());
         words.len.push(w.len() as u32);
         words.count.push(c);
-        words.syms.extend(w.iter().map(|&b| n_special + b as u32));
+        words
+            .syms
+            .extend(w.iter().map(|&b| S::of(n_special + b as u32)));
     }
     // The words' own allocations are gone: give their pages back before the
     // pair index takes its share.
@@ -113,7 +152,7 @@ pub fn train(mut input: Vec<(Vec<u8>, u64)>, opt: &TrainOptions) -> Bpe {
     for wi in 0..words.len.len() {
         let (st, ln) = (words.start[wi], words.len[wi] as usize);
         for p in words.syms[st..st + ln].windows(2) {
-            *pairs.counts.entry((p[0], p[1])).or_insert(0) += words.count[wi] as i64;
+            *pairs.counts.entry((p[0].id(), p[1].id())).or_insert(0) += words.count[wi] as i64;
         }
     }
     // Only pairs that can be merged are indexed (most pairs of a corpus
@@ -127,7 +166,7 @@ pub fn train(mut input: Vec<(Vec<u8>, u64)>, opt: &TrainOptions) -> Bpe {
     for wi in 0..words.len.len() {
         let (st, ln) = (words.start[wi], words.len[wi] as usize);
         for p in words.syms[st..st + ln].windows(2) {
-            let pair = (p[0], p[1]);
+            let pair = (p[0].id(), p[1].id());
             if pairs.counts[&pair] >= pairs.min_frequency || first_pairs.contains(&pair) {
                 add_holder(&mut pairs.index, pair, wi as u32);
             }
@@ -226,12 +265,12 @@ fn indexed_heap(pairs: &Pairs) -> BinaryHeap<(i64, Reverse<Pair>)> {
 
 /// Indexes every pair counted at least `floor` times, from the words as
 /// they are now; returns their heap.
-fn rebuild_index(pairs: &mut Pairs, words: &Words) -> BinaryHeap<(i64, Reverse<Pair>)> {
+fn rebuild_index<S: Sym>(pairs: &mut Pairs, words: &Words<S>) -> BinaryHeap<(i64, Reverse<Pair>)> {
     pairs.index.clear();
     for wi in 0..words.len.len() {
         let (st, ln) = (words.start[wi], words.len[wi] as usize);
         for p in words.syms[st..st + ln].windows(2) {
-            let pair = (p[0], p[1]);
+            let pair = (p[0].id(), p[1].id());
             if pairs.counts.get(&pair).is_some_and(|c| *c >= pairs.floor) {
                 add_holder(&mut pairs.index, pair, wi as u32);
             }
@@ -252,9 +291,9 @@ fn add_holder(index: &mut HashMap<Pair, Vec<u32>, FxBuild>, p: Pair, wi: u32) {
 /// counts and the index; returns the new id. The pairs created (those with
 /// the new token) go to `changed` when they can still be merged; with
 /// `prune`, pairs that fell below `min_frequency` are forgotten.
-fn apply_merge(
+fn apply_merge<S: Sym>(
     bpe: &mut Bpe,
-    words: &mut Words,
+    words: &mut Words<S>,
     pairs: &mut Pairs,
     pair: Pair,
     mut changed: Option<&mut Vec<Pair>>,
@@ -280,21 +319,21 @@ fn apply_merge(
         let (mut i, mut j) = (0, 0);
         let mut found = false;
         while i < ln {
-            if i + 1 < ln && (w[i], w[i + 1]) == pair {
+            if i + 1 < ln && (w[i].id(), w[i + 1].id()) == pair {
                 found = true;
                 if j > 0 {
-                    let prev = w[j - 1];
+                    let prev = w[j - 1].id();
                     *delta.entry((prev, pair.0)).or_insert(0) -= count;
                     *delta.entry((prev, new)).or_insert(0) += count;
                     created.push(((prev, new), wi));
                 }
                 if i + 2 < ln {
-                    let next = w[i + 2];
+                    let next = w[i + 2].id();
                     *delta.entry((pair.1, next)).or_insert(0) -= count;
                     *delta.entry((new, next)).or_insert(0) += count;
                     created.push(((new, next), wi));
                 }
-                w[j] = new;
+                w[j] = S::of(new);
                 i += 2;
             } else {
                 w[j] = w[i];
@@ -547,6 +586,22 @@ mod tests {
             assert_eq!(long, short);
             assert_eq!(enc.decode(&long), piece);
         }
+    }
+
+    #[test]
+    fn two_and_four_byte_symbols_learn_the_same_merges() {
+        let words: Vec<(Vec<u8>, u64)> =
+            ["low", "lower", "newest", "widest", "中文", "中国", "中文字"]
+                .iter()
+                .enumerate()
+                .map(|(i, w)| (w.as_bytes().to_vec(), 3 + i as u64))
+                .collect();
+        let o = opts(1 + 256 + 30);
+        let a = train_with::<u16>(words.clone(), &o);
+        let b = train_with::<u32>(words, &o);
+        assert_eq!(a.merges, b.merges);
+        assert_eq!(a.tokens, b.tokens);
+        assert!(a.merges.len() > 10);
     }
 
     #[test]
