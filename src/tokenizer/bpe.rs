@@ -155,20 +155,23 @@ fn train_with<S: Sym>(mut input: Vec<(Vec<u8>, u64)>, opt: &TrainOptions) -> Bpe
             *pairs.counts.entry((p[0].id(), p[1].id())).or_insert(0) += words.count[wi] as i64;
         }
     }
-    // Only pairs that can be merged are indexed (most pairs of a corpus
-    // occur once), and the first pair of each required token.
+    // The forced merges of required tokens need only the first pair of each
+    // indexed (the later pairs of a chain are made by its merges); the
+    // index proper is built after them, above the floor.
     let first_pairs: std::collections::HashSet<Pair> = opt
         .required
         .iter()
         .filter(|r| r.len() >= 2)
         .map(|r| (bpe.byte_id(r[0]), bpe.byte_id(r[1])))
         .collect();
-    for wi in 0..words.len.len() {
-        let (st, ln) = (words.start[wi], words.len[wi] as usize);
-        for p in words.syms[st..st + ln].windows(2) {
-            let pair = (p[0].id(), p[1].id());
-            if pairs.counts[&pair] >= pairs.min_frequency || first_pairs.contains(&pair) {
-                add_holder(&mut pairs.index, pair, wi as u32);
+    if !first_pairs.is_empty() {
+        for wi in 0..words.len.len() {
+            let (st, ln) = (words.start[wi], words.len[wi] as usize);
+            for p in words.syms[st..st + ln].windows(2) {
+                let pair = (p[0].id(), p[1].id());
+                if first_pairs.contains(&pair) {
+                    add_holder(&mut pairs.index, pair, wi as u32);
+                }
             }
         }
     }
@@ -265,18 +268,38 @@ fn indexed_heap(pairs: &Pairs) -> BinaryHeap<(i64, Reverse<Pair>)> {
 
 /// Indexes every pair counted at least `floor` times, from the words as
 /// they are now; returns their heap.
-fn rebuild_index<S: Sym>(pairs: &mut Pairs, words: &Words<S>) -> BinaryHeap<(i64, Reverse<Pair>)> {
-    pairs.index.clear();
-    for wi in 0..words.len.len() {
-        let (st, ln) = (words.start[wi], words.len[wi] as usize);
-        for p in words.syms[st..st + ln].windows(2) {
-            let pair = (p[0].id(), p[1].id());
-            if pairs.counts.get(&pair).is_some_and(|c| *c >= pairs.floor) {
-                add_holder(&mut pairs.index, pair, wi as u32);
+fn rebuild_index<S: Sym>(
+    pairs: &mut Pairs,
+    words: &Words<S>,
+) -> BinaryHeap<(i64, Reverse<Pair>)> {
+    pairs.index = HashMap::default();
+    // Two passes: how many words hold each pair, then the lists at their
+    // exact size (grown by doubling they would take up to twice as much).
+    let mut sizes: HashMap<Pair, (u32, u32), FxBuild> = HashMap::default();
+    let each = |f: &mut dyn FnMut(Pair, u32)| {
+        for wi in 0..words.len.len() {
+            let (st, ln) = (words.start[wi], words.len[wi] as usize);
+            for p in words.syms[st..st + ln].windows(2) {
+                let pair = (p[0].id(), p[1].id());
+                if pairs.counts.get(&pair).is_some_and(|c| *c >= pairs.floor) {
+                    f(pair, wi as u32);
+                }
             }
         }
+    };
+    each(&mut |pair, wi| {
+        let e = sizes.entry(pair).or_insert((0, u32::MAX));
+        if e.1 != wi {
+            *e = (e.0 + 1, wi);
+        }
+    });
+    let mut index: HashMap<Pair, Vec<u32>, FxBuild> =
+        HashMap::with_capacity_and_hasher(sizes.len(), FxBuild::default());
+    for (p, (n, _)) in sizes {
+        index.insert(p, Vec::with_capacity(n as usize));
     }
-    pairs.index.shrink_to_fit();
+    each(&mut |pair, wi| add_holder(&mut index, pair, wi));
+    pairs.index = index;
     indexed_heap(pairs)
 }
 
