@@ -14,6 +14,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
 use super::fxhash::FxBuild;
+use super::wordcount::WordCounts;
 
 pub type Pair = (u32, u32);
 
@@ -107,39 +108,54 @@ impl Sym for u32 {
 }
 
 /// Learns merges from `(word bytes, count)`; words are pre-tokenised pieces.
-pub fn train(input: Vec<(Vec<u8>, u64)>, opt: &TrainOptions) -> Bpe {
+pub fn train(mut input: Vec<(Vec<u8>, u64)>, opt: &TrainOptions) -> Bpe {
+    // Sorted words: the same result whatever order the counts came in.
+    input.sort_unstable();
+    let mut counts = WordCounts::default();
+    for (w, c) in &input {
+        counts.add(w, *c);
+    }
+    drop(input);
+    train_counts(counts, opt)
+}
+
+/// Learns merges from counted words (consumed: their memory goes before
+/// the pairs are indexed).
+pub fn train_counts(counts: WordCounts, opt: &TrainOptions) -> Bpe {
     if opt.vocab_size <= 1 << 16 {
-        train_with::<u16>(input, opt)
+        train_with::<u16>(counts, opt)
     } else {
-        train_with::<u32>(input, opt)
+        train_with::<u32>(counts, opt)
     }
 }
 
-fn train_with<S: Sym>(mut input: Vec<(Vec<u8>, u64)>, opt: &TrainOptions) -> Bpe {
+fn train_with<S: Sym>(counts: WordCounts, opt: &TrainOptions) -> Bpe {
     let n_special = opt.n_special as u32;
     let mut bpe = Bpe {
         n_special,
         tokens: (0..=255u8).map(|b| vec![b]).collect(),
         merges: vec![],
     };
-    input.retain(|(w, c)| !w.is_empty() && *c > 0);
-    // Sorted words: the same result whatever order the counts came in.
-    input.sort_unstable();
-    let total: usize = input.iter().map(|(w, _)| w.len()).sum();
+    let (total, n) = (counts.total_bytes(), counts.len());
     let mut words = Words {
         syms: Vec::with_capacity(total),
-        start: Vec::with_capacity(input.len()),
-        len: Vec::with_capacity(input.len()),
-        count: Vec::with_capacity(input.len()),
+        start: Vec::with_capacity(n),
+        len: Vec::with_capacity(n),
+        count: Vec::with_capacity(n),
     };
-    for (w, c) in input {
+    // In byte order of the words: the same result whatever order the counts
+    // came in.
+    counts.for_each_sorted(|w, c| {
+        if w.is_empty() || c == 0 {
+            return;
+        }
         words.start.push(words.syms.len());
         words.len.push(w.len() as u32);
         words.count.push(c);
         words
             .syms
             .extend(w.iter().map(|&b| S::of(n_special + b as u32)));
-    }
+    });
     // The words' own allocations are gone: give their pages back before the
     // pair index takes its share.
     super::train::release_freed_memory();
@@ -268,10 +284,7 @@ fn indexed_heap(pairs: &Pairs) -> BinaryHeap<(i64, Reverse<Pair>)> {
 
 /// Indexes every pair counted at least `floor` times, from the words as
 /// they are now; returns their heap.
-fn rebuild_index<S: Sym>(
-    pairs: &mut Pairs,
-    words: &Words<S>,
-) -> BinaryHeap<(i64, Reverse<Pair>)> {
+fn rebuild_index<S: Sym>(pairs: &mut Pairs, words: &Words<S>) -> BinaryHeap<(i64, Reverse<Pair>)> {
     pairs.index = HashMap::default();
     // Two passes: how many words hold each pair, then the lists at their
     // exact size (grown by doubling they would take up to twice as much).
@@ -620,8 +633,15 @@ mod tests {
                 .map(|(i, w)| (w.as_bytes().to_vec(), 3 + i as u64))
                 .collect();
         let o = opts(1 + 256 + 30);
-        let a = train_with::<u16>(words.clone(), &o);
-        let b = train_with::<u32>(words, &o);
+        let counts = |ws: &[(Vec<u8>, u64)]| {
+            let mut c = WordCounts::default();
+            for (w, n) in ws {
+                c.add(w, *n);
+            }
+            c
+        };
+        let a = train_with::<u16>(counts(&words), &o);
+        let b = train_with::<u32>(counts(&words), &o);
         assert_eq!(a.merges, b.merges);
         assert_eq!(a.tokens, b.tokens);
         assert!(a.merges.len() > 10);

@@ -7,3 +7,4 @@ pub mod hf;
 pub mod pretok;
 pub mod spec;
 pub mod train;
+pub mod wordcount;

@@ -5,7 +5,6 @@
 //! Memory grows with the number of distinct words, not with the corpus: a
 //! batch is dropped as soon as its words are counted.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -13,21 +12,19 @@ use anyhow::{Context, Result};
 use rayon::prelude::*;
 use serde_json::json;
 
-use super::bpe::{train, Encoder, TrainOptions};
-use super::fxhash::FxBuild;
+use super::bpe::{train_counts, Encoder, TrainOptions};
 use super::hf::{Normalization, Tokenizer};
 use super::pretok::{pieces, PreTokenizer};
 use super::spec::TokenizerSpec;
+use super::wordcount::WordCounts;
 use crate::io::discover::{discover, InputTask};
 use crate::io::writer::write_atomic;
 use crate::pipeline::spec::InputSpec;
 
-type Counts = HashMap<Box<str>, u64, FxBuild>;
-
 /// What the counting pass saw.
 #[derive(Default)]
 struct Seen {
-    counts: Counts,
+    counts: WordCounts,
     docs: u64,
     bytes: u64,
 }
@@ -100,27 +97,20 @@ fn count_task(
             seen.docs += 1;
             seen.bytes += text.len() as u64;
             let text = norm.apply(text);
-            pieces(pre, split_digits, &text, |p| match seen.counts.get_mut(p) {
-                Some(c) => *c += 1,
-                None => {
-                    seen.counts.insert(p.into(), 1);
-                }
+            pieces(pre, split_digits, &text, |p| {
+                seen.counts.add(p.as_bytes(), 1)
             });
         }
     }
     Ok(())
 }
 
-fn merge(mut a: Seen, mut b: Seen) -> Seen {
-    if a.counts.len() < b.counts.len() {
-        std::mem::swap(&mut a, &mut b);
+fn merge(a: Seen, b: Seen) -> Seen {
+    Seen {
+        counts: a.counts.merge(b.counts),
+        docs: a.docs + b.docs,
+        bytes: a.bytes + b.bytes,
     }
-    for (k, v) in b.counts {
-        *a.counts.entry(k).or_insert(0) += v;
-    }
-    a.docs += b.docs;
-    a.bytes += b.bytes;
-    a
 }
 
 /// Reads up to `max` bytes of text of one file, for the held-out report.
@@ -305,20 +295,15 @@ pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
     if !quiet {
         eprintln!(
             "[sluice] counted {} words ({distinct} distinct) in {} documents, {:.1} MB, in {count_secs:.1} s",
-            seen.counts.values().sum::<u64>(),
+            seen.counts.total(),
             seen.docs,
             seen.bytes as f64 / 1e6
         );
     }
-    let words: Vec<(Vec<u8>, u64)> = seen
-        .counts
-        .into_iter()
-        .map(|(k, v)| (k.into_boxed_bytes().into_vec(), v))
-        .collect();
     release_freed_memory();
     let merge_start = Instant::now();
-    let bpe = train(
-        words,
+    let bpe = train_counts(
+        seen.counts,
         &TrainOptions {
             vocab_size: t.vocab_size,
             n_special: t.special_tokens.len(),
