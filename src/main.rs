@@ -54,6 +54,15 @@ enum Command {
     Ops,
 }
 
+/// `--workers`, or every core.
+fn workers_or_all(workers: Option<usize>) -> usize {
+    workers.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -63,13 +72,8 @@ fn main() -> ExitCode {
             force,
             quiet,
         } => {
-            let workers = workers.unwrap_or_else(|| {
-                std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(1)
-            });
             let opts = sluice::exec::RunOptions {
-                workers,
+                workers: workers_or_all(workers),
                 force,
                 quiet,
             };
@@ -84,14 +88,7 @@ fn main() -> ExitCode {
             spec,
             workers,
             quiet,
-        } => {
-            let workers = workers.unwrap_or_else(|| {
-                std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(1)
-            });
-            sluice::tokenizer::train::run(&spec, workers, quiet)
-        }
+        } => sluice::tokenizer::train::run(&spec, workers_or_all(workers), quiet),
         Command::Ops => {
             print!("{}", sluice::ops::describe_all());
             Ok(())

@@ -21,7 +21,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use arrow::array::{Array, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
@@ -29,12 +29,11 @@ use serde::Deserialize;
 use unicode_normalization::UnicodeNormalization;
 use xxhash_rust::xxh3::xxh3_128;
 
-use super::dup::{with_dup_columns, KeepScores};
+use super::dup::{put_decision, read_decisions, DecisionFilter, KeepScores};
 use super::{
-    BuildCtx, DocBatch, DropMark, GlobalCtx, GlobalOp, Observer, Op, OpInfo, OpOutput, ParamDoc,
-    PhaseSpec, RowFilter,
+    BuildCtx, DocBatch, GlobalCtx, GlobalOp, Observer, Op, OpInfo, ParamDoc, PhaseSpec, RowFilter,
 };
-use crate::io::partfile::{put_str, put_u64, read_part, records, Cursor, PartWriter};
+use crate::io::partfile::{put_u64, read_part, records, PartWriter};
 use crate::io::rowstore::{RowStore, RowStoreWriter};
 use crate::io::sorter::ExternalSorter;
 use crate::pipeline::bytesize::ByteSize;
@@ -266,59 +265,6 @@ impl Observer for KeyObserver {
     }
 }
 
-/// What the find phase decided for one row.
-struct Decision {
-    row: u64,
-    cluster: u64,
-    count: u32,
-    /// The kept document's id, for a duplicate.
-    kept: Option<String>,
-}
-
-struct DecisionFilter {
-    decisions: Vec<Decision>,
-    next: usize,
-}
-
-impl RowFilter for DecisionFilter {
-    fn apply(&mut self, batch: DocBatch, first_row: u64) -> Result<OpOutput> {
-        let n = batch.num_rows();
-        let mut clusters = Vec::with_capacity(n);
-        let mut counts = Vec::with_capacity(n);
-        let mut drops = Vec::with_capacity(n);
-        for i in 0..n {
-            let row = first_row + i as u64;
-            let d = self
-                .decisions
-                .get(self.next)
-                .filter(|d| d.row == row)
-                .ok_or_else(|| {
-                    anyhow::anyhow!("dedup_exact has no decision for row {row}; rerun with --force")
-                })?;
-            clusters.push(d.cluster);
-            counts.push(d.count);
-            drops.push(d.kept.as_ref().map(|k| DropMark {
-                reason: "dedup_exact".into(),
-                detail: Some(k.clone()),
-            }));
-            self.next += 1;
-        }
-        let batch = with_dup_columns(batch, clusters, counts)?;
-        Ok(OpOutput::new(batch, drops))
-    }
-
-    fn finish(&mut self, rows: u64) -> Result<()> {
-        if self.next != self.decisions.len() {
-            bail!(
-                "dedup_exact holds {} decisions for this task's {rows} rows: the intermediate files do not \
-                 match the shards; rerun with --force",
-                self.decisions.len()
-            );
-        }
-        Ok(())
-    }
-}
-
 impl GlobalOp for DedupExact {
     fn phases(&self, ctx: &GlobalCtx) -> Vec<PhaseSpec> {
         vec![PhaseSpec {
@@ -393,12 +339,13 @@ impl GlobalOp for DedupExact {
             };
             for (i, e) in group.iter().enumerate() {
                 let kept_id = kept_id.as_deref().filter(|_| i != kept);
-                let buf = out.part((e[2] >> 40) as usize);
-                put_u64(buf, e[2] & ((1 << 40) - 1));
-                put_u64(buf, cluster);
-                put_u64(buf, group.len() as u64);
-                put_u64(buf, kept_id.is_some() as u64);
-                put_str(buf, kept_id.unwrap_or(""));
+                put_decision(
+                    out.part((e[2] >> 40) as usize),
+                    e[2] & ((1 << 40) - 1),
+                    cluster,
+                    group.len() as u64,
+                    kept_id,
+                );
             }
             group.clear();
         }
@@ -406,28 +353,12 @@ impl GlobalOp for DedupExact {
     }
 
     fn filter(&self, ctx: &GlobalCtx, task: usize) -> Result<Box<dyn RowFilter>> {
-        let mut decisions = vec![];
-        for p in 0..self.partitions(ctx) {
-            let path = decisions_file(ctx, p);
-            let slice = read_part(&path, task)?;
-            let corrupt = || format!("intermediate file {} is corrupt", path.display());
-            let mut c = Cursor::new(&slice);
-            while !c.done() {
-                let row = c.u64().with_context(corrupt)?;
-                let cluster = c.u64().with_context(corrupt)?;
-                let count = c.u64().with_context(corrupt)? as u32;
-                let duplicate = c.u64().with_context(corrupt)? == 1;
-                let kept = c.str().with_context(corrupt)?;
-                decisions.push(Decision {
-                    row,
-                    cluster,
-                    count,
-                    kept: duplicate.then(|| kept.to_string()),
-                });
-            }
-        }
-        decisions.sort_unstable_by_key(|d| d.row);
-        Ok(Box::new(DecisionFilter { decisions, next: 0 }))
+        let paths = (0..self.partitions(ctx)).map(|p| decisions_file(ctx, p));
+        Ok(Box::new(DecisionFilter::new(
+            "dedup_exact",
+            read_decisions(paths, task)?,
+            None,
+        )))
     }
 }
 

@@ -27,19 +27,18 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use arrow::array::{Array, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use serde::Deserialize;
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
-use super::dup::{with_dup_columns, KeepScores};
+use super::dup::{put_decision, read_decisions, Decision, DecisionFilter, KeepScores};
 use super::{
-    BuildCtx, DocBatch, DropMark, GlobalCtx, GlobalOp, Observer, Op, OpInfo, OpOutput, ParamDoc,
-    PhaseSpec, RowFilter,
+    BuildCtx, DocBatch, GlobalCtx, GlobalOp, Observer, Op, OpInfo, ParamDoc, PhaseSpec, RowFilter,
 };
-use crate::io::partfile::{put_record, put_str, put_u64, read_part, records, Cursor, PartWriter};
+use crate::io::partfile::{put_record, put_u64, read_part, records, PartWriter};
 use crate::io::rowstore::{RowStore, RowStoreWriter};
 use crate::io::sorter::ExternalSorter;
 use crate::io::writer::write_atomic;
@@ -689,30 +688,17 @@ impl GlobalOp for DedupMinhash {
     }
 
     fn filter(&self, ctx: &GlobalCtx, task: usize) -> Result<Box<dyn RowFilter>> {
-        let mut decisions = vec![];
-        for p in 0..self.partitions(ctx) {
-            let path = Self::decision_file(ctx, p);
-            let slice = read_part(&path, task)?;
-            let corrupt = || format!("intermediate file {} is corrupt", path.display());
-            let mut c = Cursor::new(&slice);
-            while !c.done() {
-                let row = c.u64().with_context(corrupt)?;
-                let cluster = c.u64().with_context(corrupt)?;
-                let count = c.u64().with_context(corrupt)? as u32;
-                let duplicate = c.u64().with_context(corrupt)? == 1;
-                let kept = c.str().with_context(corrupt)?.to_string();
-                decisions.push((row, cluster, count, duplicate.then_some(kept)));
-            }
-        }
-        decisions.sort_unstable_by_key(|d| d.0);
+        let paths = (0..self.partitions(ctx)).map(|p| Self::decision_file(ctx, p));
+        let decisions = read_decisions(paths, task)?;
         if let Some(dir) = &self.config.save_index {
             self.save_index(ctx, task, dir, &decisions)?;
         }
-        Ok(Box::new(ComponentFilter {
-            task,
+        // A row in no component is its own cluster of one.
+        Ok(Box::new(DecisionFilter::new(
+            "dedup_minhash",
             decisions,
-            next: 0,
-        }))
+            Some(Box::new(move |row| global(task, row))),
+        )))
     }
 }
 
@@ -736,8 +722,8 @@ impl DedupMinhash {
     ) -> Result<()> {
         let removed: std::collections::HashSet<u64> = decisions
             .iter()
-            .filter(|d| d.3.is_some())
-            .map(|d| d.0)
+            .filter(|d| d.kept.is_some())
+            .map(|d| d.row)
             .collect();
         let per_band = self.per_band(ctx);
         let mut out = PartWriter::with_spill(
@@ -1002,62 +988,12 @@ impl DedupMinhash {
                     None
                 }
             };
-            let buf = out.part(task_of(m.g));
-            put_u64(buf, row_of(m.g));
-            put_u64(buf, root);
-            put_u64(buf, members.len() as u64);
-            put_u64(buf, kept_id.is_some() as u64);
-            put_str(buf, kept_id.as_deref().unwrap_or(""));
-        }
-        Ok(())
-    }
-}
-
-/// (row, cluster, count, kept id when a duplicate).
-type Decision = (u64, u64, u32, Option<String>);
-
-struct ComponentFilter {
-    task: usize,
-    /// Rows in duplicate components only.
-    decisions: Vec<Decision>,
-    next: usize,
-}
-
-impl RowFilter for ComponentFilter {
-    fn apply(&mut self, batch: DocBatch, first_row: u64) -> Result<OpOutput> {
-        let n = batch.num_rows();
-        let mut clusters = Vec::with_capacity(n);
-        let mut counts = Vec::with_capacity(n);
-        let mut drops = Vec::with_capacity(n);
-        for i in 0..n {
-            let row = first_row + i as u64;
-            match self.decisions.get(self.next).filter(|d| d.0 == row) {
-                Some((_, cluster, count, kept)) => {
-                    clusters.push(*cluster);
-                    counts.push(*count);
-                    drops.push(kept.as_ref().map(|k| DropMark {
-                        reason: "dedup_minhash".into(),
-                        detail: Some(k.clone()),
-                    }));
-                    self.next += 1;
-                }
-                None => {
-                    // In no component: its own cluster of one.
-                    clusters.push(global(self.task, row));
-                    counts.push(1);
-                    drops.push(None);
-                }
-            }
-        }
-        let batch = with_dup_columns(batch, clusters, counts)?;
-        Ok(OpOutput::new(batch, drops))
-    }
-
-    fn finish(&mut self, rows: u64) -> Result<()> {
-        if self.next != self.decisions.len() {
-            bail!(
-                "dedup_minhash holds decisions for rows past this task's {rows} rows: the intermediate files \
-                 do not match the shards; rerun with --force"
+            put_decision(
+                out.part(task_of(m.g)),
+                row_of(m.g),
+                root,
+                members.len() as u64,
+                kept_id.as_deref(),
             );
         }
         Ok(())

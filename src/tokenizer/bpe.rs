@@ -108,9 +108,7 @@ impl Sym for u32 {
 }
 
 /// Learns merges from `(word bytes, count)`; words are pre-tokenised pieces.
-pub fn train(mut input: Vec<(Vec<u8>, u64)>, opt: &TrainOptions) -> Bpe {
-    // Sorted words: the same result whatever order the counts came in.
-    input.sort_unstable();
+pub fn train(input: Vec<(Vec<u8>, u64)>, opt: &TrainOptions) -> Bpe {
     let mut counts = WordCounts::default();
     for (w, c) in &input {
         counts.add(w, *c);
@@ -158,7 +156,7 @@ fn train_with<S: Sym>(counts: WordCounts, opt: &TrainOptions) -> Bpe {
     });
     // The words' own allocations are gone: give their pages back before the
     // pair index takes its share.
-    super::train::release_freed_memory();
+    super::release_freed_memory();
     let mut pairs = Pairs {
         counts: HashMap::default(),
         index: HashMap::default(),
@@ -445,8 +443,14 @@ impl Encoder {
     /// The ids of one piece, appended to `out`.
     pub fn encode_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
         if piece.len() > 64 {
-            return self.encode_long(piece, out);
+            self.encode_long(piece, out)
+        } else {
+            self.encode_short(piece, out)
         }
+    }
+
+    /// Short pieces: merge the lowest-ranked pair everywhere, repeat.
+    fn encode_short(&self, piece: &[u8], out: &mut Vec<u32>) {
         let mut syms: Vec<u32> = piece.iter().map(|&b| self.bpe.byte_id(b)).collect();
         loop {
             let best = syms
@@ -595,30 +599,7 @@ mod tests {
             }
             let (mut long, mut short) = (vec![], vec![]);
             enc.encode_long(&piece, &mut long);
-            // The short path, forced.
-            let mut syms: Vec<u32> = piece.iter().map(|&b| 1 + b as u32).collect();
-            loop {
-                let best = syms
-                    .windows(2)
-                    .enumerate()
-                    .filter_map(|(i, p)| enc.ranks.get(&(p[0], p[1])).map(|r| (*r, i)))
-                    .min();
-                let Some((rank, _)) = best else { break };
-                let pair = enc.bpe.merges[rank as usize];
-                let mut merged = vec![];
-                let mut i = 0;
-                while i < syms.len() {
-                    if i + 1 < syms.len() && (syms[i], syms[i + 1]) == pair {
-                        merged.push(1 + 256 + rank);
-                        i += 2;
-                    } else {
-                        merged.push(syms[i]);
-                        i += 1;
-                    }
-                }
-                syms = merged;
-            }
-            short.extend_from_slice(&syms);
+            enc.encode_short(&piece, &mut short);
             assert_eq!(long, short);
             assert_eq!(enc.decode(&long), piece);
         }

@@ -197,18 +197,6 @@ impl Tokenizer {
     }
 }
 
-/// Token strings of a tokenizer.json vocabulary by id (for reports).
-pub fn vocab_by_id(json: &Value) -> HashMap<u64, String> {
-    json["model"]["vocab"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_u64().map(|id| (id, k.clone())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 impl Tokenizer {
     /// Reads a `tokenizer.json` written by sluice back (the layout it writes:
     /// special tokens first, the 256 bytes in byte order, then the merges).

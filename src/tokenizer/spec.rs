@@ -147,7 +147,6 @@ impl Default for TokReport {
 
 pub struct TokenizerSpec {
     pub file: String,
-    pub source: String,
     pub input: TokInput,
     pub tokenizer: TokConfig,
     pub output: TokOutput,
@@ -208,7 +207,6 @@ impl TokenizerSpec {
         };
         let spec = TokenizerSpec {
             file: file.to_string(),
-            source: source.to_string(),
             input,
             tokenizer,
             output,

@@ -139,18 +139,6 @@ fn held_out_texts(path: &Path, max: u64) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// Hands memory freed by the counting pass back to the system. glibc keeps
-/// freed blocks of many small allocations (the words' strings) in its arenas,
-/// where the merge loop's different sizes cannot reuse them.
-pub(crate) fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free heap pages to the kernel; it
-    // touches no live allocation.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 /// The Hugging Face trainer on the same text, with the same normaliser,
 /// pre-tokenizer, vocabulary size, minimum frequency and special tokens
 /// (taken from sluice's tokenizer.json): its seconds, peak memory and
@@ -300,7 +288,7 @@ pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
             seen.bytes as f64 / 1e6
         );
     }
-    release_freed_memory();
+    super::release_freed_memory();
     let merge_start = Instant::now();
     let bpe = train_counts(
         seen.counts,
@@ -340,7 +328,9 @@ pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
     for path in &spec.report.held_out {
         let texts = held_out_texts(path, spec.report.held_out_bytes.0)
             .with_context(|| format!("held-out file {}", path.display()))?;
-        held_out_all.push(texts.clone());
+        if spec.report.compare_hf.is_some() {
+            held_out_all.push(texts.clone());
+        }
         let (mut bytes, mut chars, mut tokens) = (0u64, 0u64, 0u64);
         for text in &texts {
             bytes += text.len() as u64;
