@@ -476,7 +476,9 @@ impl FastTextModel {
                 if token.starts_with(LABEL_PREFIX.as_bytes()) && !self.words.contains_key(token) {
                     continue; // a label, not a word
                 }
-                hashes.push(fnv(token));
+                if self.word_ngrams > 1 {
+                    hashes.push(fnv(token)); // only word n-grams need them
+                }
                 let slot = match caches.index.get(token) {
                     Some(&slot) => slot,
                     None => {
