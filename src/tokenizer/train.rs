@@ -6,6 +6,8 @@
 //! batch is dropped as soon as its words are counted.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -21,12 +23,32 @@ use crate::io::discover::{discover, InputTask};
 use crate::io::writer::write_atomic;
 use crate::pipeline::spec::InputSpec;
 
-/// What the counting pass saw.
+/// The counting pass: the shared word counts, and the documents and bytes
+/// counted. Each worker counts into its own buffer, added to `counts`
+/// whenever it holds `FLUSH_WORDS` distinct words and at the end of each
+/// task, so that the words several workers meet are held once, not once per
+/// worker.
 #[derive(Default)]
-struct Seen {
-    counts: WordCounts,
-    docs: u64,
-    bytes: u64,
+struct Counting {
+    counts: Mutex<WordCounts>,
+    docs: AtomicU64,
+    bytes: AtomicU64,
+}
+
+/// Distinct words a worker buffers before adding them to the shared table:
+/// large enough that most repeats are counted without the lock, small
+/// enough that the buffers stay a few MB.
+const FLUSH_WORDS: usize = 1 << 16;
+
+fn flush(local: &mut WordCounts, shared: &Mutex<WordCounts>) {
+    if local.is_empty() {
+        return;
+    }
+    shared
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .absorb(local);
+    local.clear();
 }
 
 fn input_spec(spec: &TokenizerSpec, paths: &[String]) -> InputSpec {
@@ -52,11 +74,18 @@ struct Job {
     sample: Option<std::path::PathBuf>,
 }
 
+/// What the counting pass saw.
+struct Seen {
+    counts: WordCounts,
+    docs: u64,
+    bytes: u64,
+}
+
 /// Counts the words of one task's texts, up to its budget of bytes, into
-/// `seen` (one per worker: the words a worker sees are stored once, not once
-/// per task).
+/// `counting` through the worker's buffer `buf`.
 fn count_task(
-    seen: &mut Seen,
+    buf: &mut WordCounts,
+    counting: &Counting,
     job: &Job,
     pre: &PreTokenizer,
     split_digits: bool,
@@ -76,6 +105,7 @@ fn count_task(
         for (i, text) in out.batch.texts().iter().enumerate() {
             let Some(text) = text else { continue };
             if bytes >= job.budget {
+                flush(buf, &counting.counts);
                 return Ok(());
             }
             if let Some(f) = job.fraction {
@@ -94,23 +124,19 @@ fn count_task(
                 serde_json::to_writer(&mut *w, text)?;
                 w.write_all(b"\n")?;
             }
-            seen.docs += 1;
-            seen.bytes += text.len() as u64;
+            counting.docs.fetch_add(1, Ordering::Relaxed);
+            counting
+                .bytes
+                .fetch_add(text.len() as u64, Ordering::Relaxed);
             let text = norm.apply(text);
-            pieces(pre, split_digits, &text, |p| {
-                seen.counts.add(p.as_bytes(), 1)
-            });
+            pieces(pre, split_digits, &text, |p| buf.add(p.as_bytes(), 1));
+            if buf.len() >= FLUSH_WORDS {
+                flush(buf, &counting.counts);
+            }
         }
     }
+    flush(buf, &counting.counts);
     Ok(())
-}
-
-fn merge(a: Seen, b: Seen) -> Seen {
-    Seen {
-        counts: a.counts.merge(b.counts),
-        docs: a.docs + b.docs,
-        bytes: a.bytes + b.bytes,
-    }
 }
 
 /// Reads up to `max` bytes of text of one file, for the held-out report.
@@ -271,13 +297,22 @@ pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
         .build()
         .context("cannot start the worker pool")?;
     let start = Instant::now();
-    let seen = pool.install(|| {
+    super::limit_heap_fragmentation();
+    let counting = Counting::default();
+    pool.install(|| {
         jobs.par_iter()
-            .try_fold(Seen::default, |mut seen, job| {
-                count_task(&mut seen, job, &pre, t.split_digits, t.normalization).map(|()| seen)
+            .try_for_each_init(WordCounts::default, |buf, job| {
+                count_task(buf, &counting, job, &pre, t.split_digits, t.normalization)
             })
-            .try_reduce(Seen::default, |a, b| Ok(merge(a, b)))
     })?;
+    let seen = Seen {
+        counts: counting
+            .counts
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner()),
+        docs: counting.docs.into_inner(),
+        bytes: counting.bytes.into_inner(),
+    };
     let count_secs = start.elapsed().as_secs_f64();
     let distinct = seen.counts.len();
     if !quiet {

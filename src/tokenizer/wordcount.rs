@@ -75,15 +75,18 @@ impl WordCounts {
         self.bytes.len()
     }
 
-    /// Adds another's counts (the smaller into the larger).
-    pub fn merge(mut self, mut other: WordCounts) -> WordCounts {
-        if self.len() < other.len() {
-            std::mem::swap(&mut self, &mut other);
-        }
+    /// Adds another's counts to these.
+    pub fn absorb(&mut self, other: &WordCounts) {
         for e in &other.entries {
             self.add(word(&other.bytes, e), e.count);
         }
-        self
+    }
+
+    /// Forgets every word, keeping the allocations for reuse.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.entries.clear();
+        self.table.clear();
     }
 
     /// Calls `f` on every word and its count, in byte order of the words.
@@ -108,7 +111,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_merges_and_sorts() {
+    fn counts_absorbs_and_sorts() {
         let mut a = WordCounts::default();
         for w in ["the", "cat", "the", "中文", ""] {
             a.add(w.as_bytes(), 1);
@@ -116,7 +119,10 @@ mod tests {
         let mut b = WordCounts::default();
         b.add(b"cat", 5);
         b.add(b"dog", 2);
-        let m = a.merge(b);
+        let mut m = a;
+        m.absorb(&b);
+        b.clear();
+        assert!(b.is_empty());
         assert_eq!(m.len(), 5);
         assert_eq!(m.total(), 12);
         let mut seen = vec![];
