@@ -1,6 +1,8 @@
 //! `sluice inspect`: what a folder of shards holds, by a lazy polars scan:
 //! rows, columns and types, sizes, text-length quantiles, counts by `lang`,
 //! `source` and `drop_reason`, and the drop reasons of the run's `stats.json`.
+//! Megatron `.bin`/`.idx` shards: documents, sequences, tokens, dtype, and
+//! one document decoded with a tokenizer.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -30,10 +32,94 @@ fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Describes the Parquet shards of `path` (a folder or one file) and, for a run
-/// folder, its `excluded/` shards and `stats.json`.
-pub fn inspect(path: &Path, text_column: &str) -> Result<String> {
+/// What to show of tokenized shards.
+#[derive(Default)]
+pub struct TokenOptions {
+    /// A tokenizer.json to decode with.
+    pub tokenizer: Option<PathBuf>,
+    /// The document to decode (0-based, within the shard).
+    pub doc: Option<usize>,
+}
+
+fn is_indexed(p: &Path) -> bool {
+    p.extension().is_some_and(|e| e == "idx" || e == "bin")
+}
+
+/// Describes Megatron shards: one (`x.bin`, `x.idx` or a folder's `*.idx`).
+fn describe_indexed(files: &[PathBuf], opt: &TokenOptions, out: &mut String) -> Result<()> {
+    use crate::io::megatron::IndexedDataset;
+    let (mut docs, mut seqs, mut tokens) = (0usize, 0usize, 0u64);
+    let tok = match &opt.tokenizer {
+        Some(p) => Some((crate::tokenizer::load::load_tokenizer(p)?, p)),
+        None => None,
+    };
+    for f in files {
+        let ds = IndexedDataset::open(&f.with_extension(""))?;
+        writeln!(
+            out,
+            "{}: {} documents, {} sequences, {} tokens, {}",
+            f.with_extension("").display(),
+            ds.documents(),
+            ds.lengths.len(),
+            ds.tokens(),
+            ds.dtype.name()
+        )?;
+        docs += ds.documents();
+        seqs += ds.lengths.len();
+        tokens += ds.tokens();
+        if let Some(d) = opt.doc {
+            if d >= ds.documents() {
+                bail!(
+                    "{}: no document {d} (it has {})",
+                    f.display(),
+                    ds.documents()
+                );
+            }
+            let ids = ds.document(d)?;
+            writeln!(out, "document {d}: {} tokens: {:?}", ids.len(), ids)?;
+            if let Some((tok, p)) = &tok {
+                let text = tok.decode(&ids, false).map_err(|e| {
+                    anyhow::anyhow!("{} cannot decode document {d}: {e}", p.display())
+                })?;
+                writeln!(out, "{text}")?;
+            }
+        }
+    }
+    if files.len() > 1 {
+        writeln!(
+            out,
+            "total: {} shards, {docs} documents, {seqs} sequences, {tokens} tokens",
+            files.len()
+        )?;
+    }
+    Ok(())
+}
+
+/// Describes the shards of `path` (a folder or one file): Parquet with, for a
+/// run folder, its `excluded/` shards and `stats.json`; or Megatron
+/// `.bin`/`.idx`.
+pub fn inspect(path: &Path, text_column: &str, tokens: &TokenOptions) -> Result<String> {
     let mut out = String::new();
+    if path.is_file() && is_indexed(path) {
+        describe_indexed(&[path.to_path_buf()], tokens, &mut out)?;
+        return Ok(out);
+    }
+    if path.is_dir() {
+        let mut idx: Vec<PathBuf> = std::fs::read_dir(path)
+            .with_context(|| format!("cannot list {}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "idx"))
+            .filter(|p| {
+                !p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
+            .collect();
+        idx.sort();
+        if !idx.is_empty() && parquet_files(path)?.is_empty() {
+            describe_indexed(&idx, tokens, &mut out)?;
+            return Ok(out);
+        }
+    }
     if path.is_file() {
         describe(&[path.to_path_buf()], text_column, &mut out)?;
         return Ok(out);

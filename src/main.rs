@@ -38,6 +38,12 @@ enum Command {
         /// The text column whose lengths are summarised.
         #[arg(long, default_value = "text")]
         text_column: String,
+        /// For Megatron .bin/.idx shards: a tokenizer.json to decode `--doc` with.
+        #[arg(long)]
+        tokenizer: Option<PathBuf>,
+        /// For Megatron .bin/.idx shards: show this document's ids (0-based).
+        #[arg(long)]
+        doc: Option<usize>,
     },
     /// Trains a byte-level BPE tokenizer from shards; writes tokenizer.json and report.json.
     TrainTokenizer {
@@ -81,9 +87,17 @@ fn main() -> ExitCode {
                 print!("{}", stats.table());
             })
         }
-        Command::Inspect { path, text_column } => {
-            sluice::inspect::inspect(&path, &text_column).map(|s| print!("{s}"))
-        }
+        Command::Inspect {
+            path,
+            text_column,
+            tokenizer,
+            doc,
+        } => sluice::inspect::inspect(
+            &path,
+            &text_column,
+            &sluice::inspect::TokenOptions { tokenizer, doc },
+        )
+        .map(|s| print!("{s}")),
         Command::TrainTokenizer {
             spec,
             workers,

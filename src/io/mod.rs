@@ -1,6 +1,7 @@
 //! Shard discovery, readers, the rotating Parquet writer and intermediate files.
 
 pub mod discover;
+pub mod megatron;
 pub mod partfile;
 pub mod reader;
 pub mod rowstore;

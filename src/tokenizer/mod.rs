@@ -4,6 +4,7 @@
 pub mod bpe;
 pub mod fxhash;
 pub mod hf;
+pub mod load;
 pub mod pretok;
 pub mod spec;
 pub mod train;

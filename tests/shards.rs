@@ -1,0 +1,192 @@
+//! Tokenized training shards: the Megatron indexed dataset sluice writes is
+//! read by Megatron-LM's own `IndexedDataset`, decodes to the input texts
+//! with the Python `tokenizers`, and is byte-identical to what Megatron's
+//! `IndexedDatasetBuilder` writes for the same token arrays.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use sluice::io::megatron::{Dtype, IndexedDataset, IndexedWriter};
+use sluice::tokenizer::hf::Normalization;
+use sluice::tokenizer::load::{load_tokenizer, token_id};
+
+/// A Python with numpy, `tokenizers` and megatron-core (without its
+/// dependencies: its reader needs numpy only; `tests/py/torch_standin` stands
+/// in for torch, which megatron's package imports, when torch is absent). In
+/// a virtual environment under target/, made once; None only where there is
+/// no Python at all.
+fn python() -> Option<PathBuf> {
+    let venv = repo().join("target/py-megatron");
+    let py = venv.join("bin/python");
+    let ready = venv.join(".sluice-ready");
+    const PINS: &str = "numpy==2.4.6 tokenizers==0.23.3 megatron-core==0.16.1";
+    if std::fs::read_to_string(&ready).is_ok_and(|s| s.trim() == PINS) {
+        return Some(py);
+    }
+    if Command::new("python3").arg("--version").output().is_err() {
+        eprintln!("!!! SKIPPED: no python3 here; Megatron's reader did not check our shards");
+        return None;
+    }
+    let _ = std::fs::remove_dir_all(&venv);
+    let ok = |c: &mut Command| c.status().unwrap().success();
+    assert!(ok(Command::new("python3").args(["-m", "venv"]).arg(&venv)));
+    assert!(
+        ok(Command::new(venv.join("bin/pip")).args([
+            "install",
+            "-q",
+            "numpy==2.4.6",
+            "tokenizers==0.23.3"
+        ])),
+        "pip install numpy tokenizers failed (network to PyPI?)"
+    );
+    assert!(
+        ok(Command::new(venv.join("bin/pip")).args([
+            "install",
+            "-q",
+            "--no-deps",
+            "megatron-core==0.16.1"
+        ])),
+        "pip install megatron-core failed (network to PyPI?)"
+    );
+    std::fs::write(&ready, PINS).unwrap();
+    Some(py)
+}
+
+fn train_tokenizer(dir: &Path) -> PathBuf {
+    let out = dir.join("tok");
+    let body = format!(
+        "[input]\npaths = [{:?}]\n\n[tokenizer]\nvocab_size = 3000\npre_tokenizer = \"qwen2\"\nsplit_digits = true\nnormalization = \"NFC\"\nspecial_tokens = [\"<|endoftext|>\"]\n\n[output]\ndir = {out:?}\n",
+        repo().join("fixtures/quickstart")
+    );
+    let spec = write_spec(dir, "tok.toml", &body);
+    run_ok(dir, &["train-tokenizer", spec.to_str().unwrap(), "-q"]);
+    out.join("tokenizer.json")
+}
+
+#[test]
+fn megatron_reads_our_shards_and_writes_the_same_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tok_path = train_tokenizer(tmp.path());
+    let tok = load_tokenizer(&tok_path).unwrap();
+    let eos = token_id(&tok, "<|endoftext|>", &tok_path).unwrap();
+    let mut texts = vec![];
+    for f in ["zh_news.parquet", "web_pages.parquet"] {
+        let p = repo().join("fixtures/quickstart").join(f);
+        if p.exists() {
+            texts.extend(read_parquet_column(&p, "text").into_iter().take(150));
+        }
+    }
+    assert!(texts.len() >= 150, "fixtures/quickstart has too few texts");
+    let prefix = tmp.path().join("shard-00000");
+    let mut w = IndexedWriter::create(&prefix, Dtype::for_vocab(tok.get_vocab_size(true))).unwrap();
+    let mut docs: Vec<Vec<u32>> = vec![];
+    let mut split = 0;
+    for t in &texts {
+        let mut ids = tok
+            .encode_fast(t.as_str(), false)
+            .unwrap()
+            .get_ids()
+            .to_vec();
+        ids.push(eos);
+        // Long documents become several sequences of one document.
+        let pieces: Vec<&[u32]> = ids.chunks(200).collect();
+        split += (pieces.len() > 1) as usize;
+        w.add_document(&pieces).unwrap();
+        docs.push(ids);
+    }
+    assert!(
+        split > 0,
+        "no document long enough to be split: the test lost its point"
+    );
+    w.finish().unwrap();
+
+    let ds = IndexedDataset::open(&prefix).unwrap();
+    assert_eq!(ds.documents(), texts.len());
+    assert_eq!(ds.dtype, Dtype::U16);
+    for (d, ids) in docs.iter().enumerate() {
+        assert_eq!(&ds.document(d).unwrap(), ids);
+    }
+
+    // `sluice inspect` reads it and decodes a document with the tokenizer.
+    let o = run_ok(
+        tmp.path(),
+        &[
+            "inspect",
+            prefix.with_extension("idx").to_str().unwrap(),
+            "--tokenizer",
+            tok_path.to_str().unwrap(),
+            "--doc",
+            "1",
+        ],
+    );
+    let shown = stdout(&o);
+    let total: usize = docs.iter().map(Vec::len).sum();
+    assert!(
+        shown.contains(&format!("{} documents", texts.len()))
+            && shown.contains(&format!("{total} tokens, uint16")),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!(
+            "{}<|endoftext|>",
+            Normalization::Nfc.apply(&texts[1])
+        )),
+        "{shown}"
+    );
+
+    let Some(py) = python() else { return };
+    let out = tmp.path().join("megatron.json");
+    let o = Command::new(&py)
+        .arg(repo().join("tests/py/megatron_check.py"))
+        .arg(&prefix)
+        .arg(&out)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&o.stderr);
+    eprintln!("{log}");
+    assert!(
+        o.status.success(),
+        "Megatron could not read our shard: {log}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(v["num_documents"], texts.len());
+    assert_eq!(v["dtype"], "uint16");
+    assert_eq!(
+        v["idx_identical"], true,
+        "our .idx differs from Megatron's builder's"
+    );
+    assert_eq!(
+        v["bin_identical"], true,
+        "our .bin differs from Megatron's builder's"
+    );
+    // What Megatron reads, decoded by the Python tokenizers, is the input.
+    let seqs: Vec<Vec<u32>> = serde_json::from_value(v["sequences"].clone()).unwrap();
+    let doc_index: Vec<usize> = serde_json::from_value(v["document_indices"].clone()).unwrap();
+    let megatron_docs: Vec<Vec<u32>> = doc_index
+        .windows(2)
+        .map(|w| seqs[w[0]..w[1]].concat())
+        .collect();
+    assert_eq!(megatron_docs, docs);
+    let ids_file = tmp.path().join("docs.json");
+    std::fs::write(&ids_file, serde_json::to_vec(&megatron_docs).unwrap()).unwrap();
+    let o = Command::new(&py)
+        .args([
+            "-c",
+            "import json,sys\nfrom tokenizers import Tokenizer\nt=Tokenizer.from_file(sys.argv[1])\ndocs=json.load(open(sys.argv[2]))\nprint(json.dumps([t.decode(d, skip_special_tokens=True) for d in docs]))",
+        ])
+        .arg(&tok_path)
+        .arg(&ids_file)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let decoded: Vec<String> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(decoded.len(), texts.len());
+    // The tokenizer normalises to NFC: that is the text it round-trips.
+    for (d, t) in decoded.iter().zip(&texts) {
+        assert_eq!(d.as_str(), Normalization::Nfc.apply(t));
+    }
+}
