@@ -149,10 +149,15 @@ pub fn inspect(path: &Path, text_column: &str, tokens: &TokenOptions) -> Result<
         writeln!(out, "\n== {}", stats.display())?;
         writeln!(
             out,
-            "input {} docs = kept {} + dropped {}",
+            "input {} docs{} = kept {} + dropped {}",
             s.input.docs,
+            if s.added.docs > 0 {
+                format!(" + added {}", s.added.docs)
+            } else {
+                String::new()
+            },
             s.kept.docs,
-            s.input.docs - s.kept.docs
+            s.dropped.values().map(|c| c.docs).sum::<u64>()
         )?;
         for (reason, c) in &s.dropped {
             writeln!(

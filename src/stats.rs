@@ -12,6 +12,10 @@ pub struct Count {
     pub bytes: u64,
 }
 
+fn is_zero(c: &Count) -> bool {
+    c.docs == 0 && c.bytes == 0
+}
+
 impl Count {
     pub fn add(&mut self, other: Count) {
         self.docs += other.docs;
@@ -31,6 +35,9 @@ pub struct OpStats {
     /// The step label: `read`, or `<index>:<op>` for the pipeline's steps.
     pub step: String,
     pub input: Count,
+    /// Rows the step made beyond its input (`upsample`'s copies).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub added: Count,
     pub kept: Count,
     /// Drop reason (e.g. `length_filter:min_words`) to what it dropped.
     pub dropped: BTreeMap<String, Count>,
@@ -65,6 +72,7 @@ impl OpStats {
 
     pub fn merge(&mut self, other: &OpStats) {
         self.input.add(other.input);
+        self.added.add(other.added);
         self.kept.add(other.kept);
         for (reason, c) in &other.dropped {
             self.dropped.entry(reason.clone()).or_default().add(*c);
@@ -131,6 +139,9 @@ pub struct PhaseTime {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunStats {
     pub input: Count,
+    /// Documents steps added (copies); `input + added = kept + dropped`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub added: Count,
     pub kept: Count,
     /// Every drop reason over the whole pipeline.
     pub dropped: BTreeMap<String, Count>,
@@ -148,13 +159,16 @@ impl RunStats {
         let input = first.input;
         let kept = steps.last().map(|s| s.kept).unwrap_or_default();
         let mut dropped: BTreeMap<String, Count> = BTreeMap::new();
+        let mut added = Count::default();
         for s in &steps {
+            added.add(s.added);
             for (reason, c) in &s.dropped {
                 dropped.entry(reason.clone()).or_default().add(*c);
             }
         }
         let stats = RunStats {
             input,
+            added,
             kept,
             dropped,
             steps,
@@ -169,11 +183,12 @@ impl RunStats {
     pub fn check(&self) -> anyhow::Result<()> {
         for s in &self.steps {
             let d = s.dropped_total();
-            if s.input.docs != s.kept.docs + d.docs {
+            if s.input.docs + s.added.docs != s.kept.docs + d.docs {
                 anyhow::bail!(
-                    "accounting check failed at step {}: {} documents in, {} kept, {} dropped",
+                    "accounting check failed at step {}: {} documents in, {} added, {} kept, {} dropped",
                     s.step,
                     s.input.docs,
+                    s.added.docs,
                     s.kept.docs,
                     d.docs
                 );
@@ -191,10 +206,11 @@ impl RunStats {
             }
         }
         let dropped: u64 = self.dropped.values().map(|c| c.docs).sum();
-        if self.input.docs != self.kept.docs + dropped {
+        if self.input.docs + self.added.docs != self.kept.docs + dropped {
             anyhow::bail!(
-                "accounting check failed: {} documents in, {} kept, {} dropped",
+                "accounting check failed: {} documents in, {} added, {} kept, {} dropped",
                 self.input.docs,
+                self.added.docs,
                 self.kept.docs,
                 dropped
             );
@@ -218,6 +234,14 @@ impl RunStats {
                 s.dropped_total().docs,
                 s.input.bytes as f64 / 1e6
             ));
+            if s.added.docs > 0 {
+                out.push_str(&format!(
+                    "  {:<38} {:>12} docs {:>10.2} MB\n",
+                    "added (copies)",
+                    s.added.docs,
+                    s.added.bytes as f64 / 1e6
+                ));
+            }
             for (reason, c) in &s.dropped {
                 out.push_str(&format!(
                     "  {:<38} {:>12} docs {:>10.2} MB\n",
@@ -236,8 +260,13 @@ impl RunStats {
             }
         }
         let dropped: u64 = self.dropped.values().map(|c| c.docs).sum();
+        let added = if self.added.docs > 0 {
+            format!(" + added {}", self.added.docs)
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
-            "input {} = kept {} + dropped {}  ({:.1} MB in, {:.1} MB kept)\n",
+            "input {}{added} = kept {} + dropped {}  ({:.1} MB in, {:.1} MB kept)\n",
             self.input.docs,
             self.kept.docs,
             dropped,

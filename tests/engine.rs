@@ -299,3 +299,50 @@ fn inspect_describes_a_run_folder() {
         "{s}"
     );
 }
+
+/// `upsample`: books twice and a half, web halved; every input document is
+/// accounted for (input + copies = kept + dropped), copies carry their number.
+#[test]
+fn upsample_repeats_sources_by_their_factors_and_accounts_for_copies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.jsonl");
+    let mut lines = String::new();
+    for i in 0..400 {
+        let source = ["books", "web", "wiki", "code"][i % 4];
+        lines.push_str(&format!(
+            "{{\"id\": \"d{i}\", \"text\": \"document number {i}\", \"source\": \"{source}\"}}\n"
+        ));
+    }
+    std::fs::write(&input, lines).unwrap();
+    let spec = write_spec(
+        tmp.path(),
+        "up.toml",
+        &format!(
+            "[input]\npaths = [{input:?}]\n\n[[step]]\nop = \"upsample\"\nfactors = {{ books = 2.5, web = 0.5, wiki = 2.0 }}\n\n[output]\ndir = {:?}\n",
+            tmp.path().join("out")
+        ),
+    );
+    let o = run_ok(tmp.path(), &["run", spec.to_str().unwrap(), "-q"]);
+    let rows = read_rows(&tmp.path().join("out"), "part-");
+    let by = |s: &str| rows.iter().filter(|r| r["source"] == s).count();
+    // 100 docs per source.
+    assert!((240..=260).contains(&by("books")), "books {}", by("books"));
+    assert_eq!(by("wiki"), 200);
+    assert_eq!(by("code"), 100);
+    assert!((40..=60).contains(&by("web")), "web {}", by("web"));
+    let copies = rows.iter().filter(|r| r["upsample_copy"] != "0").count();
+    let stats = stats_json(&tmp.path().join("out"));
+    assert_eq!(stats["input"]["docs"], 400);
+    assert_eq!(stats["added"]["docs"], copies as u64);
+    let down = dropped(&stats, "upsample:downsampled");
+    assert_eq!(down, 100 - by("web") as u64);
+    assert_eq!(400 + copies as u64, rows.len() as u64 + down);
+    // Copies follow their original, numbered.
+    let d0: Vec<&str> = rows
+        .iter()
+        .filter(|r| r["id"] == "d0")
+        .map(|r| r["upsample_copy"].as_str())
+        .collect();
+    assert!(d0 == ["0", "1"] || d0 == ["0", "1", "2"], "{d0:?}");
+    assert!(stdout(&o).contains("added"), "{}", stdout(&o));
+}

@@ -441,17 +441,27 @@ fn settle(
     stats: &mut OpStats,
     excluded: &mut Excluded,
 ) -> Result<Option<DocBatch>> {
-    let OpOutput { batch, drops } = out;
+    let OpOutput {
+        batch,
+        drops,
+        added,
+    } = out;
     let texts = batch.texts();
     let n = batch.num_rows();
-    if n as u64 != input.docs {
+    if n as u64 != input.docs + added {
         bail!(
-            "step {} returned {n} rows for {} (an op must not add or remove rows)",
+            "step {} returned {n} rows for {} and {added} added (an op must not lose rows)",
             stats.step,
             input.docs
         );
     }
     stats.input.add(input);
+    if added > 0 {
+        stats.added.add(Count {
+            docs: added,
+            bytes: batch.text_bytes().saturating_sub(input.bytes),
+        });
+    }
     if drops.is_empty() {
         stats.kept.add(Count {
             docs: n as u64,

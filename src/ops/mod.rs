@@ -16,6 +16,7 @@ pub mod length_filter;
 pub mod normalize;
 pub mod rules;
 pub mod sample;
+pub mod upsample;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -78,10 +79,13 @@ impl DropMark {
 
 /// What an op did to a batch: the rows (with any new or changed columns), and
 /// for each row either `None` (kept) or why it was dropped. `drops` is empty
-/// when nothing was dropped.
+/// when nothing was dropped. `added` is the number of rows the op made
+/// beyond those it received (copies, for `upsample`); other ops keep the
+/// rows one for one.
 pub struct OpOutput {
     pub batch: DocBatch,
     pub drops: Vec<Option<DropMark>>,
+    pub added: u64,
 }
 
 impl OpOutput {
@@ -93,7 +97,15 @@ impl OpOutput {
         } else {
             vec![]
         };
-        OpOutput { batch, drops }
+        OpOutput {
+            batch,
+            drops,
+            added: 0,
+        }
+    }
+
+    pub fn with_added(self, added: u64) -> Self {
+        OpOutput { added, ..self }
     }
 }
 
@@ -210,6 +222,7 @@ pub const REGISTRY: &[&OpInfo] = &[
     &normalize::INFO,
     &length_filter::INFO,
     &sample::INFO,
+    &upsample::INFO,
     &lang::INFO,
     &gopher::REPETITION_INFO,
     &gopher::QUALITY_INFO,
