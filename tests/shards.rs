@@ -190,3 +190,161 @@ fn megatron_reads_our_shards_and_writes_the_same_bytes() {
         assert_eq!(d.as_str(), Normalization::Nfc.apply(t));
     }
 }
+
+fn shards_run(dir: &Path, name: &str, tok: &Path, extra: &str, workers: &str) -> PathBuf {
+    let out = dir.join(name);
+    let q = repo().join("fixtures/quickstart");
+    let body = format!(
+        "[input]\npaths = [{:?}, {:?}]\n\n[[step]]\nop = \"length_filter\"\nmin_chars = 1\n\n[[step]]\nop = \"tokenize\"\ntokenizer = {tok:?}\neos = \"<|endoftext|>\"\ntokens_per_shard = 20000\nmax_doc_tokens = 3000\n{extra}\n\n[output]\ndir = {out:?}\n",
+        q.join("zh_news.parquet"),
+        q.join("web_pages.parquet")
+    );
+    let spec = write_spec(dir, &format!("{name}.toml"), &body);
+    run_ok(
+        dir,
+        &["run", spec.to_str().unwrap(), "-q", "--workers", workers],
+    );
+    out
+}
+
+fn files_with(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    v.sort();
+    v
+}
+
+/// `sluice run` with the tokenize step: shards of at most tokens_per_shard,
+/// long documents cut, every document accounted for, token counts in the
+/// report equal to the shards', the same bytes for 1 and 2 workers, and the
+/// documents decode to the input texts.
+#[test]
+fn the_tokenize_step_writes_shards_that_account_for_every_document() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tok_path = train_tokenizer(tmp.path());
+    let out = shards_run(tmp.path(), "one", &tok_path, "", "1");
+    let idx = files_with(&out, "idx");
+    assert!(idx.len() >= 3, "expected several shards: {idx:?}");
+    assert!(
+        files_with(&out, "parquet").is_empty(),
+        "a sink writes no Parquet"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("tokenize_report.json")).unwrap()).unwrap();
+    let (mut tokens, mut docs) = (0u64, 0usize);
+    let mut written: Vec<Vec<u32>> = vec![];
+    for f in &idx {
+        let ds = IndexedDataset::open(&f.with_extension("")).unwrap();
+        assert!(
+            ds.tokens() <= 20000,
+            "{} has {} tokens",
+            f.display(),
+            ds.tokens()
+        );
+        tokens += ds.tokens();
+        docs += ds.documents();
+        for d in 0..ds.documents() {
+            let ids = ds.document(d).unwrap();
+            assert!(ids.len() <= 3000);
+            written.push(ids);
+        }
+    }
+    assert_eq!(report["tokens"], tokens);
+    assert_eq!(report["documents"], docs as u64);
+    let stats = stats_json(&out);
+    let sum = |k: &str| -> u64 {
+        report["sources"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v[k].as_u64().unwrap())
+            .sum()
+    };
+    let split = sum("split_docs");
+    assert!(split > 0, "no document was long enough to be cut: {report}");
+    assert_eq!(
+        docs as u64,
+        stats["kept"]["docs"].as_u64().unwrap() - split + sum("pieces")
+    );
+    assert_eq!(sum("tokens"), tokens);
+    assert_eq!(sum("docs"), stats["input"]["docs"].as_u64().unwrap());
+    // Pieces joined back, documents decode to the input texts, in order
+    // (tasks in path order, shards named by task).
+    let tok = load_tokenizer(&tok_path).unwrap();
+    let eos = token_id(&tok, "<|endoftext|>", &tok_path).unwrap();
+    let mut joined: Vec<Vec<u32>> = vec![];
+    let mut cur: Vec<u32> = vec![];
+    for w in written {
+        let end = w.last() == Some(&eos);
+        cur.extend(w);
+        if end {
+            joined.push(std::mem::take(&mut cur));
+        }
+    }
+    let q = repo().join("fixtures/quickstart");
+    let texts: Vec<String> = ["web_pages.parquet", "zh_news.parquet"]
+        .iter()
+        .flat_map(|f| read_parquet_column(&q.join(f), "text"))
+        .filter(|t| !t.is_empty())
+        .collect();
+    assert_eq!(joined.len(), texts.len());
+    for (ids, t) in joined.iter().zip(&texts) {
+        assert_eq!(
+            tok.decode(&ids[..ids.len() - 1], false).unwrap(),
+            Normalization::Nfc.apply(t)
+        );
+    }
+    // Two workers: the same bytes.
+    let two = shards_run(tmp.path(), "two", &tok_path, "", "2");
+    for f in files_with(&out, "bin").iter().chain(&idx) {
+        let g = two.join(f.file_name().unwrap());
+        assert!(
+            std::fs::read(f).unwrap() == std::fs::read(&g).unwrap(),
+            "{} differs",
+            g.display()
+        );
+    }
+    // The flat format: the same ids, offsets of every document.
+    let flat = shards_run(tmp.path(), "flat", &tok_path, "format = \"flat\"", "2");
+    let mut flat_tokens = 0;
+    for f in files_with(&flat, "offsets") {
+        let offs: Vec<u64> = std::fs::read(&f)
+            .unwrap()
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        let bin = std::fs::read(f.with_extension("bin")).unwrap();
+        assert_eq!(offs[0], 0);
+        assert_eq!(*offs.last().unwrap() * 2, bin.len() as u64);
+        flat_tokens += bin.len() as u64 / 2;
+    }
+    assert_eq!(flat_tokens, tokens);
+}
+
+#[test]
+fn a_missing_tokenizer_or_token_is_named_before_any_data_is_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tok_path = train_tokenizer(tmp.path());
+    for (tok, extra, want) in [
+        (tmp.path().join("nope.json"), "", "nope.json"),
+        (
+            tok_path.clone(),
+            "bos = \"<s>\"",
+            "\"<s>\" is not in the vocabulary",
+        ),
+    ] {
+        let q = repo().join("fixtures/quickstart");
+        let body = format!(
+            "[input]\npaths = [{:?}]\n\n[[step]]\nop = \"tokenize\"\ntokenizer = {tok:?}\n{extra}\n\n[output]\ndir = {:?}\n",
+            q.join("zh_news.parquet"),
+            tmp.path().join("out")
+        );
+        let spec = write_spec(tmp.path(), "bad.toml", &body);
+        let o = sluice(tmp.path(), &["run", spec.to_str().unwrap(), "-q"], &[]);
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains(want), "{}", stderr(&o));
+    }
+}

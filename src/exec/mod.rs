@@ -76,6 +76,15 @@ pub fn run(spec_path: &Path, opts: &RunOptions) -> Result<RunStats> {
 
 pub fn run_spec(spec: &Spec, opts: &RunOptions) -> Result<RunStats> {
     let steps = build_steps(spec)?;
+    if let Some(s) = steps[..steps.len().saturating_sub(1)]
+        .iter()
+        .find(|s| matches!(&s.op, crate::ops::Op::Global(g) if g.is_sink()))
+    {
+        bail!(
+            "step {} writes the run's output and must be the last step",
+            s.label
+        );
+    }
     let layout = Layout::new(&spec.output.dir);
     prepare_output(&layout, opts.force)?;
     let tasks = discover(&spec.input)?;
@@ -100,6 +109,7 @@ pub fn run_spec(spec: &Spec, opts: &RunOptions) -> Result<RunStats> {
     let input_bytes = tasks.iter().map(|t| t.bytes).sum();
     let plan = plan::plan(&steps, |label| GlobalCtx {
         work: layout.work.join(label.replace(':', "-")),
+        output: layout.out.clone(),
         tasks: tasks.len(),
         input_bytes,
         workers: opts.workers.max(1),
@@ -141,6 +151,11 @@ pub fn run_spec(spec: &Spec, opts: &RunOptions) -> Result<RunStats> {
             merged.merge(&s);
         }
         steps_stats.extend(merged.steps);
+    }
+    if let Some(g) = plan.segments.last().and_then(|s| s.observed_by.as_ref()) {
+        let mut s = g.op.sink_stats(&g.ctx)?;
+        s.step = g.label.clone();
+        steps_stats.push(s);
     }
     let stats = RunStats::from_steps(steps_stats, times)?;
     write_atomic(
@@ -192,7 +207,14 @@ fn prepare_output(layout: &Layout, force: bool) -> Result<()> {
             .strip_prefix("part-")
             .and_then(|r| r.split('-').next())
             .is_some_and(|t| t.len() >= 5 && is_shard_name(&name, &format!("part-{t}")));
-        if ours || name == "stats.json" {
+        let tokens = name
+            .strip_prefix('.')
+            .unwrap_or(&name)
+            .starts_with("tokens-")
+            && [".bin", ".idx", ".offsets", ".tmp"]
+                .iter()
+                .any(|e| name.ends_with(e));
+        if ours || tokens || name == "stats.json" || name == "tokenize_report.json" {
             std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
         } else if name == "_work" || name == "excluded" {
             std::fs::remove_dir_all(&path)
@@ -339,8 +361,15 @@ impl Runner<'_> {
             )
         };
         let mut stats: Vec<OpStats> = vec![];
-        let mut sink = if last {
-            ShardWriter::new(&self.layout.out, &prefix, self.policy.clone())?
+        let to_sink = seg.observed_by.as_ref().is_some_and(|g| g.op.is_sink());
+        let mut sink = if to_sink {
+            None
+        } else if last {
+            Some(ShardWriter::new(
+                &self.layout.out,
+                &prefix,
+                self.policy.clone(),
+            )?)
         } else {
             // Work files are read once and deleted: fast compression beats small.
             let policy = ShardPolicy {
@@ -348,7 +377,11 @@ impl Runner<'_> {
                 bytes_per_shard: None,
                 compression: parquet::basic::Compression::LZ4_RAW,
             };
-            ShardWriter::new(&self.layout.intermediate(k), &prefix, policy)?
+            Some(ShardWriter::new(
+                &self.layout.intermediate(k),
+                &prefix,
+                policy,
+            )?)
         };
         let mut observer: Option<Box<dyn Observer>> = match &seg.observed_by {
             Some(g) => Some(g.op.observer(&g.ctx, t)?),
@@ -388,7 +421,9 @@ impl Runner<'_> {
                     obs.observe(&batch, out_rows)?;
                 }
                 out_rows += batch.num_rows() as u64;
-                sink.write(&batch.data, batch.text)?;
+                if let Some(sink) = sink.as_mut() {
+                    sink.write(&batch.data, batch.text)?;
+                }
             }
             batches += 1;
             if batches == 1 {
@@ -397,7 +432,9 @@ impl Runner<'_> {
         }
         stats.push(first);
         stats.extend(op_stats);
-        sink.finish()?;
+        if let Some(sink) = sink {
+            sink.finish()?;
+        }
         excluded.finish()?;
         if let Some(obs) = observer {
             obs.finish()?;

@@ -91,6 +91,10 @@ pub fn plan<'a>(steps: &'a [Step], ctx_for: impl Fn(&str) -> GlobalCtx) -> Plan<
                     .last_mut()
                     .expect("one segment at least")
                     .observed_by = Some(g.clone());
+                if op.is_sink() {
+                    // Its output is its own: no segment reads it.
+                    continue;
+                }
                 segments.push(Segment {
                     opened_by: Some(g),
                     ops: vec![],

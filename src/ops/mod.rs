@@ -16,6 +16,7 @@ pub mod length_filter;
 pub mod normalize;
 pub mod rules;
 pub mod sample;
+pub mod tokenize;
 pub mod upsample;
 
 use std::path::PathBuf;
@@ -125,6 +126,8 @@ pub struct PhaseSpec {
 pub struct GlobalCtx {
     /// This op's own folder inside the work folder.
     pub work: PathBuf,
+    /// The run's output folder (where a sink writes).
+    pub output: PathBuf,
     /// Number of tasks of the streaming phases (input tasks).
     pub tasks: usize,
     /// Total input size in bytes (as discovered), to size partitions.
@@ -162,6 +165,16 @@ pub trait GlobalOp: Send + Sync {
     fn observer(&self, ctx: &GlobalCtx, task: usize) -> Result<Box<dyn Observer>>;
     fn run_phase(&self, ctx: &GlobalCtx, phase: usize, index: usize) -> Result<()>;
     fn filter(&self, ctx: &GlobalCtx, task: usize) -> Result<Box<dyn RowFilter>>;
+    /// A sink (the last step) writes the run's output itself: the rows it
+    /// observes are not written as Parquet shards and no filter follows.
+    fn is_sink(&self) -> bool {
+        false
+    }
+    /// A sink's accounting for the whole run (input, written, dropped),
+    /// read after its phases.
+    fn sink_stats(&self, _ctx: &GlobalCtx) -> Result<crate::stats::OpStats> {
+        anyhow::bail!("not a sink")
+    }
 }
 
 pub enum Op {
@@ -230,6 +243,7 @@ pub const REGISTRY: &[&OpInfo] = &[
     &fineweb::INFO,
     &dedup_exact::INFO,
     &dedup_minhash::INFO,
+    &tokenize::INFO,
 ];
 
 /// Builds every step of a spec, failing on the first unknown op or bad parameter.
