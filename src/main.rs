@@ -31,6 +31,10 @@ enum Command {
         /// No progress output.
         #[arg(long, short)]
         quiet: bool,
+        /// Write tokenized shards in input order (the `tokenize` step's
+        /// `shuffle = false`).
+        #[arg(long)]
+        no_shuffle: bool,
     },
     /// Describes a folder of Parquet shards (or one file).
     Inspect {
@@ -77,11 +81,13 @@ fn main() -> ExitCode {
             workers,
             force,
             quiet,
+            no_shuffle,
         } => {
             let opts = sluice::exec::RunOptions {
                 workers: workers_or_all(workers),
                 force,
                 quiet,
+                no_shuffle,
             };
             sluice::exec::run(&spec, &opts).map(|stats| {
                 print!("{}", stats.table());

@@ -191,7 +191,14 @@ fn megatron_reads_our_shards_and_writes_the_same_bytes() {
     }
 }
 
-fn shards_run(dir: &Path, name: &str, tok: &Path, extra: &str, workers: &str) -> PathBuf {
+fn shards_run(
+    dir: &Path,
+    name: &str,
+    tok: &Path,
+    extra: &str,
+    workers: &str,
+    flags: &[&str],
+) -> PathBuf {
     let out = dir.join(name);
     let q = repo().join("fixtures/quickstart");
     let body = format!(
@@ -200,10 +207,27 @@ fn shards_run(dir: &Path, name: &str, tok: &Path, extra: &str, workers: &str) ->
         q.join("web_pages.parquet")
     );
     let spec = write_spec(dir, &format!("{name}.toml"), &body);
-    run_ok(
-        dir,
-        &["run", spec.to_str().unwrap(), "-q", "--workers", workers],
-    );
+    let mut args = vec!["run", spec.to_str().unwrap(), "-q", "--workers", workers];
+    args.extend(flags);
+    run_ok(dir, &args);
+    out
+}
+
+/// Every document of the shards in `dir`, shards in name order.
+fn shard_docs(dir: &Path) -> Vec<Vec<u32>> {
+    let mut out = vec![];
+    for f in files_with(dir, "idx") {
+        let ds = IndexedDataset::open(&f.with_extension("")).unwrap();
+        assert!(
+            ds.tokens() <= 20000,
+            "{} has {} tokens",
+            f.display(),
+            ds.tokens()
+        );
+        for d in 0..ds.documents() {
+            out.push(ds.document(d).unwrap());
+        }
+    }
     out
 }
 
@@ -225,7 +249,7 @@ fn files_with(dir: &Path, ext: &str) -> Vec<PathBuf> {
 fn the_tokenize_step_writes_shards_that_account_for_every_document() {
     let tmp = tempfile::tempdir().unwrap();
     let tok_path = train_tokenizer(tmp.path());
-    let out = shards_run(tmp.path(), "one", &tok_path, "", "1");
+    let out = shards_run(tmp.path(), "one", &tok_path, "", "1", &["--no-shuffle"]);
     let idx = files_with(&out, "idx");
     assert!(idx.len() >= 3, "expected several shards: {idx:?}");
     assert!(
@@ -298,7 +322,7 @@ fn the_tokenize_step_writes_shards_that_account_for_every_document() {
         );
     }
     // Two workers: the same bytes.
-    let two = shards_run(tmp.path(), "two", &tok_path, "", "2");
+    let two = shards_run(tmp.path(), "two", &tok_path, "", "2", &["--no-shuffle"]);
     for f in files_with(&out, "bin").iter().chain(&idx) {
         let g = two.join(f.file_name().unwrap());
         assert!(
@@ -308,7 +332,7 @@ fn the_tokenize_step_writes_shards_that_account_for_every_document() {
         );
     }
     // The flat format: the same ids, offsets of every document.
-    let flat = shards_run(tmp.path(), "flat", &tok_path, "format = \"flat\"", "2");
+    let flat = shards_run(tmp.path(), "flat", &tok_path, "format = \"flat\"", "2", &[]);
     let mut flat_tokens = 0;
     for f in files_with(&flat, "offsets") {
         let offs: Vec<u64> = std::fs::read(&f)
@@ -322,6 +346,72 @@ fn the_tokenize_step_writes_shards_that_account_for_every_document() {
         flat_tokens += bin.len() as u64 / 2;
     }
     assert_eq!(flat_tokens, tokens);
+}
+
+/// The default: a seeded global shuffle. The same pieces as in input order,
+/// in another order, the same bytes for 1 and 2 workers, another order for
+/// another seed; shards still within tokens_per_shard.
+#[test]
+fn shuffled_shards_hold_the_same_documents_in_a_seeded_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tok_path = train_tokenizer(tmp.path());
+    let plain = shard_docs(&shards_run(
+        tmp.path(),
+        "plain",
+        &tok_path,
+        "",
+        "2",
+        &["--no-shuffle"],
+    ));
+    let one = shards_run(tmp.path(), "one", &tok_path, "", "1", &[]);
+    let shuffled = shard_docs(&one);
+    assert_ne!(shuffled, plain, "not shuffled");
+    let (mut a, mut b) = (shuffled.clone(), plain.clone());
+    a.sort();
+    b.sort();
+    assert_eq!(a, b, "the shuffle lost or changed documents");
+    // Far from input order: few neighbours stay neighbours.
+    let pos: std::collections::HashMap<&Vec<u32>, usize> =
+        plain.iter().enumerate().map(|(i, d)| (d, i)).collect();
+    let kept_next = shuffled
+        .windows(2)
+        .filter(|w| pos[&w[1]] == pos[&w[0]] + 1)
+        .count();
+    assert!(
+        kept_next * 10 < shuffled.len(),
+        "{kept_next} of {} pairs still adjacent",
+        shuffled.len()
+    );
+    let two = shards_run(tmp.path(), "two", &tok_path, "", "2", &[]);
+    for f in files_with(&one, "bin")
+        .iter()
+        .chain(&files_with(&one, "idx"))
+    {
+        let g = two.join(f.file_name().unwrap());
+        assert!(
+            std::fs::read(f).unwrap() == std::fs::read(&g).unwrap(),
+            "{} differs",
+            g.display()
+        );
+    }
+    let seed2 = shard_docs(&shards_run(
+        tmp.path(),
+        "seed2",
+        &tok_path,
+        "seed = 2",
+        "2",
+        &[],
+    ));
+    assert_ne!(seed2, shuffled);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(one.join("tokenize_report.json")).unwrap()).unwrap();
+    let total: usize = shuffled.iter().map(Vec::len).sum();
+    assert_eq!(report["tokens"], total as u64);
+    // The spill (ids and keys) goes once the run has succeeded.
+    assert!(
+        !one.join("_work/2-tokenize").exists(),
+        "spill files left behind"
+    );
 }
 
 #[test]

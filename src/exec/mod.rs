@@ -33,6 +33,8 @@ pub struct RunOptions {
     pub force: bool,
     /// No progress output (tests).
     pub quiet: bool,
+    /// `--no-shuffle`: sets `shuffle = false` on the `tokenize` step.
+    pub no_shuffle: bool,
 }
 
 /// Where a run keeps its files.
@@ -70,7 +72,15 @@ struct PlanRecord {
 
 /// Runs a pipeline spec; returns the run's stats (also in `stats.json`).
 pub fn run(spec_path: &Path, opts: &RunOptions) -> Result<RunStats> {
-    let spec = Spec::load(spec_path)?;
+    let mut spec = Spec::load(spec_path)?;
+    if opts.no_shuffle {
+        for step in spec.steps.iter_mut().filter(|s| s.op == "tokenize") {
+            step.params
+                .insert("shuffle".into(), toml::Value::Boolean(false));
+        }
+        // Part of the plan: a rerun without the flag is another run.
+        spec.source.push_str("\n# --no-shuffle\n");
+    }
     run_spec(&spec, opts)
 }
 

@@ -7,7 +7,10 @@
 //! cut into pieces written as documents of their own (so no shard exceeds
 //! its size by more than one piece), the first with BOS, the last with EOS.
 //! A document that encodes to no token is skipped as `tokenize:empty`.
-//! Documents stay in input order (no shuffle yet).
+//! With `shuffle` (the default), every piece gets a key, a hash of (seed,
+//! task, piece); pieces are spilled in input order and their keys
+//! partitioned by range; one task per partition writes its pieces in key
+//! order. Without it, each input task writes its own shards, in input order.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -22,9 +25,11 @@ use super::{
     BuildCtx, DocBatch, GlobalCtx, GlobalOp, Observer, Op, OpInfo, ParamDoc, PhaseSpec, RowFilter,
 };
 use crate::io::megatron::{Dtype, IndexedWriter};
+use crate::io::partfile::{put_record, read_part, records, PartWriter};
 use crate::pipeline::spec::SpecError;
 use crate::stats::{Count, OpStats};
 use crate::tokenizer::load::{load_tokenizer, token_id};
+use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 fn d_format() -> String {
     "megatron".into()
@@ -55,6 +60,17 @@ struct Config {
     max_doc_tokens: u64,
     #[serde(default = "d_source_column")]
     source_column: String,
+    #[serde(default = "d_shuffle")]
+    shuffle: bool,
+    #[serde(default = "d_seed")]
+    seed: u64,
+}
+
+fn d_shuffle() -> bool {
+    true
+}
+fn d_seed() -> u64 {
+    1
 }
 
 pub const INFO: OpInfo = OpInfo {
@@ -70,6 +86,8 @@ pub const INFO: OpInfo = OpInfo {
         ParamDoc { name: "tokens_per_shard", kind: "integer", default: "1000000000", doc: "a shard is closed before it would pass this" },
         ParamDoc { name: "max_doc_tokens", kind: "integer", default: "1048576", doc: "longer documents are cut into pieces of this size" },
         ParamDoc { name: "source_column", kind: "string", default: "source", doc: "column the report groups by (when present)" },
+        ParamDoc { name: "shuffle", kind: "bool", default: "true", doc: "a seeded global shuffle of the documents (`sluice run --no-shuffle` turns it off)" },
+        ParamDoc { name: "seed", kind: "integer", default: "1", doc: "another seed, another order" },
     ],
     drop_reasons: &["tokenize:empty"],
     build,
@@ -90,6 +108,8 @@ pub struct Tokenize {
     tokens_per_shard: u64,
     max_doc_tokens: u64,
     source_column: String,
+    shuffle: bool,
+    seed: u64,
 }
 
 fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
@@ -145,6 +165,8 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
         tokens_per_shard: c.tokens_per_shard,
         max_doc_tokens: c.max_doc_tokens,
         source_column: c.source_column,
+        shuffle: c.shuffle,
+        seed: c.seed,
     })))
 }
 
@@ -237,39 +259,39 @@ enum ShardWriter {
     Flat(FlatWriter),
 }
 
-/// One task's encoder and shard writer.
-struct TaskSink {
+/// A sequence of output shards `tokens-<group>-<n>`, each closed before a
+/// piece would take it past `tokens_per_shard`.
+struct ShardSeq {
     op: Tokenize,
     out: PathBuf,
-    record_path: PathBuf,
-    task: usize,
+    group: usize,
     writer: Option<(ShardWriter, u64, u64)>,
-    record: TaskRecord,
+    shards: Vec<ShardRecord>,
 }
 
-impl Clone for Tokenize {
-    fn clone(&self) -> Self {
-        Tokenize {
-            tokenizer: self.tokenizer.clone(),
-            source_column: self.source_column.clone(),
-            ..*self
+impl ShardSeq {
+    fn new(op: &Tokenize, out: &Path, group: usize) -> ShardSeq {
+        ShardSeq {
+            op: op.clone(),
+            out: out.to_path_buf(),
+            group,
+            writer: None,
+            shards: vec![],
         }
     }
-}
 
-impl TaskSink {
     fn shard_name(&self) -> String {
-        format!("tokens-{:05}-{:04}", self.task, self.record.shards.len())
+        format!("tokens-{:05}-{:04}", self.group, self.shards.len())
     }
 
-    fn close_shard(&mut self) -> Result<()> {
+    fn close(&mut self) -> Result<()> {
         if let Some((w, docs, tokens)) = self.writer.take() {
             match w {
                 ShardWriter::Megatron(w) => w.finish()?,
                 ShardWriter::Flat(w) => w.finish()?,
             }
             let name = self.shard_name();
-            self.record.shards.push(ShardRecord {
+            self.shards.push(ShardRecord {
                 name,
                 documents: docs,
                 tokens,
@@ -278,14 +300,14 @@ impl TaskSink {
         Ok(())
     }
 
-    fn write_piece(&mut self, ids: &[u32]) -> Result<()> {
+    fn write(&mut self, ids: &[u32]) -> Result<()> {
         let n = ids.len() as u64;
         if self
             .writer
             .as_ref()
             .is_some_and(|(_, _, t)| *t > 0 && t + n > self.op.tokens_per_shard)
         {
-            self.close_shard()?;
+            self.close()?;
         }
         if self.writer.is_none() {
             let prefix = self.out.join(self.shard_name());
@@ -305,6 +327,67 @@ impl TaskSink {
         *docs += 1;
         *tokens += n;
         Ok(())
+    }
+}
+
+/// Where a task's pieces go: straight into output shards (no shuffle), or
+/// into a spill of ids in input order plus, per output partition, records
+/// `[key, task, byte offset, tokens]` (with shuffle).
+enum Dest {
+    Shards(ShardSeq),
+    Spill {
+        ids: FlatWriter,
+        keys: PartWriter,
+        bytes: u64,
+        pieces: u64,
+    },
+}
+
+/// One task's encoder and destination.
+struct TaskSink {
+    op: Tokenize,
+    record_path: PathBuf,
+    task: usize,
+    partitions: usize,
+    dest: Dest,
+    record: TaskRecord,
+}
+
+impl Clone for Tokenize {
+    fn clone(&self) -> Self {
+        Tokenize {
+            tokenizer: self.tokenizer.clone(),
+            source_column: self.source_column.clone(),
+            ..*self
+        }
+    }
+}
+
+impl TaskSink {
+    fn write_piece(&mut self, ids: &[u32]) -> Result<()> {
+        match &mut self.dest {
+            Dest::Shards(seq) => seq.write(ids),
+            Dest::Spill {
+                ids: spill,
+                keys,
+                bytes,
+                pieces,
+            } => {
+                let mut h = [0u8; 16];
+                h[..8].copy_from_slice(&(self.task as u64).to_le_bytes());
+                h[8..].copy_from_slice(&pieces.to_le_bytes());
+                let key = xxh3_64_with_seed(&h, self.op.seed);
+                let p = ((key as u128 * self.partitions as u128) >> 64) as usize;
+                put_record(
+                    keys.part(p),
+                    &[key, self.task as u64, *bytes, ids.len() as u64],
+                );
+                spill.add_document(ids)?;
+                *bytes += (ids.len() * self.op.dtype.size()) as u64;
+                *pieces += 1;
+                Ok(())
+            }
+        }
     }
 }
 
@@ -357,14 +440,90 @@ impl Observer for TaskSink {
         Ok(())
     }
 
-    fn finish(mut self: Box<Self>) -> Result<()> {
-        self.close_shard()?;
-        crate::io::writer::write_atomic(&self.record_path, &serde_json::to_vec(&self.record)?)
+    fn finish(self: Box<Self>) -> Result<()> {
+        let TaskSink {
+            dest,
+            mut record,
+            record_path,
+            ..
+        } = *self;
+        match dest {
+            Dest::Shards(mut seq) => {
+                seq.close()?;
+                record.shards = seq.shards;
+            }
+            Dest::Spill { ids, keys, .. } => {
+                ids.finish()?;
+                keys.finish()?;
+            }
+        }
+        crate::io::writer::write_atomic(&record_path, &serde_json::to_vec(&record)?)
     }
 }
 
 fn record_path(ctx: &GlobalCtx, task: usize) -> PathBuf {
     ctx.work.join("tasks").join(format!("{task:05}.json"))
+}
+
+/// Output partitions of the shuffle: one per input task (never the number
+/// of workers: the output must not depend on it), each a range of keys.
+fn partitions(ctx: &GlobalCtx) -> usize {
+    ctx.tasks.max(1)
+}
+
+fn shards_path(ctx: &GlobalCtx, p: usize) -> PathBuf {
+    ctx.work.join("shards").join(format!("{p:05}.json"))
+}
+
+impl Tokenize {
+    /// Writes partition `p` of the shuffled output: its pieces from every
+    /// task's spill, in key order. Keys are uniform hashes and partitions
+    /// ranges of keys, so the shards in name order are one uniformly
+    /// shuffled sequence; memory holds one partition's records (32 bytes
+    /// a piece), not its tokens.
+    fn write_partition(&self, ctx: &GlobalCtx, p: usize) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        let mut recs: Vec<[u64; 4]> = vec![];
+        for t in 0..ctx.tasks {
+            let path = ctx.work.join("spill").join(format!("{t:05}.keys"));
+            recs.extend(records::<4>(&read_part(&path, p)?, &path)?);
+        }
+        recs.sort_unstable();
+        let mut files: BTreeMap<u64, std::fs::File> = BTreeMap::new();
+        let mut seq = ShardSeq::new(self, &ctx.output, p);
+        let size = self.dtype.size();
+        let mut buf: Vec<u8> = vec![];
+        let mut ids: Vec<u32> = vec![];
+        for [_, task, offset, n] in recs {
+            let f = match files.entry(task) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    let path = ctx.work.join("spill").join(format!("{task:05}.bin"));
+                    e.insert(
+                        std::fs::File::open(&path)
+                            .with_context(|| format!("cannot open {}", path.display()))?,
+                    )
+                }
+            };
+            buf.resize(n as usize * size, 0);
+            f.read_exact_at(&mut buf, offset)
+                .with_context(|| format!("spill of task {task} is truncated"))?;
+            ids.clear();
+            match self.dtype {
+                Dtype::U16 => ids.extend(
+                    buf.chunks_exact(2)
+                        .map(|c| u16::from_le_bytes([c[0], c[1]]) as u32),
+                ),
+                Dtype::I32 => ids.extend(
+                    buf.chunks_exact(4)
+                        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+                ),
+            }
+            seq.write(&ids)?;
+        }
+        seq.close()?;
+        crate::io::writer::write_atomic(&shards_path(ctx, p), &serde_json::to_vec(&seq.shards)?)
+    }
 }
 
 fn read_records(ctx: &GlobalCtx) -> Result<Vec<TaskRecord>> {
@@ -380,25 +539,55 @@ fn read_records(ctx: &GlobalCtx) -> Result<Vec<TaskRecord>> {
 }
 
 impl GlobalOp for Tokenize {
-    fn phases(&self, _ctx: &GlobalCtx) -> Vec<PhaseSpec> {
-        vec![PhaseSpec {
+    fn phases(&self, ctx: &GlobalCtx) -> Vec<PhaseSpec> {
+        let report = PhaseSpec {
             name: "report".into(),
             tasks: 1,
-        }]
+        };
+        if self.shuffle {
+            vec![
+                PhaseSpec {
+                    name: "shuffle".into(),
+                    tasks: partitions(ctx),
+                },
+                report,
+            ]
+        } else {
+            vec![report]
+        }
     }
 
     fn observer(&self, ctx: &GlobalCtx, task: usize) -> Result<Box<dyn Observer>> {
+        let dest = if self.shuffle {
+            let spill = ctx.work.join("spill").join(format!("{task:05}"));
+            std::fs::create_dir_all(ctx.work.join("spill"))?;
+            Dest::Spill {
+                ids: FlatWriter::create(&spill, self.dtype)?,
+                keys: PartWriter::with_spill(
+                    &spill.with_extension("keys"),
+                    partitions(ctx),
+                    ctx.task_budget(256 << 20) as usize,
+                ),
+                bytes: 0,
+                pieces: 0,
+            }
+        } else {
+            Dest::Shards(ShardSeq::new(self, &ctx.output, task))
+        };
         Ok(Box::new(TaskSink {
             op: self.clone(),
-            out: ctx.output.clone(),
             record_path: record_path(ctx, task),
             task,
-            writer: None,
+            partitions: partitions(ctx),
+            dest,
             record: TaskRecord::default(),
         }))
     }
 
-    fn run_phase(&self, ctx: &GlobalCtx, _phase: usize, _index: usize) -> Result<()> {
+    fn run_phase(&self, ctx: &GlobalCtx, phase: usize, index: usize) -> Result<()> {
+        if self.shuffle && phase == 0 {
+            return self.write_partition(ctx, index);
+        }
         let records = read_records(ctx)?;
         let mut sources: BTreeMap<String, SourceCount> = BTreeMap::new();
         let mut shards = vec![];
@@ -413,6 +602,17 @@ impl GlobalOp for Tokenize {
                 s.empty_docs += v.empty_docs;
             }
             shards.extend(r.shards.iter().cloned());
+        }
+        if self.shuffle {
+            for p in 0..partitions(ctx) {
+                let path = shards_path(ctx, p);
+                let bytes = std::fs::read(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let list: Vec<ShardRecord> = serde_json::from_slice(&bytes).with_context(|| {
+                    format!("{} is damaged; rerun with --force", path.display())
+                })?;
+                shards.extend(list);
+            }
         }
         let tokens: u64 = shards.iter().map(|s| s.tokens).sum();
         let report = serde_json::json!({
