@@ -28,6 +28,9 @@ pub struct InputFile {
     pub format: Format,
     pub compression: Compression,
     pub size: u64,
+    /// The `[input.sources]` group the file is in.
+    #[serde(default)]
+    pub source: Option<String>,
 }
 
 /// The part of a file one task reads.
@@ -121,57 +124,79 @@ fn walk(dir: &Path, forced: Option<Format>, out: &mut Vec<PathBuf>) -> Result<()
     Ok(())
 }
 
-/// The input files named by `paths`, sorted and without repeats.
-pub fn input_files(spec: &InputSpec) -> Result<Vec<PathBuf>> {
+/// The files one pattern of `[input]` names (`key` names the list in errors).
+fn matching(pattern: &str, forced: Option<Format>, key: &str) -> Result<Vec<PathBuf>> {
     let mut files = vec![];
+    let path = Path::new(pattern);
+    if pattern.contains(['*', '?', '[']) {
+        let matches = glob::glob(pattern)
+            .with_context(|| format!("bad glob pattern `{pattern}` in [input] {key}"))?;
+        for m in matches {
+            let p = m.with_context(|| format!("reading a match of `{pattern}`"))?;
+            if p.is_dir() {
+                walk(&p, forced, &mut files)?;
+            } else if format_of(&p, forced).is_some() {
+                files.push(p);
+            }
+        }
+        if files.is_empty() {
+            bail!("[input] {key}: `{pattern}` matches no Parquet or JSONL file");
+        }
+    } else if path.is_dir() {
+        walk(path, forced, &mut files)?;
+        if files.is_empty() {
+            bail!(
+                "[input] {key}: the folder {} holds no .parquet or .jsonl(.gz/.zst) file",
+                path.display()
+            );
+        }
+    } else if path.is_file() {
+        if format_of(path, forced).is_none() {
+            bail!(
+                "[input] {key}: cannot tell the format of {} from its extension; \
+                 rename it (.parquet, .jsonl, .jsonl.gz, .jsonl.zst) or set `format` in [input]",
+                path.display()
+            );
+        }
+        files.push(path.to_path_buf());
+    } else {
+        bail!("[input] {key}: {} does not exist", path.display());
+    }
+    Ok(files)
+}
+
+/// The input files named by `paths` and `sources`, sorted and without
+/// repeats, each with the source group it belongs to. A file in two groups
+/// is an error; a file in `paths` and in a group belongs to the group.
+pub fn input_files(spec: &InputSpec) -> Result<Vec<(PathBuf, Option<String>)>> {
+    let mut files: std::collections::BTreeMap<PathBuf, Option<String>> = Default::default();
     for pattern in &spec.paths {
-        let path = Path::new(pattern);
-        if pattern.contains(['*', '?', '[']) {
-            let matches = glob::glob(pattern)
-                .with_context(|| format!("bad glob pattern `{pattern}` in [input] paths"))?;
-            let before = files.len();
-            for m in matches {
-                let p = m.with_context(|| format!("reading a match of `{pattern}`"))?;
-                if p.is_dir() {
-                    walk(&p, spec.format, &mut files)?;
-                } else if format_of(&p, spec.format).is_some() {
-                    files.push(p);
-                }
-            }
-            if files.len() == before {
-                bail!("[input] paths: `{pattern}` matches no Parquet or JSONL file");
-            }
-        } else if path.is_dir() {
-            let before = files.len();
-            walk(path, spec.format, &mut files)?;
-            if files.len() == before {
-                bail!(
-                    "[input] paths: the folder {} holds no .parquet or .jsonl(.gz/.zst) file",
-                    path.display()
-                );
-            }
-        } else if path.is_file() {
-            if format_of(path, spec.format).is_none() {
-                bail!(
-                    "[input] paths: cannot tell the format of {} from its extension; \
-                     rename it (.parquet, .jsonl, .jsonl.gz, .jsonl.zst) or set `format` in [input]",
-                    path.display()
-                );
-            }
-            files.push(path.to_path_buf());
-        } else {
-            bail!("[input] paths: {} does not exist", path.display());
+        for f in matching(pattern, spec.format, "paths")? {
+            files.insert(f, None);
         }
     }
-    files.sort();
-    files.dedup();
-    Ok(files)
+    for (name, patterns) in &spec.sources {
+        for pattern in patterns {
+            for f in matching(pattern, spec.format, &format!("sources.{name}"))? {
+                if let Some(Some(other)) = files.get(&f) {
+                    if other != name {
+                        bail!(
+                            "[input] sources: {} is in both `{other}` and `{name}`",
+                            f.display()
+                        );
+                    }
+                }
+                files.insert(f, Some(name.clone()));
+            }
+        }
+    }
+    Ok(files.into_iter().collect())
 }
 
 /// Cuts the input files into tasks, numbered in file order.
 pub fn discover(spec: &InputSpec) -> Result<Vec<InputTask>> {
     let mut tasks = vec![];
-    for path in input_files(spec)? {
+    for (path, source) in input_files(spec)? {
         let (format, compression) = format_of(&path, spec.format).expect("filtered by input_files");
         let size = std::fs::metadata(&path)
             .with_context(|| format!("cannot read {}", path.display()))?
@@ -181,6 +206,7 @@ pub fn discover(spec: &InputSpec) -> Result<Vec<InputTask>> {
             format,
             compression,
             size,
+            source,
         });
         match format {
             Format::Parquet => parquet_pieces(&file, spec.max_task_bytes, &mut tasks),

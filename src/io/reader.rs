@@ -27,10 +27,24 @@ pub type BatchIter = Box<dyn Iterator<Item = Result<OpOutput>> + Send>;
 
 /// Opens a task for reading. Errors name the file.
 pub fn open(task: &InputTask, spec: &InputSpec) -> Result<BatchIter> {
-    match task.file.format {
-        Format::Parquet => open_parquet(task, spec),
-        Format::Jsonl => open_jsonl(task, spec),
-    }
+    let batches = match task.file.format {
+        Format::Parquet => open_parquet(task, spec)?,
+        Format::Jsonl => open_jsonl(task, spec)?,
+    };
+    let Some(source) = task.file.source.clone() else {
+        return Ok(batches);
+    };
+    // Input groups name the source of every row of their files.
+    let column = spec.source_column.clone();
+    Ok(Box::new(batches.map(move |out| {
+        let out = out?;
+        let n = out.batch.num_rows();
+        let values: ArrayRef = Arc::new(StringArray::from(vec![source.as_str(); n]));
+        Ok(OpOutput {
+            batch: crate::ops::with_column(out.batch, &column, values)?,
+            ..out
+        })
+    })))
 }
 
 fn open_parquet(task: &InputTask, spec: &InputSpec) -> Result<BatchIter> {

@@ -63,6 +63,9 @@ fn default_text() -> String {
 fn default_id() -> String {
     "id".into()
 }
+fn default_source_column() -> String {
+    "source".into()
+}
 fn default_batch_rows() -> usize {
     4096
 }
@@ -76,7 +79,16 @@ fn default_task_bytes() -> u64 {
 pub struct InputSpec {
     /// Files, folders (read recursively) or glob patterns; relative paths are
     /// taken from the current directory.
+    #[serde(default)]
     pub paths: Vec<String>,
+    /// Input groups: source name to paths (as `paths`). Every row of a
+    /// group's files gets the name in `source_column`, for `upsample`,
+    /// `mixture` and the per-source reports.
+    #[serde(default)]
+    pub sources: std::collections::BTreeMap<String, Vec<String>>,
+    /// The column `sources` fills (replacing a column of that name).
+    #[serde(default = "default_source_column")]
+    pub source_column: String,
     /// The column holding the document text.
     #[serde(default = "default_text")]
     pub text_column: String,
@@ -177,6 +189,8 @@ impl Spec {
             source: source.to_string(),
             input: InputSpec {
                 paths: vec![],
+                sources: Default::default(),
+                source_column: default_source_column(),
                 text_column: default_text(),
                 id_column: default_id(),
                 format: None,
@@ -276,11 +290,20 @@ impl Spec {
     }
 
     fn validate(&self) -> Result<(), SpecError> {
-        if self.input.paths.is_empty() {
+        if self.input.paths.is_empty() && self.input.sources.is_empty() {
             return Err(self.error(
                 Section::Input,
                 Some("paths"),
-                "`paths` is empty: name at least one file, folder or glob".into(),
+                "`paths` is empty: name at least one file, folder or glob \
+                 (or give input groups in [input.sources])"
+                    .into(),
+            ));
+        }
+        if let Some((name, _)) = self.input.sources.iter().find(|(_, p)| p.is_empty()) {
+            return Err(self.error(
+                Section::Input,
+                Some("sources"),
+                format!("source `{name}` names no path"),
             ));
         }
         if self.input.batch_rows == 0 {

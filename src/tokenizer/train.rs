@@ -59,6 +59,8 @@ fn input_spec(spec: &TokenizerSpec, paths: &[String]) -> InputSpec {
         format: spec.input.format,
         batch_rows: 4096,
         max_task_bytes: 256 << 20,
+        sources: Default::default(),
+        source_column: "source".into(),
     }
 }
 
@@ -148,6 +150,8 @@ fn held_out_texts(path: &Path, max: u64) -> Result<Vec<String>> {
         format: None,
         batch_rows: 4096,
         max_task_bytes: u64::MAX,
+        sources: Default::default(),
+        source_column: "source".into(),
     };
     let mut out = vec![];
     let mut bytes = 0;
