@@ -147,6 +147,9 @@ pub struct RunStats {
     pub dropped: BTreeMap<String, Count>,
     pub steps: Vec<OpStats>,
     pub phases: Vec<PhaseTime>,
+    /// Reports of ops (the mixture table) printed after the run's table.
+    #[serde(skip)]
+    pub notes: Vec<String>,
 }
 
 impl RunStats {
@@ -173,6 +176,7 @@ impl RunStats {
             dropped,
             steps,
             phases,
+            notes: vec![],
         };
         stats.check()?;
         Ok(stats)
@@ -283,6 +287,10 @@ impl RunStats {
                 "phase {:<24} {:>6} tasks{} {:>9.2} s\n",
                 p.phase, p.tasks, resumed, p.seconds
             ));
+        }
+        for n in &self.notes {
+            out.push('\n');
+            out.push_str(n);
         }
         out
     }

@@ -438,3 +438,45 @@ fn a_missing_tokenizer_or_token_is_named_before_any_data_is_read() {
         assert!(stderr(&o).contains(want), "{}", stderr(&o));
     }
 }
+
+/// sluice encodes with its own encoder when the tokenizer.json is one it
+/// wrote; the ids must be the `tokenizers` crate's, on every fixture text
+/// and on text made to catch the edges (special tokens inside the text,
+/// digits, CRLF, emoji, long runs without a space).
+#[test]
+fn our_encoder_gives_the_tokenizers_crates_ids() {
+    use sluice::tokenizer::load::TextEncoder;
+    let tmp = tempfile::tempdir().unwrap();
+    let tok_path = train_tokenizer(tmp.path());
+    let ours = TextEncoder::load(&tok_path).unwrap();
+    assert_eq!(ours.name(), "sluice");
+    let hf = TextEncoder::Hf(Box::new(load_tokenizer(&tok_path).unwrap()));
+    let q = repo().join("fixtures/quickstart");
+    let mut texts: Vec<String> = vec![];
+    for f in ["zh_news.parquet", "web_pages.parquet"] {
+        texts.extend(read_parquet_column(&q.join(f), "text"));
+    }
+    texts.extend([
+        "a<|endoftext|>b<|endoftext|><|endoftext|>".to_string(),
+        "1234567890 3.14159 ¹²³ ١٢٣ 一二三".to_string(),
+        "line\r\nnext\r\n\r\n  indented\ttab   \n".to_string(),
+        "emoji 👩‍👩‍👧 flags 🇫🇷 e\u{301} Å Å".to_string(),
+        "长".repeat(5000),
+        "x".repeat(20000),
+        " ".repeat(300) + "end",
+        "it's THEY'LL we'Re".to_string(),
+        String::new(),
+    ]);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let a = ours.encode_batch(&refs).unwrap();
+    let b = hf.encode_batch(&refs).unwrap();
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        assert_eq!(
+            x,
+            y,
+            "text {i}: {:?}",
+            &texts[i].chars().take(80).collect::<String>()
+        );
+    }
+    assert_eq!(ours.vocab_size(), hf.vocab_size());
+}

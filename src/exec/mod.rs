@@ -167,7 +167,13 @@ pub fn run_spec(spec: &Spec, opts: &RunOptions) -> Result<RunStats> {
         s.step = g.label.clone();
         steps_stats.push(s);
     }
-    let stats = RunStats::from_steps(steps_stats, times)?;
+    let mut stats = RunStats::from_steps(steps_stats, times)?;
+    stats.notes = plan
+        .segments
+        .iter()
+        .filter_map(|s| s.observed_by.as_ref())
+        .filter_map(|g| g.op.summary(&g.ctx))
+        .collect();
     write_atomic(
         &layout.out.join("stats.json"),
         &serde_json::to_vec_pretty(&stats)?,
@@ -224,7 +230,14 @@ fn prepare_output(layout: &Layout, force: bool) -> Result<()> {
             && [".bin", ".idx", ".offsets", ".tmp"]
                 .iter()
                 .any(|e| name.ends_with(e));
-        if ours || tokens || name == "stats.json" || name == "tokenize_report.json" {
+        let report = [
+            "stats.json",
+            "tokenize_report.json",
+            "mixture_report.json",
+            "mixture_report.txt",
+        ]
+        .contains(&name.as_str());
+        if ours || tokens || report {
             std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
         } else if name == "_work" || name == "excluded" {
             std::fs::remove_dir_all(&path)
@@ -337,10 +350,18 @@ impl Runner<'_> {
         let seg: &Segment = &self.plan.segments[k];
         let last = k + 1 == self.plan.segments.len();
         let prefix = format!("part-{t:05}");
-        let (mut source, mut first, where_): (reader::BatchIter, OpStats, String) = if k == 0 {
+        // Each item: the rows and what came in (before a global op's filter
+        // added copies; the reader's rows are what came in).
+        type Source = Box<dyn Iterator<Item = Result<(OpOutput, Count)>> + Send>;
+        let (mut source, mut first, where_): (Source, OpStats, String) = if k == 0 {
             let task = &self.tasks[t];
             (
-                reader::open(task, &self.spec.input)?,
+                Box::new(reader::open(task, &self.spec.input)?.map(|r| {
+                    r.map(|o| {
+                        let c = count_of(&o.batch);
+                        (o, c)
+                    })
+                })),
                 OpStats::new("read"),
                 task.describe(),
             )
@@ -407,15 +428,14 @@ impl Runner<'_> {
         let mut out_rows = 0u64;
         let mut batches = 0usize;
         for item in source.by_ref() {
-            let out = item.with_context(|| where_.clone())?;
+            let (out, input) = item.with_context(|| where_.clone())?;
             if excluded.schema.is_none() {
                 excluded.schema = Some(segment_schema(&out.batch, seg)?);
             }
-            progress.add(out.batch.num_rows() as u64, out.batch.text_bytes());
+            progress.add(input.docs, input.bytes);
             if k > 0 {
                 count_group_sizes(&out.batch, &mut first);
             }
-            let input = count_of(&out.batch);
             let mut batch = settle(out, input, &mut first, &mut excluded)?;
             for (step, st) in seg.ops.iter().zip(op_stats.iter_mut()) {
                 let Some(b) = batch.take() else { break };
@@ -653,7 +673,7 @@ struct FilteredIter {
 }
 
 impl Iterator for FilteredIter {
-    type Item = Result<OpOutput>;
+    type Item = Result<(OpOutput, Count)>;
     fn next(&mut self) -> Option<Self::Item> {
         let batch = match self.inner.next() {
             Some(Ok(b)) => b,
@@ -666,7 +686,8 @@ impl Iterator for FilteredIter {
         };
         let first = self.row;
         self.row += batch.num_rows() as u64;
-        Some(self.filter.apply(batch, first))
+        let input = count_of(&batch);
+        Some(self.filter.apply(batch, first).map(|o| (o, input)))
     }
 }
 

@@ -13,6 +13,8 @@ pub mod fineweb;
 pub mod gopher;
 pub mod lang;
 pub mod length_filter;
+pub mod mixture;
+pub mod mixture_report;
 pub mod normalize;
 pub mod rules;
 pub mod sample;
@@ -175,6 +177,10 @@ pub trait GlobalOp: Send + Sync {
     fn sink_stats(&self, _ctx: &GlobalCtx) -> Result<crate::stats::OpStats> {
         anyhow::bail!("not a sink")
     }
+    /// Text the op adds to the run's summary (read after its phases).
+    fn summary(&self, _ctx: &GlobalCtx) -> Option<String> {
+        None
+    }
 }
 
 pub enum Op {
@@ -236,6 +242,7 @@ pub const REGISTRY: &[&OpInfo] = &[
     &length_filter::INFO,
     &sample::INFO,
     &upsample::INFO,
+    &mixture::INFO,
     &lang::INFO,
     &gopher::REPETITION_INFO,
     &gopher::QUALITY_INFO,

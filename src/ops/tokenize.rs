@@ -28,7 +28,7 @@ use crate::io::megatron::{Dtype, IndexedWriter};
 use crate::io::partfile::{put_record, read_part, records, PartWriter};
 use crate::pipeline::spec::SpecError;
 use crate::stats::{Count, OpStats};
-use crate::tokenizer::load::{load_tokenizer, token_id};
+use crate::tokenizer::load::{load_tokenizer, token_id, TextEncoder};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 fn d_format() -> String {
@@ -56,8 +56,9 @@ struct Config {
     format: String,
     #[serde(default = "d_tokens_per_shard")]
     tokens_per_shard: u64,
-    #[serde(default = "d_max_doc_tokens")]
-    max_doc_tokens: u64,
+    /// Default: 1 Mi tokens, or `tokens_per_shard` when smaller.
+    #[serde(default)]
+    max_doc_tokens: Option<u64>,
     #[serde(default = "d_source_column")]
     source_column: String,
     #[serde(default = "d_shuffle")]
@@ -84,7 +85,7 @@ pub const INFO: OpInfo = OpInfo {
         ParamDoc { name: "eos", kind: "string", default: "none", doc: "token put after each document" },
         ParamDoc { name: "format", kind: "string", default: "megatron", doc: "`megatron` (.bin/.idx) or `flat` (.bin of ids + .offsets)" },
         ParamDoc { name: "tokens_per_shard", kind: "integer", default: "1000000000", doc: "a shard is closed before it would pass this" },
-        ParamDoc { name: "max_doc_tokens", kind: "integer", default: "1048576", doc: "longer documents are cut into pieces of this size" },
+        ParamDoc { name: "max_doc_tokens", kind: "integer", default: "1048576", doc: "longer documents are cut into pieces of this size (at most tokens_per_shard, its default when smaller)" },
         ParamDoc { name: "source_column", kind: "string", default: "source", doc: "column the report groups by (when present)" },
         ParamDoc { name: "shuffle", kind: "bool", default: "true", doc: "a seeded global shuffle of the documents (`sluice run --no-shuffle` turns it off)" },
         ParamDoc { name: "seed", kind: "integer", default: "1", doc: "another seed, another order" },
@@ -100,7 +101,7 @@ enum Format {
 }
 
 pub struct Tokenize {
-    tokenizer: Arc<tokenizers::Tokenizer>,
+    tokenizer: Arc<TextEncoder>,
     bos: Option<u32>,
     eos: Option<u32>,
     format: Format,
@@ -127,12 +128,15 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
     if c.tokens_per_shard == 0 {
         return Err(ctx.error("tokens_per_shard", "must be above 0".into()));
     }
-    if c.max_doc_tokens == 0 || c.max_doc_tokens > c.tokens_per_shard {
+    let max_doc_tokens = c
+        .max_doc_tokens
+        .unwrap_or(d_max_doc_tokens().min(c.tokens_per_shard));
+    if max_doc_tokens == 0 || max_doc_tokens > c.tokens_per_shard {
         return Err(ctx.error(
             "max_doc_tokens",
             format!(
-                "must be between 1 and tokens_per_shard ({}), not {}",
-                c.tokens_per_shard, c.max_doc_tokens
+                "`max_doc_tokens` must be between 1 and `tokens_per_shard` ({}), not {}",
+                c.tokens_per_shard, max_doc_tokens
             ),
         ));
     }
@@ -157,13 +161,13 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
         Format::Flat => Dtype::I32,
     };
     Ok(Op::Global(Arc::new(Tokenize {
-        tokenizer: Arc::new(tokenizer),
+        tokenizer: Arc::new(TextEncoder::with(&c.tokenizer, tokenizer)),
         bos,
         eos,
         format,
         dtype,
         tokens_per_shard: c.tokens_per_shard,
-        max_doc_tokens: c.max_doc_tokens,
+        max_doc_tokens,
         source_column: c.source_column,
         shuffle: c.shuffle,
         seed: c.seed,
@@ -403,8 +407,8 @@ impl Observer for TaskSink {
         let encodings = self
             .op
             .tokenizer
-            .encode_batch_fast(inputs, false)
-            .map_err(|e| anyhow::anyhow!("tokenize: {e}"))?;
+            .encode_batch(&inputs)
+            .context("tokenize")?;
         let max = self.op.max_doc_tokens as usize;
         let mut ids: Vec<u32> = vec![];
         for (i, enc) in encodings.iter().enumerate() {
@@ -417,14 +421,14 @@ impl Observer for TaskSink {
             let sc = self.record.sources.entry(source).or_default();
             sc.docs += 1;
             sc.bytes += bytes as u64;
-            if enc.get_ids().is_empty() {
+            if enc.is_empty() {
                 sc.empty_docs += 1;
                 self.record.stats.drop_one("tokenize:empty", bytes);
                 continue;
             }
             ids.clear();
             ids.extend(self.op.bos);
-            ids.extend_from_slice(enc.get_ids());
+            ids.extend_from_slice(enc);
             ids.extend(self.op.eos);
             sc.tokens += ids.len() as u64;
             if ids.len() > max {

@@ -37,6 +37,14 @@ pub struct Upsample {
     pub default: f64,
     #[serde(default = "d_seed")]
     pub seed: u64,
+    /// The drop reason of a document written zero times (`mixture` uses
+    /// its own).
+    #[serde(skip, default = "d_reason")]
+    pub reason: &'static str,
+}
+
+fn d_reason() -> &'static str {
+    "upsample:downsampled"
 }
 
 pub const INFO: OpInfo = OpInfo {
@@ -107,10 +115,20 @@ impl Upsample {
             .and_then(|s| self.factors.get(s))
             .copied()
             .unwrap_or(self.default);
-        let whole = f.floor();
-        let u = (xxh3_64_with_seed(id.as_bytes(), self.seed) >> 11) as f64 / (1u64 << 53) as f64;
-        whole as u32 + (u < f - whole) as u32
+        copies_for(f, id_hash(id, self.seed))
     }
+}
+
+/// The hash that picks a document for a fractional copy.
+pub fn id_hash(id: &str, seed: u64) -> u64 {
+    xxh3_64_with_seed(id.as_bytes(), seed)
+}
+
+/// Copies of a document with this id hash at factor `f`.
+pub fn copies_for(f: f64, hash: u64) -> u32 {
+    let whole = f.floor();
+    let u = (hash >> 11) as f64 / (1u64 << 53) as f64;
+    whole as u32 + (u < f - whole) as u32
 }
 
 impl StreamOp for Upsample {
@@ -140,7 +158,7 @@ impl StreamOp for Upsample {
                 // The row stays once, marked: the engine counts the drop.
                 take.push(i as u32);
                 copy.push(0);
-                drops.push(Some(DropMark::new("upsample:downsampled")));
+                drops.push(Some(DropMark::new(self.reason)));
             }
             for k in 0..c {
                 take.push(i as u32);
@@ -176,6 +194,7 @@ mod tests {
             factors: BTreeMap::from([("books".to_string(), f)]),
             default: 1.0,
             seed: 1,
+            reason: d_reason(),
         }
     }
 
