@@ -1,3 +1,4 @@
 //! Model files read natively: fastText classifiers.
 
 pub mod fasttext;
+pub mod quality_text;

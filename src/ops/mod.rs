@@ -16,6 +16,7 @@ pub mod length_filter;
 pub mod mixture;
 pub mod mixture_report;
 pub mod normalize;
+pub mod quality_model;
 pub mod rules;
 pub mod sample;
 pub mod tokenize;
@@ -248,6 +249,7 @@ pub const REGISTRY: &[&OpInfo] = &[
     &gopher::QUALITY_INFO,
     &c4::INFO,
     &fineweb::INFO,
+    &quality_model::INFO,
     &dedup_exact::INFO,
     &dedup_minhash::INFO,
     &tokenize::INFO,
