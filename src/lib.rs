@@ -3,6 +3,7 @@
 //! The architecture is in DESIGN.md: streaming ops over Arrow batches, global
 //! ops as phases of independent tasks, resumable, every document accounted for.
 
+pub mod classifier;
 pub mod exec;
 pub mod inspect;
 pub mod io;

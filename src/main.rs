@@ -60,6 +60,16 @@ enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Trains a fastText quality classifier from positive and negative
+    /// shards; writes model.bin and report.json (held-out precision, recall,
+    /// F1, ROC AUC, score distribution).
+    TrainClassifier {
+        /// The classifier spec (TOML): [train], [model], [text], [output].
+        spec: PathBuf,
+        /// No summary.
+        #[arg(short, long)]
+        quiet: bool,
+    },
     /// Lists the operators with their parameters, defaults and drop reasons.
     Ops,
 }
@@ -109,6 +119,7 @@ fn main() -> ExitCode {
             workers,
             quiet,
         } => sluice::tokenizer::train::run(&spec, workers_or_all(workers), quiet),
+        Command::TrainClassifier { spec, quiet } => sluice::classifier::run(&spec, quiet),
         Command::Ops => {
             print!("{}", sluice::ops::describe_all());
             Ok(())

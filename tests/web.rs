@@ -10,10 +10,14 @@ use common::*;
 fn web_pipeline_keeps_chinese_prose_and_drops_boilerplate() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
+    // The quality model web.toml names is trained on ../shared; here, a
+    // small one on the fixtures stands in for it.
+    let model = train_fixture_classifier(tmp.path(), "quality", "").join("model.bin");
     let src = std::fs::read_to_string(repo().join("pipelines/web.toml"))
         .unwrap()
         .replace("\"fixtures/", &format!("\"{}/fixtures/", repo().display()))
-        .replace("\"out/web\"", &format!("{out:?}"));
+        .replace("\"out/web\"", &format!("{out:?}"))
+        .replace("\"out/quality-model/model.bin\"", &format!("{model:?}"));
     let spec = write_spec(tmp.path(), "web.toml", &src);
     let o = run_ok(tmp.path(), &["run", spec.to_str().unwrap(), "-q"]);
     let table = stdout(&o);
@@ -23,6 +27,7 @@ fn web_pipeline_keeps_chinese_prose_and_drops_boilerplate() {
         "3:gopher_quality",
         "4:c4_quality",
         "5:fineweb_quality",
+        "6:quality_model",
     ] {
         assert!(table.contains(step), "{table}");
     }
@@ -47,6 +52,10 @@ fn web_pipeline_keeps_chinese_prose_and_drops_boilerplate() {
         kept_zh + dropped_zh
     );
     assert!(kept.iter().all(|r| r["lang"] == "en" || r["lang"] == "zh"));
+    // Every kept document has its quality score (the step only scores).
+    assert!(kept.iter().all(|r| r["quality_score"]
+        .parse::<f32>()
+        .is_ok_and(|s| (0.0..=1.0).contains(&s))));
 
     // English pages whose menus repeat as paragraphs are dropped by the rule that says so.
     let boilerplate = excluded
@@ -119,8 +128,10 @@ fn chinese_news_prose_survives_the_web_chain() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
+    let model = train_fixture_classifier(tmp.path(), "quality", "").join("model.bin");
     let src = std::fs::read_to_string(repo().join("pipelines/web.toml"))
         .unwrap()
+        .replace("\"out/quality-model/model.bin\"", &format!("{model:?}"))
         .replace("\"fixtures/models", &format!("\"{}/fixtures/models", repo().display()))
         .replace(
             "paths = [\"fixtures/quickstart/web_pages.parquet\", \"fixtures/quickstart/zh_news.parquet\"]",

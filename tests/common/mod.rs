@@ -178,3 +178,20 @@ pub fn read_parquet_column(path: &Path, column: &str) -> Vec<String> {
     }
     out
 }
+
+/// A small quality classifier trained by `sluice train-classifier` on the
+/// fixtures: documentation and speeches (positive) against web pages
+/// (negative). Returns the output folder (model.bin, report.json).
+pub fn train_fixture_classifier(dir: &Path, name: &str, extra: &str) -> PathBuf {
+    let q = repo().join("fixtures/quickstart");
+    let out = dir.join(name);
+    let body = format!(
+        "[train]\npositive = [{:?}, {:?}]\nnegative = [{:?}]\nholdout_fraction = 0.3\n{extra}\n\n[model]\ndim = 16\nbucket = 50000\nepoch = 10\n\n[output]\ndir = {out:?}\n",
+        q.join("python_docs.jsonl.zst"),
+        q.join("speeches.jsonl.gz"),
+        q.join("web_pages.parquet"),
+    );
+    let spec = write_spec(dir, &format!("{name}.toml"), &body);
+    run_ok(dir, &["train-classifier", spec.to_str().unwrap(), "-q"]);
+    out
+}
