@@ -2,3 +2,4 @@
 
 pub mod fasttext;
 pub mod quality_text;
+pub mod static_embed;

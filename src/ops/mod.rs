@@ -9,6 +9,7 @@ pub mod c4;
 pub mod dedup_exact;
 pub mod dedup_minhash;
 pub mod dup;
+pub mod embed;
 pub mod fineweb;
 pub mod gopher;
 pub mod lang;
@@ -252,6 +253,7 @@ pub const REGISTRY: &[&OpInfo] = &[
     &quality_model::INFO,
     &dedup_exact::INFO,
     &dedup_minhash::INFO,
+    &embed::INFO,
     &tokenize::INFO,
 ];
 
