@@ -6,6 +6,7 @@
 //! Adding an op: a module here and one line in [`REGISTRY`].
 
 pub mod c4;
+pub mod cluster;
 pub mod dedup_exact;
 pub mod dedup_minhash;
 pub mod dup;
@@ -254,6 +255,7 @@ pub const REGISTRY: &[&OpInfo] = &[
     &dedup_exact::INFO,
     &dedup_minhash::INFO,
     &embed::INFO,
+    &cluster::INFO,
     &tokenize::INFO,
 ];
 

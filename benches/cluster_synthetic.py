@@ -1,0 +1,86 @@
+"""k-means (`cluster`) on synthetic embeddings: N unit vectors of 384
+dimensions drawn around C random centres (Gaussian noise), written as a
+Parquet column; `sluice run` reads them (`embed` with `column`), fits k
+centroids on its hash sample and assigns every document. Reports wall
+time, peak memory (RSS) and the purity of the clusters against the true
+centres.
+
+    python3 -m venv /tmp/tokbench && /tmp/tokbench/bin/pip install numpy pyarrow
+    cargo build --release
+    /tmp/tokbench/bin/python benches/cluster_synthetic.py [N] [k]     # default 1,000,000 and 100
+"""
+
+import collections
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SLUICE = os.path.join(REPO, "target", "release", "sluice")
+DIM = 384
+
+
+def main():
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    k = int(sys.argv[2]) if len(sys.argv) > 2 else 100
+    work = tempfile.mkdtemp(prefix="cluster-bench-")
+    rng = np.random.default_rng(1)
+    centres = rng.standard_normal((k, DIM)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    files = 8
+    per = n // files
+    for f in range(files):
+        truth = rng.integers(0, k, per)
+        v = centres[truth] + rng.standard_normal((per, DIM)).astype(np.float32) * 0.03
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        ids = [f"c{t}-{f}-{i}" for i, t in enumerate(truth)]
+        col = pa.FixedSizeListArray.from_arrays(pa.array(v.reshape(-1)), DIM)
+        pq.write_table(pa.table({"id": ids, "text": ["x"] * per, "vec": col}),
+                       os.path.join(work, f"in-{f}.parquet"), row_group_size=65536)
+    mb = sum(os.path.getsize(os.path.join(work, f"in-{f}.parquet")) for f in range(files)) / 1e6
+    out = os.path.join(work, "out")
+    spec = os.path.join(work, "run.toml")
+    with open(spec, "w") as fh:
+        fh.write(f"""[input]
+paths = ["{work}/in-*.parquet"]
+[[step]]
+op = "embed"
+column = "vec"
+dim = {DIM}
+[[step]]
+op = "cluster"
+k = {k}
+[output]
+dir = "{out}"
+excluded = false
+""")
+    start = time.time()
+    rep = os.path.join(work, "time.txt")
+    r = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rep, SLUICE, "run", spec, "--force"],
+                       check=True, capture_output=True, text=True)
+    secs = time.time() - start
+    peak = int(open(rep).read().split()[-1]) / 1024
+    # Purity: the share of documents whose cluster's majority centre is theirs.
+    pairs = collections.Counter()
+    for f in sorted(os.listdir(out)):
+        if f.endswith(".parquet"):
+            t = pq.read_table(os.path.join(out, f), columns=["id", "cluster_id"])
+            for i, c in zip(t.column("id").to_pylist(), t.column("cluster_id").to_pylist()):
+                pairs[(c, i.split("-")[0])] += 1
+    best = collections.defaultdict(int)
+    for (c, _), m in pairs.items():
+        best[c] = max(best[c], m)
+    purity = sum(best.values()) / sum(pairs.values())
+    print(r.stdout)
+    print(f"{n} vectors x {DIM} (input {mb:.0f} MB Parquet), k = {k}: {secs:.1f} s, peak RSS {peak:.0f} MB, "
+          f"purity {purity:.4f} (vectors in memory would be {n * DIM * 4 / 1e6:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,596 @@
+//! `cluster`: k-means over the `embedding` column. Fitted on a sample (the
+//! `fit_sample` documents of lowest xxh3(seed, id), the same whatever the
+//! tasks and workers), then every document is assigned to its nearest
+//! centroid in the next streaming pass: adds `cluster_id` and
+//! `cluster_dist` (cosine distance 1 − cos, or L2 distance).
+//!
+//! Phases: each task keeps its `fit_sample` lowest-hash vectors (a bounded
+//! heap) and writes them; `fit` merges them into the global sample,
+//! seeds k-means++ with a seeded generator and runs Lloyd iterations
+//! (spherical for cosine: centroids renormalised) until no assignment
+//! changes or `max_iter`; the filter assigns every row. Sums run in a fixed
+//! order, so the centroids are the same bytes for any number of threads.
+
+use std::collections::BinaryHeap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use arrow::array::{Array, FixedSizeListArray, Float32Array, UInt32Array};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+use super::{
+    with_column, BuildCtx, DocBatch, GlobalCtx, GlobalOp, Observer, Op, OpInfo, OpOutput, ParamDoc,
+    PhaseSpec, RowFilter,
+};
+use crate::pipeline::spec::SpecError;
+
+fn d_seed() -> u64 {
+    1
+}
+fn d_metric() -> String {
+    "cosine".into()
+}
+fn d_fit_sample() -> usize {
+    50_000
+}
+fn d_max_iter() -> usize {
+    50
+}
+fn d_column() -> String {
+    super::embed::EMBEDDING.into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    k: usize,
+    #[serde(default = "d_seed")]
+    seed: u64,
+    #[serde(default = "d_metric")]
+    metric: String,
+    #[serde(default = "d_fit_sample")]
+    fit_sample: usize,
+    #[serde(default = "d_max_iter")]
+    max_iter: usize,
+    #[serde(default = "d_column")]
+    column: String,
+}
+
+pub const INFO: OpInfo = OpInfo {
+    name: "cluster",
+    global: true,
+    summary: "k-means on the embeddings (k-means++ seeding, Lloyd iterations, cosine or L2), \
+              fitted on a hash sample, then every document assigned: adds cluster_id and \
+              cluster_dist.",
+    params: &[
+        ParamDoc {
+            name: "k",
+            kind: "integer",
+            default: "required",
+            doc: "number of clusters",
+        },
+        ParamDoc {
+            name: "seed",
+            kind: "integer",
+            default: "1",
+            doc: "picks the sample and the k-means++ seeds",
+        },
+        ParamDoc {
+            name: "metric",
+            kind: "string",
+            default: "cosine",
+            doc: "`cosine` (spherical k-means) or `l2`",
+        },
+        ParamDoc {
+            name: "fit_sample",
+            kind: "integer",
+            default: "50000",
+            doc: "documents the centroids are fitted on (all when fewer)",
+        },
+        ParamDoc {
+            name: "max_iter",
+            kind: "integer",
+            default: "50",
+            doc: "Lloyd iterations at most",
+        },
+        ParamDoc {
+            name: "column",
+            kind: "string",
+            default: "embedding",
+            doc: "the vectors (a fixed-size list of f32, as `embed` writes)",
+        },
+    ],
+    drop_reasons: &[],
+    build,
+};
+
+pub struct Cluster {
+    k: usize,
+    seed: u64,
+    cosine: bool,
+    fit_sample: usize,
+    max_iter: usize,
+    column: String,
+}
+
+fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
+    let c: Config = ctx.config()?;
+    if c.k == 0 {
+        return Err(ctx.error("k", "`k` must be at least 1".into()));
+    }
+    let cosine = match c.metric.as_str() {
+        "cosine" => true,
+        "l2" => false,
+        other => {
+            return Err(ctx.error("metric", format!("unknown metric `{other}` (cosine or l2)")))
+        }
+    };
+    if c.fit_sample < c.k {
+        return Err(ctx.error(
+            "fit_sample",
+            format!(
+                "`fit_sample` ({}) must be at least k ({})",
+                c.fit_sample, c.k
+            ),
+        ));
+    }
+    if c.max_iter == 0 {
+        return Err(ctx.error("max_iter", "`max_iter` must be at least 1".into()));
+    }
+    Ok(Op::Global(Arc::new(Cluster {
+        k: c.k,
+        seed: c.seed,
+        cosine,
+        fit_sample: c.fit_sample,
+        max_iter: c.max_iter,
+        column: c.column,
+    })))
+}
+
+/// The vectors of a batch: the column as fixed-size lists of f32.
+fn vectors<'a>(batch: &'a DocBatch, column: &str) -> Result<(&'a FixedSizeListArray, usize)> {
+    let col = batch.data.column_by_name(column).with_context(|| {
+        format!("cluster: no column `{column}` (put an `embed` step before `cluster`)")
+    })?;
+    let list = col
+        .as_any()
+        .downcast_ref::<FixedSizeListArray>()
+        .with_context(|| {
+            format!(
+                "cluster: column `{column}` is {}, not a fixed-size list of f32 (as `embed` writes)",
+                col.data_type()
+            )
+        })?;
+    if list
+        .values()
+        .as_any()
+        .downcast_ref::<Float32Array>()
+        .is_none()
+    {
+        bail!("cluster: column `{column}` does not hold f32 values");
+    }
+    Ok((list, list.value_length() as usize))
+}
+
+fn row<'a>(list: &'a FixedSizeListArray, values: &'a [f32], dim: usize, i: usize) -> &'a [f32] {
+    let start = (list.offset() + i) * dim;
+    &values[start..start + dim]
+}
+
+fn normalize(v: &mut [f32]) {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if n > 0.0 {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+}
+
+/// Sums in eight lanes, which the compiler turns into SIMD; the order of
+/// additions is fixed, so results do not depend on threads.
+fn lanes(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += f(x[l], y[l]);
+        }
+    }
+    let mut s = acc.iter().sum::<f32>();
+    for (x, y) in ra.iter().zip(rb) {
+        s += f(*x, *y);
+    }
+    s
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    lanes(a, b, |x, y| x * y)
+}
+
+fn l2sq(a: &[f32], b: &[f32]) -> f32 {
+    lanes(a, b, |x, y| (x - y) * (x - y))
+}
+
+fn sample_path(ctx: &GlobalCtx, task: usize) -> PathBuf {
+    ctx.work.join("sample").join(format!("{task:05}.bin"))
+}
+fn centroids_path(ctx: &GlobalCtx) -> PathBuf {
+    ctx.work.join("centroids.json")
+}
+
+/// Entry of the sample heap: the largest hash on top, to be evicted. Equal
+/// hashes (repeated ids) are ordered by the vector, so the sample never
+/// depends on the order documents arrive in.
+struct Entry(u64, Vec<f32>);
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.cmp(&other.0).then_with(|| {
+            self.1
+                .iter()
+                .zip(&other.1)
+                .map(|(a, b)| a.total_cmp(b))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
+    }
+}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+impl Eq for Entry {}
+
+/// Keeps the `max` lowest-hash vectors.
+struct Sample {
+    heap: BinaryHeap<Entry>,
+    max: usize,
+    dim: usize,
+}
+
+impl Sample {
+    fn offer(&mut self, hash: u64, v: &[f32]) {
+        if self.heap.len() < self.max {
+            self.heap.push(Entry(hash, v.to_vec()));
+        } else {
+            let e = Entry(hash, v.to_vec());
+            if self.heap.peek().is_some_and(|top| e < *top) {
+                self.heap.pop();
+                self.heap.push(e);
+            }
+        }
+    }
+    fn sorted(self) -> Vec<Entry> {
+        self.heap.into_sorted_vec()
+    }
+}
+
+struct Sampler {
+    sample: Sample,
+    seed: u64,
+    column: String,
+    path: PathBuf,
+}
+
+impl Observer for Sampler {
+    fn observe(&mut self, batch: &DocBatch, _first_row: u64) -> Result<()> {
+        let (list, dim) = vectors(batch, &self.column)?;
+        if self.sample.dim == 0 {
+            self.sample.dim = dim;
+        } else if dim != self.sample.dim {
+            bail!(
+                "cluster: vectors of length {dim} after vectors of length {}",
+                self.sample.dim
+            );
+        }
+        let values = list
+            .values()
+            .as_any()
+            .downcast_ref::<Float32Array>()
+            .expect("checked");
+        let ids = batch.ids();
+        for i in 0..batch.num_rows() {
+            if list.is_valid(i) {
+                let h = xxh3_64_with_seed(ids.value(i).as_bytes(), self.seed);
+                self.sample.offer(h, row(list, values.values(), dim, i));
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> Result<()> {
+        let dim = self.sample.dim;
+        let mut out = Vec::new();
+        out.extend((dim as u64).to_le_bytes());
+        for Entry(h, v) in self.sample.sorted() {
+            out.extend(h.to_le_bytes());
+            for x in v {
+                out.extend(x.to_le_bytes());
+            }
+        }
+        crate::io::writer::write_atomic(&self.path, &out)
+    }
+}
+
+/// The fitted model: what the filter loads.
+#[derive(Serialize, Deserialize)]
+struct Centroids {
+    k: usize,
+    dim: usize,
+    cosine: bool,
+    sample: usize,
+    iterations: usize,
+    /// Sum over the sample of the distance to the nearest centroid.
+    inertia: f64,
+    /// Sample documents per cluster.
+    sizes: Vec<u64>,
+    centroids: Vec<Vec<f32>>,
+}
+
+/// A small, seeded generator (SplitMix64): the same draws everywhere.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+impl Cluster {
+    fn dist(&self, a: &[f32], c: &[f32]) -> f32 {
+        if self.cosine {
+            1.0 - dot(a, c)
+        } else {
+            l2sq(a, c)
+        }
+    }
+
+    /// The nearest centroid (lowest index on ties) and the distance to it
+    /// (squared for L2).
+    fn nearest(&self, v: &[f32], centroids: &[Vec<f32>]) -> (usize, f32) {
+        let mut best = (0, f32::INFINITY);
+        for (j, c) in centroids.iter().enumerate() {
+            let d = self.dist(v, c);
+            if d < best.1 {
+                best = (j, d);
+            }
+        }
+        best
+    }
+
+    fn fit(&self, ctx: &GlobalCtx) -> Result<()> {
+        // The global sample: the fit_sample lowest hashes of all tasks'.
+        let mut sample = Sample {
+            heap: BinaryHeap::new(),
+            max: self.fit_sample,
+            dim: 0,
+        };
+        for t in 0..ctx.tasks {
+            let p = sample_path(ctx, t);
+            let bytes =
+                std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?;
+            let dim = u64::from_le_bytes(bytes[..8].try_into()?) as usize;
+            if dim == 0 {
+                continue;
+            }
+            if sample.dim != 0 && sample.dim != dim {
+                bail!("cluster: vectors of length {dim} and {}", sample.dim);
+            }
+            sample.dim = dim;
+            let rec = 8 + 4 * dim;
+            if (bytes.len() - 8) % rec != 0 {
+                bail!("{} is damaged; rerun with --force", p.display());
+            }
+            for r in bytes[8..].chunks_exact(rec) {
+                let h = u64::from_le_bytes(r[..8].try_into()?);
+                let v: Vec<f32> = r[8..]
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                sample.offer(h, &v);
+            }
+        }
+        let dim = sample.dim;
+        let mut points: Vec<Vec<f32>> = sample.sorted().into_iter().map(|e| e.1).collect();
+        if points.len() < self.k {
+            bail!(
+                "cluster: k = {} but only {} documents have vectors",
+                self.k,
+                points.len()
+            );
+        }
+        if self.cosine {
+            points.iter_mut().for_each(|v| normalize(v));
+        }
+        let n = points.len();
+
+        // k-means++: each next seed drawn with probability ∝ distance.
+        let mut rng = Rng(self.seed);
+        let mut centroids: Vec<Vec<f32>> = vec![points[(rng.next() % n as u64) as usize].clone()];
+        let mut dmin: Vec<f32> = points
+            .par_iter()
+            .map(|p| self.dist(p, &centroids[0]).max(0.0))
+            .collect();
+        while centroids.len() < self.k {
+            let total: f64 = dmin.iter().map(|d| *d as f64).sum();
+            let next = if total <= 0.0 {
+                // Fewer distinct points than k: take the next in order.
+                centroids.len()
+            } else {
+                let target = rng.unit() * total;
+                let mut acc = 0.0;
+                let mut pick = n - 1;
+                for (i, d) in dmin.iter().enumerate() {
+                    acc += *d as f64;
+                    if acc > target {
+                        pick = i;
+                        break;
+                    }
+                }
+                pick
+            };
+            let c = points[next].clone();
+            dmin.par_iter_mut().zip(&points).for_each(|(d, p)| {
+                *d = d.min(self.dist(p, &c).max(0.0));
+            });
+            centroids.push(c);
+        }
+
+        // Lloyd iterations.
+        let mut assign: Vec<usize> = vec![usize::MAX; n];
+        let mut iterations = 0;
+        for _ in 0..self.max_iter {
+            iterations += 1;
+            let new: Vec<usize> = points
+                .par_iter()
+                .map(|p| self.nearest(p, &centroids).0)
+                .collect();
+            let changed = new != assign;
+            assign = new;
+            if !changed {
+                break;
+            }
+            let mut sums = vec![vec![0f64; dim]; self.k];
+            let mut counts = vec![0u64; self.k];
+            for (p, &a) in points.iter().zip(&assign) {
+                counts[a] += 1;
+                for (s, x) in sums[a].iter_mut().zip(p) {
+                    *s += *x as f64;
+                }
+            }
+            for j in 0..self.k {
+                // An emptied cluster keeps its centroid.
+                if counts[j] > 0 {
+                    let mut c: Vec<f32> = sums[j]
+                        .iter()
+                        .map(|s| (s / counts[j] as f64) as f32)
+                        .collect();
+                    if self.cosine {
+                        normalize(&mut c);
+                    }
+                    centroids[j] = c;
+                }
+            }
+        }
+        let mut sizes = vec![0u64; self.k];
+        let mut inertia = 0f64;
+        for p in &points {
+            let (j, d) = self.nearest(p, &centroids);
+            sizes[j] += 1;
+            inertia += d as f64;
+        }
+        let model = Centroids {
+            k: self.k,
+            dim,
+            cosine: self.cosine,
+            sample: n,
+            iterations,
+            inertia,
+            sizes,
+            centroids,
+        };
+        let mut f = Vec::new();
+        serde_json::to_writer(&mut f, &model)?;
+        f.flush()?;
+        crate::io::writer::write_atomic(&centroids_path(ctx), &f)
+    }
+}
+
+impl GlobalOp for Cluster {
+    fn phases(&self, _ctx: &GlobalCtx) -> Vec<PhaseSpec> {
+        vec![PhaseSpec {
+            name: "fit".into(),
+            tasks: 1,
+        }]
+    }
+
+    fn observer(&self, ctx: &GlobalCtx, task: usize) -> Result<Box<dyn Observer>> {
+        std::fs::create_dir_all(ctx.work.join("sample"))?;
+        Ok(Box::new(Sampler {
+            sample: Sample {
+                heap: BinaryHeap::new(),
+                max: self.fit_sample,
+                dim: 0,
+            },
+            seed: self.seed,
+            column: self.column.clone(),
+            path: sample_path(ctx, task),
+        }))
+    }
+
+    fn run_phase(&self, ctx: &GlobalCtx, _phase: usize, _index: usize) -> Result<()> {
+        self.fit(ctx)
+    }
+
+    fn filter(&self, ctx: &GlobalCtx, _task: usize) -> Result<Box<dyn RowFilter>> {
+        let p = centroids_path(ctx);
+        let bytes = std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?;
+        let model: Centroids = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is damaged; rerun with --force", p.display()))?;
+        Ok(Box::new(Assign {
+            op: Cluster {
+                column: self.column.clone(),
+                ..*self
+            },
+            model,
+        }))
+    }
+}
+
+/// Assigns each row to its nearest centroid.
+struct Assign {
+    op: Cluster,
+    model: Centroids,
+}
+
+impl RowFilter for Assign {
+    fn apply(&mut self, batch: DocBatch, _first_row: u64) -> Result<OpOutput> {
+        let (list, dim) = vectors(&batch, &self.op.column)?;
+        if dim != self.model.dim {
+            bail!(
+                "cluster: vectors of length {dim}, centroids of length {}",
+                self.model.dim
+            );
+        }
+        let values = list
+            .values()
+            .as_any()
+            .downcast_ref::<Float32Array>()
+            .expect("checked")
+            .values();
+        let out: Vec<Option<(u32, f32)>> = (0..batch.num_rows())
+            .into_par_iter()
+            .with_min_len(64)
+            .map(|i| {
+                list.is_valid(i).then(|| {
+                    let mut v = row(list, values, dim, i).to_vec();
+                    if self.op.cosine {
+                        normalize(&mut v);
+                    }
+                    let (j, d) = self.op.nearest(&v, &self.model.centroids);
+                    let d = if self.op.cosine { d } else { d.max(0.0).sqrt() };
+                    (j as u32, d)
+                })
+            })
+            .collect();
+        let ids: UInt32Array = out.iter().map(|o| o.map(|x| x.0)).collect();
+        let dists: Float32Array = out.iter().map(|o| o.map(|x| x.1)).collect();
+        let batch = with_column(batch, "cluster_id", Arc::new(ids))?;
+        let batch = with_column(batch, "cluster_dist", Arc::new(dists))?;
+        Ok(OpOutput::new(batch, vec![]))
+    }
+}

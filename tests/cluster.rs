@@ -1,0 +1,136 @@
+//! `cluster`: k-means on embeddings finds well-separated groups, whatever
+//! the metric, the sample size or the number of workers, and says what is
+//! wrong with a spec or data it cannot cluster.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use common::*;
+
+const DIM: usize = 8;
+
+/// 3 groups of 100 documents around three orthogonal directions, with a
+/// little deterministic noise; ids `g<group>-<n>`.
+fn blobs(path: &Path) {
+    let mut state = 12345u64;
+    let mut noise = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 0.2
+    };
+    let mut ids = vec![];
+    let mut b = arrow::array::ListBuilder::new(arrow::array::Float64Builder::new());
+    // Interleaved, so that every task and batch holds every group.
+    for n in 0..100 {
+        for g in 0..3 {
+            ids.push(format!("g{g}-{n}"));
+            let v: Vec<f64> = (0..DIM)
+                .map(|d| if d == g * 2 { 1.0 } else { 0.0 } + noise())
+                .collect();
+            b.values().append_slice(&v);
+            b.append(true);
+        }
+    }
+    let n = ids.len();
+    let vec: ArrayRef = Arc::new(b.finish());
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, true),
+        Field::new("text", DataType::Utf8, true),
+        Field::new("vec", vec.data_type().clone(), true),
+    ]));
+    let texts: ArrayRef = Arc::new(StringArray::from(vec!["x"; n]));
+    let ids: ArrayRef = Arc::new(StringArray::from(ids));
+    write_batch(
+        path,
+        RecordBatch::try_new(schema, vec![ids, texts, vec]).unwrap(),
+        64,
+    );
+}
+
+fn run_cluster(dir: &Path, input: &Path, name: &str, cluster: &str, workers: &str) -> PathBuf {
+    let out = dir.join(name);
+    let body = format!(
+        "[input]\npaths = [{input:?}]\nbatch_rows = 50\nmax_task_bytes = 2000\n\n[[step]]\nop = \"embed\"\ncolumn = \"vec\"\ndim = {DIM}\n\n[[step]]\nop = \"cluster\"\n{cluster}\n\n[output]\ndir = {out:?}\n"
+    );
+    let spec = write_spec(dir, &format!("{name}.toml"), &body);
+    run_ok(
+        dir,
+        &["run", spec.to_str().unwrap(), "-q", "--workers", workers],
+    );
+    out
+}
+
+/// Group → the cluster ids its documents got.
+fn groups(out: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let mut m: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for r in read_rows(out, "part-") {
+        let g = r["id"].split('-').next().unwrap().to_string();
+        m.entry(g).or_default().insert(r["cluster_id"].clone());
+        let d: f32 = r["cluster_dist"].parse().unwrap();
+        assert!((0.0..0.5).contains(&d), "{r:?}");
+    }
+    m
+}
+
+#[test]
+fn k_means_finds_separated_groups_for_any_metric_sample_or_workers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("blobs.parquet");
+    blobs(&input);
+    for (name, cluster) in [
+        ("cos", "k = 3\nseed = 1"),
+        ("l2", "k = 3\nmetric = \"l2\""),
+        ("sampled", "k = 3\nfit_sample = 40\nseed = 9"),
+    ] {
+        let out = run_cluster(tmp.path(), &input, name, cluster, "2");
+        let g = groups(&out);
+        assert_eq!(g.len(), 3);
+        let ids: BTreeSet<&String> = g.values().flatten().collect();
+        assert!(
+            g.values().all(|s| s.len() == 1) && ids.len() == 3,
+            "{name}: {g:?}"
+        );
+        assert_eq!(stats_json(&out)["kept"]["docs"], 300);
+    }
+    let a = run_cluster(tmp.path(), &input, "w1", "k = 3", "1");
+    let b = run_cluster(tmp.path(), &input, "w2", "k = 3", "2");
+    assert_eq!(shard_bytes(&a), shard_bytes(&b));
+}
+
+#[test]
+fn what_cannot_be_clustered_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("blobs.parquet");
+    blobs(&input);
+    let out = tmp.path().join("out");
+    for (steps, want) in [
+        (
+            format!("[[step]]\nop = \"embed\"\ncolumn = \"vec\"\ndim = {DIM}\n\n[[step]]\nop = \"cluster\"\nk = 500\nfit_sample = 1000\n"),
+            "k = 500 but only 300 documents have vectors",
+        ),
+        (
+            "[[step]]\nop = \"cluster\"\nk = 3\n".to_string(),
+            "put an `embed` step before `cluster`",
+        ),
+        (
+            "[[step]]\nop = \"cluster\"\nk = 3\nmetric = \"manhattan\"\n".to_string(),
+            "unknown metric `manhattan`",
+        ),
+        (
+            "[[step]]\nop = \"cluster\"\nk = 30\nfit_sample = 10\n".to_string(),
+            "must be at least k",
+        ),
+    ] {
+        let body = format!("[input]\npaths = [{input:?}]\n\n{steps}\n[output]\ndir = {out:?}\n");
+        let spec = write_spec(tmp.path(), "bad.toml", &body);
+        let o = sluice(tmp.path(), &["run", spec.to_str().unwrap(), "-q", "--force"], &[]);
+        assert!(!o.status.success(), "{want}");
+        assert!(stderr(&o).contains(want), "want {want}: {}", stderr(&o));
+    }
+}
