@@ -9,6 +9,7 @@ pub mod c4;
 pub mod cluster;
 pub mod dedup_exact;
 pub mod dedup_minhash;
+pub mod dedup_semantic;
 pub mod dup;
 pub mod embed;
 pub mod fineweb;
@@ -256,6 +257,7 @@ pub const REGISTRY: &[&OpInfo] = &[
     &dedup_minhash::INFO,
     &embed::INFO,
     &cluster::INFO,
+    &dedup_semantic::INFO,
     &tokenize::INFO,
 ];
 

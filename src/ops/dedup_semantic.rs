@@ -1,0 +1,377 @@
+//! `dedup_semantic` (SemDeDup, Abbas et al. 2023): within each cluster
+//! (`cluster_id`, from the `cluster` step), documents are ranked (`keep`)
+//! and taken in that order; one whose cosine similarity to an already kept
+//! document is at least `1 - eps` is removed as `dedup_semantic`, with the
+//! id of the most similar kept document. So every removed document has a
+//! kept near-duplicate.
+//!
+//! Phases: each task writes `[cluster, rank, task, row, id, vector]` for its
+//! rows, partitioned by cluster; one task per partition takes its clusters
+//! one at a time (exact pairwise against the kept set) and writes a
+//! decision per row, grouped by task; the filter applies them in row order
+//! (with `dup_cluster`/`dup_count` as the other dedup steps).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use arrow::array::{Array, Float32Array, UInt32Array};
+use serde::Deserialize;
+
+use super::dup::{put_decision, read_decisions, DecisionFilter, KeepScores};
+use super::{
+    BuildCtx, DocBatch, GlobalCtx, GlobalOp, Observer, Op, OpInfo, ParamDoc, PhaseSpec, RowFilter,
+};
+use crate::io::partfile::{put_str, put_u64, read_part, PartWriter};
+use crate::pipeline::spec::SpecError;
+
+fn d_eps() -> f64 {
+    0.05
+}
+fn d_keep() -> String {
+    "hard".into()
+}
+fn d_column() -> String {
+    super::embed::EMBEDDING.into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    #[serde(default = "d_eps")]
+    eps: f64,
+    #[serde(default = "d_keep")]
+    keep: String,
+    #[serde(default = "d_column")]
+    column: String,
+}
+
+pub const INFO: OpInfo = OpInfo {
+    name: "dedup_semantic",
+    global: true,
+    summary: "SemDeDup: within each cluster (after `cluster`), removes documents whose cosine \
+              similarity to a kept, higher-ranked one is at least 1 - eps.",
+    params: &[
+        ParamDoc {
+            name: "eps",
+            kind: "float",
+            default: "0.05",
+            doc: "remove at cosine similarity >= 1 - eps",
+        },
+        ParamDoc {
+            name: "keep",
+            kind: "string",
+            default: "hard",
+            doc: "which goes first: `hard` (farthest from the centroid), `easy` (nearest), \
+                  `first` (input order) or a numeric column (largest)",
+        },
+        ParamDoc {
+            name: "column",
+            kind: "string",
+            default: "embedding",
+            doc: "the vectors",
+        },
+    ],
+    drop_reasons: &["dedup_semantic"],
+    build,
+};
+
+#[derive(Clone)]
+enum Keep {
+    Hard,
+    Easy,
+    First,
+    Column(String),
+}
+
+pub struct DedupSemantic {
+    eps: f64,
+    keep: Keep,
+    column: String,
+}
+
+fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
+    let c: Config = ctx.config()?;
+    if !(0.0..=2.0).contains(&c.eps) {
+        return Err(ctx.error(
+            "eps",
+            format!("`eps` must be between 0 and 2, not {}", c.eps),
+        ));
+    }
+    let keep = match c.keep.as_str() {
+        "hard" => Keep::Hard,
+        "easy" => Keep::Easy,
+        "first" => Keep::First,
+        col => Keep::Column(col.to_string()),
+    };
+    Ok(Op::Global(Arc::new(DedupSemantic {
+        eps: c.eps,
+        keep,
+        column: c.column,
+    })))
+}
+
+fn parts_path(ctx: &GlobalCtx, task: usize) -> PathBuf {
+    ctx.work.join("vectors").join(format!("{task:05}.part"))
+}
+fn decisions_path(ctx: &GlobalCtx, p: usize) -> PathBuf {
+    ctx.work.join("decisions").join(format!("{p:05}.part"))
+}
+fn partitions(ctx: &GlobalCtx) -> usize {
+    ctx.tasks.max(1)
+}
+
+struct Spiller {
+    op: DedupSemantic,
+    task: usize,
+    parts: PartWriter,
+    partitions: usize,
+}
+
+impl Clone for DedupSemantic {
+    fn clone(&self) -> Self {
+        DedupSemantic {
+            eps: self.eps,
+            keep: self.keep.clone(),
+            column: self.column.clone(),
+        }
+    }
+}
+
+impl Observer for Spiller {
+    fn observe(&mut self, batch: &DocBatch, first_row: u64) -> Result<()> {
+        let col = batch
+            .data
+            .column_by_name(&self.op.column)
+            .with_context(|| {
+                format!(
+                    "dedup_semantic: no column `{}` (put `embed` and `cluster` before it)",
+                    self.op.column
+                )
+            })?;
+        let list = col
+            .as_any()
+            .downcast_ref::<arrow::array::FixedSizeListArray>()
+            .with_context(|| {
+                format!(
+                    "dedup_semantic: column `{}` is not a fixed-size list of f32",
+                    self.op.column
+                )
+            })?;
+        let dim = list.value_length() as usize;
+        let values = list
+            .values()
+            .as_any()
+            .downcast_ref::<Float32Array>()
+            .context("dedup_semantic: vectors are not f32")?
+            .values();
+        let clusters = batch
+            .data
+            .column_by_name("cluster_id")
+            .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
+            .context("dedup_semantic: no `cluster_id` column (put a `cluster` step before it)")?;
+        let dist = batch
+            .data
+            .column_by_name("cluster_dist")
+            .and_then(|c| c.as_any().downcast_ref::<Float32Array>());
+        let scores = match &self.op.keep {
+            Keep::Column(c) => Some(KeepScores::read(batch, Some(c), "dedup_semantic")?),
+            _ => None,
+        };
+        if matches!(self.op.keep, Keep::Hard | Keep::Easy) && dist.is_none() {
+            bail!("dedup_semantic: `keep = hard/easy` needs `cluster_dist` (from `cluster`)");
+        }
+        let ids = batch.ids();
+        for i in 0..batch.num_rows() {
+            if !list.is_valid(i) || !clusters.is_valid(i) {
+                continue;
+            }
+            // Lower rank goes first.
+            let rank: f64 = match &self.op.keep {
+                Keep::Hard => -(dist.map_or(0.0, |d| d.value(i)) as f64),
+                Keep::Easy => dist.map_or(0.0, |d| d.value(i)) as f64,
+                Keep::First => 0.0,
+                Keep::Column(_) => -scores.as_ref().map_or(0.0, |s| s.get(i)),
+            };
+            let cluster = clusters.value(i) as u64;
+            let p = (cluster % self.partitions as u64) as usize;
+            let buf = self.parts.part(p);
+            put_u64(buf, cluster);
+            put_u64(buf, rank.to_bits());
+            put_u64(buf, self.task as u64);
+            put_u64(buf, first_row + i as u64);
+            put_str(buf, ids.value(i));
+            put_u64(buf, dim as u64);
+            let start = (list.offset() + i) * dim;
+            for x in &values[start..start + dim] {
+                buf.extend(x.to_le_bytes());
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> Result<()> {
+        self.parts.finish()
+    }
+}
+
+struct Doc {
+    cluster: u64,
+    rank: f64,
+    task: u64,
+    row: u64,
+    id: String,
+    vector: Vec<f32>,
+}
+
+fn parse(slice: &[u8], path: &std::path::Path) -> Result<Vec<Doc>> {
+    let corrupt = || format!("intermediate file {} is corrupt", path.display());
+    let mut docs = vec![];
+    let mut at = 0;
+    let u64_at = |at: &mut usize| -> Result<u64> {
+        let b = slice.get(*at..*at + 8).with_context(corrupt)?;
+        *at += 8;
+        Ok(u64::from_le_bytes(b.try_into()?))
+    };
+    while at < slice.len() {
+        let cluster = u64_at(&mut at)?;
+        let rank = f64::from_bits(u64_at(&mut at)?);
+        let task = u64_at(&mut at)?;
+        let row = u64_at(&mut at)?;
+        // put_str: a u32 length, then the bytes.
+        let len = slice.get(at..at + 4).with_context(corrupt)?;
+        let n = u32::from_le_bytes(len.try_into()?) as usize;
+        at += 4;
+        let id = std::str::from_utf8(slice.get(at..at + n).with_context(corrupt)?)
+            .with_context(corrupt)?
+            .to_string();
+        at += n;
+        let dim = u64_at(&mut at)? as usize;
+        let raw = slice.get(at..at + 4 * dim).with_context(corrupt)?;
+        at += 4 * dim;
+        let mut vector: Vec<f32> = raw
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            vector.iter_mut().for_each(|x| *x /= norm);
+        }
+        docs.push(Doc {
+            cluster,
+            rank,
+            task,
+            row,
+            id,
+            vector,
+        });
+    }
+    Ok(docs)
+}
+
+impl DedupSemantic {
+    fn dedup_partition(&self, ctx: &GlobalCtx, p: usize) -> Result<()> {
+        let mut docs = vec![];
+        for t in 0..ctx.tasks {
+            let path = parts_path(ctx, t);
+            docs.extend(parse(&read_part(&path, p)?, &path)?);
+        }
+        docs.sort_by(|a, b| {
+            a.cluster
+                .cmp(&b.cluster)
+                .then(a.rank.total_cmp(&b.rank))
+                .then((a.task, a.row).cmp(&(b.task, b.row)))
+        });
+        let threshold = (1.0 - self.eps) as f32;
+        let mut out = PartWriter::new(&decisions_path(ctx, p), ctx.tasks);
+        let mut start = 0;
+        while start < docs.len() {
+            let end = start
+                + docs[start..]
+                    .iter()
+                    .take_while(|d| d.cluster == docs[start].cluster)
+                    .count();
+            let cluster = &docs[start..end];
+            // Indexes into `cluster` of the kept documents, and for each
+            // document the kept one it duplicates.
+            let mut kept: Vec<usize> = vec![];
+            let mut of: Vec<Option<usize>> = vec![None; cluster.len()];
+            for (i, d) in cluster.iter().enumerate() {
+                let mut best: Option<(f32, usize)> = None;
+                for &k in &kept {
+                    let s: f32 = d
+                        .vector
+                        .iter()
+                        .zip(&cluster[k].vector)
+                        .map(|(a, b)| a * b)
+                        .sum();
+                    if s >= threshold && best.is_none_or(|(bs, _)| s > bs) {
+                        best = Some((s, k));
+                    }
+                }
+                match best {
+                    Some((_, k)) => of[i] = Some(k),
+                    None => kept.push(i),
+                }
+            }
+            let mut size = vec![1u64; cluster.len()];
+            for k in of.iter().flatten() {
+                size[*k] += 1;
+            }
+            for (i, d) in cluster.iter().enumerate() {
+                let head = of[i].unwrap_or(i);
+                let h = &cluster[head];
+                let group = (h.task << 40) | h.row;
+                put_decision(
+                    out.part(d.task as usize),
+                    d.row,
+                    group,
+                    size[head],
+                    of[i].map(|k| cluster[k].id.as_str()),
+                );
+            }
+            start = end;
+        }
+        out.finish()
+    }
+}
+
+impl GlobalOp for DedupSemantic {
+    fn phases(&self, ctx: &GlobalCtx) -> Vec<PhaseSpec> {
+        vec![PhaseSpec {
+            name: "dedup".into(),
+            tasks: partitions(ctx),
+        }]
+    }
+
+    fn observer(&self, ctx: &GlobalCtx, task: usize) -> Result<Box<dyn Observer>> {
+        std::fs::create_dir_all(ctx.work.join("vectors"))?;
+        Ok(Box::new(Spiller {
+            op: self.clone(),
+            task,
+            parts: PartWriter::with_spill(
+                &parts_path(ctx, task),
+                partitions(ctx),
+                ctx.task_budget(256 << 20) as usize,
+            ),
+            partitions: partitions(ctx),
+        }))
+    }
+
+    fn run_phase(&self, ctx: &GlobalCtx, _phase: usize, index: usize) -> Result<()> {
+        std::fs::create_dir_all(ctx.work.join("decisions"))?;
+        self.dedup_partition(ctx, index)
+    }
+
+    fn filter(&self, ctx: &GlobalCtx, task: usize) -> Result<Box<dyn RowFilter>> {
+        let paths = (0..partitions(ctx)).map(|p| decisions_path(ctx, p));
+        let t = task as u64;
+        // Rows without a vector or cluster are their own group.
+        let alone = move |row: u64| (1u64 << 63) | (t << 40) | row;
+        Ok(Box::new(DecisionFilter::new(
+            "dedup_semantic",
+            read_decisions(paths, task)?,
+            Some(Box::new(alone)),
+        )))
+    }
+}
