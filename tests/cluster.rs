@@ -17,6 +17,10 @@ const DIM: usize = 8;
 /// 3 groups of 100 documents around three orthogonal directions, with a
 /// little deterministic noise; ids `g<group>-<n>`.
 fn blobs(path: &Path) {
+    blobs_sized(path, [100, 100, 100]);
+}
+
+fn blobs_sized(path: &Path, sizes: [usize; 3]) {
     let mut state = 12345u64;
     let mut noise = || {
         state = state
@@ -27,8 +31,8 @@ fn blobs(path: &Path) {
     let mut ids = vec![];
     let mut b = arrow::array::ListBuilder::new(arrow::array::Float64Builder::new());
     // Interleaved, so that every task and batch holds every group.
-    for n in 0..100 {
-        for g in 0..3 {
+    for n in 0..*sizes.iter().max().unwrap() {
+        for g in (0..3).filter(|g| n < sizes[*g]) {
             ids.push(format!("g{g}-{n}"));
             let v: Vec<f64> = (0..DIM)
                 .map(|d| if d == g * 2 { 1.0 } else { 0.0 } + noise())
@@ -133,4 +137,45 @@ fn what_cannot_be_clustered_is_named() {
         assert!(!o.status.success(), "{want}");
         assert!(stderr(&o).contains(want), "want {want}: {}", stderr(&o));
     }
+}
+
+/// `cluster_sample` on groups of 200, 50 and 10: a cap of 20 keeps 20, 20
+/// and 10; `inverse_power = 1` brings the big group near the median (50)
+/// and keeps the others whole; the same documents for any worker count.
+#[test]
+fn cluster_sample_caps_and_balances() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("uneven.parquet");
+    blobs_sized(&input, [200, 50, 10]);
+    let kept_per_group = |name: &str, sample: &str, workers: &str| {
+        let out = run_cluster(
+            tmp.path(),
+            &input,
+            name,
+            &format!("k = 3\n\n[[step]]\nop = \"cluster_sample\"\n{sample}"),
+            workers,
+        );
+        let mut m: BTreeMap<String, usize> = BTreeMap::new();
+        for r in read_rows(&out, "part-") {
+            *m.entry(r["id"].split('-').next().unwrap().to_string())
+                .or_default() += 1;
+        }
+        (m, stats_json(&out))
+    };
+    let (capped, stats) = kept_per_group("cap", "max_per_cluster = 20", "2");
+    assert_eq!(capped["g0"], 20);
+    assert_eq!(capped["g1"], 20);
+    assert_eq!(capped["g2"], 10);
+    assert_eq!(dropped(&stats, "cluster_sample:capped"), 210);
+    let (again, _) = kept_per_group("cap1", "max_per_cluster = 20", "1");
+    assert_eq!(capped, again);
+
+    let (balanced, stats) = kept_per_group("inv", "inverse_power = 1.0", "2");
+    assert!((30..=70).contains(&balanced["g0"]), "{balanced:?}");
+    assert_eq!(balanced["g1"], 50);
+    assert_eq!(balanced["g2"], 10);
+    assert_eq!(
+        dropped(&stats, "cluster_sample:sampled"),
+        200 - balanced["g0"] as u64
+    );
 }

@@ -7,6 +7,7 @@
 
 pub mod c4;
 pub mod cluster;
+pub mod cluster_sample;
 pub mod dedup_exact;
 pub mod dedup_minhash;
 pub mod dedup_semantic;
@@ -258,6 +259,7 @@ pub const REGISTRY: &[&OpInfo] = &[
     &embed::INFO,
     &cluster::INFO,
     &dedup_semantic::INFO,
+    &cluster_sample::INFO,
     &tokenize::INFO,
 ];
 
