@@ -251,10 +251,14 @@ fn model_mistakes_are_named_before_any_data_is_read() {
     for (step, want) in [
         ("model = \"no/such/folder\"", "is not a folder"),
         (
-            "backend = \"transformer\"\nmodel = \".\"",
-            "backend `transformer` is not available",
+            "backend = \"bert\"\nmodel = \".\"",
+            "unknown backend `bert`",
         ),
         ("backend = \"static\"", "needs `model`"),
+        (
+            "backend = \"transformer\"\nmodel = \".\"",
+            "has no config.json",
+        ),
         ("model = \".\"\ncolumn = \"v\"", "not both"),
         ("column = \"v\"", "set `dim`"),
     ] {
@@ -266,4 +270,57 @@ fn model_mistakes_are_named_before_any_data_is_read() {
         assert!(!o.status.success());
         assert!(stderr(&o).contains(want), "want {want}: {}", stderr(&o));
     }
+}
+
+/// The transformer backend (candle) against all-MiniLM-L6-v2's reference
+/// vectors (../shared: 64 texts, English, Chinese, empty, emoji, long ones
+/// that hit the 256-token truncation): the same token ids, cosine at least
+/// 0.999 per text, embedded in batches of 8 (so padding and the length
+/// sort are exercised).
+#[test]
+fn transformer_backend_matches_minilm_reference_vectors() {
+    let dir = repo().join("../shared/models/all-MiniLM-L6-v2");
+    if !dir.is_dir() {
+        eprintln!("!!! SKIPPED: {} is missing", dir.display());
+        return;
+    }
+    let m = sluice::models::transformer_embed::TransformerEmbedder::load(&dir, 8).unwrap();
+    assert_eq!((m.dim, m.max_len), (384, 256));
+    let reference: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("reference_embeddings.json")).unwrap())
+            .unwrap();
+    let parse = |v: &serde_json::Value| -> serde_json::Value {
+        match v {
+            serde_json::Value::String(s) => serde_json::from_str(s).unwrap(),
+            other => other.clone(),
+        }
+    };
+    let items = reference["items"].as_array().unwrap();
+    let texts: Vec<&str> = items.iter().map(|i| i["text"].as_str().unwrap()).collect();
+    let got = m.embed(&texts).unwrap();
+    let mut worst = 1f32;
+    for (item, v) in items.iter().zip(&got) {
+        let text = item["text"].as_str().unwrap();
+        let ids: Vec<u32> = parse(&item["ids"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(m.ids(text).unwrap(), ids, "{text:?}");
+        let want: Vec<f32> = parse(&item["embedding"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect();
+        let cos: f32 = v.iter().zip(&want).map(|(a, b)| a * b).sum::<f32>()
+            / want.iter().map(|x| x * x).sum::<f32>().sqrt();
+        worst = worst.min(cos);
+        assert!(cos >= 0.999, "{text:?}: cosine {cos}");
+    }
+    eprintln!(
+        "MiniLM: lowest cosine to the reference {worst:.6} over {} texts",
+        items.len()
+    );
 }

@@ -3,3 +3,4 @@
 pub mod fasttext;
 pub mod quality_text;
 pub mod static_embed;
+pub mod transformer_embed;

@@ -1,7 +1,8 @@
 //! `embed`: a dense vector per document, for `cluster` and semantic dedup.
 //! Backend `static` (the CPU path at scale): a static token-embedding model
 //! such as wordllama (`src/models/static_embed.rs`), in parallel over the
-//! batch. Or vectors computed elsewhere: `column` names an existing list
+//! batch. Backend `transformer`: a BERT sentence-transformers model (e.g.
+//! all-MiniLM-L6-v2) run by candle (`src/models/transformer_embed.rs`). Or vectors computed elsewhere: `column` names an existing list
 //! column, checked and copied. Writes `embedding`, a fixed-size list of f32
 //! (a document that yields none is dropped as `embed:no_vector`).
 
@@ -16,6 +17,7 @@ use serde::Deserialize;
 
 use super::{with_column, BuildCtx, DocBatch, DropMark, Op, OpInfo, OpOutput, ParamDoc, StreamOp};
 use crate::models::static_embed::StaticEmbedder;
+use crate::models::transformer_embed::TransformerEmbedder;
 use crate::pipeline::spec::SpecError;
 
 /// The column every vector op reads.
@@ -55,7 +57,7 @@ pub const INFO: OpInfo = OpInfo {
             name: "backend",
             kind: "string",
             default: "static",
-            doc: "`static`: mean of the tokens' rows of a static embedding table, L2-normalised",
+            doc: "`static`: mean of the tokens' rows of a static table (wordllama); `transformer`: a BERT sentence-transformers model run by candle",
         },
         ParamDoc {
             name: "model",
@@ -79,7 +81,7 @@ pub const INFO: OpInfo = OpInfo {
             name: "batch_size",
             kind: "integer",
             default: "64",
-            doc: "documents embedded per parallel work item",
+            doc: "documents per forward pass (transformer) or per parallel work item (static)",
         },
     ],
     drop_reasons: &["embed:no_vector"],
@@ -88,6 +90,7 @@ pub const INFO: OpInfo = OpInfo {
 
 enum Source {
     Static(Box<StaticEmbedder>),
+    Transformer(Box<TransformerEmbedder>),
     Column(String, usize),
 }
 
@@ -127,14 +130,14 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
             "static" => Source::Static(Box::new(
                 StaticEmbedder::load(m).map_err(|e| ctx.error("model", format!("{e:#}")))?,
             )),
+            "transformer" => Source::Transformer(Box::new(
+                TransformerEmbedder::load(m, c.batch_size)
+                    .map_err(|e| ctx.error("model", format!("{e:#}")))?,
+            )),
             other => {
                 return Err(ctx.error(
                     "backend",
-                    format!(
-                        "backend `{other}` is not available: `static` (a static embedding \
-                         table such as wordllama) is; the `transformer` backend is not built \
-                         yet (issue #8)"
-                    ),
+                    format!("unknown backend `{other}` (static or transformer)"),
                 ))
             }
         },
@@ -217,6 +220,12 @@ impl StreamOp for Embed {
                         Ok(v.iter().any(|x| *x != 0.0).then_some(v))
                     })
                     .collect::<Result<Vec<_>>>()?;
+                (m.dim, rows)
+            }
+            Source::Transformer(m) => {
+                let texts = batch.texts();
+                let all: Vec<&str> = (0..batch.num_rows()).map(|i| texts.value(i)).collect();
+                let rows = m.embed(&all)?.into_iter().map(Some).collect();
                 (m.dim, rows)
             }
             Source::Column(name, dim) => {
