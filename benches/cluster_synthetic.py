@@ -7,7 +7,7 @@ centres.
 
     python3 -m venv /tmp/tokbench && /tmp/tokbench/bin/pip install numpy pyarrow
     cargo build --release
-    /tmp/tokbench/bin/python benches/cluster_synthetic.py [N] [k]     # default 1,000,000 and 100
+    /tmp/tokbench/bin/python benches/cluster_synthetic.py [N] [k] [n_init]   # default 1,000,000, 100, 1
 """
 
 import collections
@@ -22,13 +22,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SLUICE = os.path.join(REPO, "target", "release", "sluice")
+SLUICE = os.environ.get("SLUICE", os.path.join(REPO, "target", "release", "sluice"))
 DIM = 384
 
 
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     k = int(sys.argv[2]) if len(sys.argv) > 2 else 100
+    n_init = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     work = tempfile.mkdtemp(prefix="cluster-bench-")
     rng = np.random.default_rng(1)
     centres = rng.standard_normal((k, DIM)).astype(np.float32)
@@ -56,6 +57,7 @@ dim = {DIM}
 [[step]]
 op = "cluster"
 k = {k}
+n_init = {n_init}
 [output]
 dir = "{out}"
 excluded = false
@@ -78,7 +80,7 @@ excluded = false
         best[c] = max(best[c], m)
     purity = sum(best.values()) / sum(pairs.values())
     print(r.stdout)
-    print(f"{n} vectors x {DIM} (input {mb:.0f} MB Parquet), k = {k}: {secs:.1f} s, peak RSS {peak:.0f} MB, "
+    print(f"{n} vectors x {DIM} (input {mb:.0f} MB Parquet), k = {k}, n_init = {n_init}: {secs:.1f} s, peak RSS {peak:.0f} MB, "
           f"purity {purity:.4f} (vectors in memory would be {n * DIM * 4 / 1e6:.0f} MB)")
 
 

@@ -40,6 +40,9 @@ fn d_fit_sample() -> usize {
 fn d_max_iter() -> usize {
     50
 }
+fn d_n_init() -> usize {
+    1
+}
 fn d_column() -> String {
     super::embed::EMBEDDING.into()
 }
@@ -56,6 +59,8 @@ struct Config {
     fit_sample: usize,
     #[serde(default = "d_max_iter")]
     max_iter: usize,
+    #[serde(default = "d_n_init")]
+    n_init: usize,
     #[serde(default = "d_column")]
     column: String,
 }
@@ -98,6 +103,12 @@ pub const INFO: OpInfo = OpInfo {
             doc: "Lloyd iterations at most",
         },
         ParamDoc {
+            name: "n_init",
+            kind: "integer",
+            default: "1",
+            doc: "k-means++ starts; the one of lowest inertia is kept",
+        },
+        ParamDoc {
             name: "column",
             kind: "string",
             default: "embedding",
@@ -114,6 +125,7 @@ pub struct Cluster {
     cosine: bool,
     fit_sample: usize,
     max_iter: usize,
+    n_init: usize,
     column: String,
 }
 
@@ -141,12 +153,16 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
     if c.max_iter == 0 {
         return Err(ctx.error("max_iter", "`max_iter` must be at least 1".into()));
     }
+    if c.n_init == 0 {
+        return Err(ctx.error("n_init", "`n_init` must be at least 1".into()));
+    }
     Ok(Op::Global(Arc::new(Cluster {
         k: c.k,
         seed: c.seed,
         cosine,
         fit_sample: c.fit_sample,
         max_iter: c.max_iter,
+        n_init: c.n_init,
         column: c.column,
     })))
 }
@@ -350,6 +366,10 @@ impl Rng {
     }
 }
 
+/// One k-means run: (inertia, iterations, sample documents per cluster,
+/// centroids).
+type Fit = (f64, usize, Vec<u64>, Vec<Vec<f32>>);
+
 impl Cluster {
     fn dist(&self, a: &[f32], c: &[f32]) -> f32 {
         if self.cosine {
@@ -418,36 +438,96 @@ impl Cluster {
         }
         let n = points.len();
 
-        // k-means++: each next seed drawn with probability ∝ distance.
-        let mut rng = Rng(self.seed);
+        let mut best: Option<Fit> = None;
+        for start in 0..self.n_init {
+            // Start 0 draws from the seed itself (so n_init = 1 is the
+            // plain seeded run); the others from seeds derived from it.
+            let seed = if start == 0 {
+                self.seed
+            } else {
+                xxh3_64_with_seed(&(start as u64).to_le_bytes(), self.seed)
+            };
+            let run = self.kmeans(&points, dim, seed);
+            if best.as_ref().is_none_or(|b| run.0 < b.0) {
+                best = Some(run);
+            }
+        }
+        let (inertia, iterations, sizes, centroids) = best.expect("n_init >= 1");
+        let model = Centroids {
+            k: self.k,
+            dim,
+            cosine: self.cosine,
+            sample: n,
+            iterations,
+            inertia,
+            sizes,
+            centroids,
+        };
+        let mut f = Vec::new();
+        serde_json::to_writer(&mut f, &model)?;
+        f.flush()?;
+        crate::io::writer::write_atomic(&centroids_path(ctx), &f)
+    }
+}
+
+impl Cluster {
+    /// One k-means++ start and its Lloyd iterations: (inertia, iterations,
+    /// sample documents per cluster, centroids).
+    fn kmeans(
+        &self,
+        points: &[Vec<f32>],
+        dim: usize,
+        seed: u64,
+    ) -> (f64, usize, Vec<u64>, Vec<Vec<f32>>) {
+        let n = points.len();
+        // Greedy k-means++ (as scikit-learn): for each next seed, 2 + ln k
+        // candidates drawn with probability ∝ distance; the one that
+        // lowers the total distance most is taken. Plain k-means++ often
+        // puts two seeds in one true cluster, which Lloyd cannot undo.
+        let mut rng = Rng(seed);
         let mut centroids: Vec<Vec<f32>> = vec![points[(rng.next() % n as u64) as usize].clone()];
         let mut dmin: Vec<f32> = points
             .par_iter()
             .map(|p| self.dist(p, &centroids[0]).max(0.0))
             .collect();
+        let trials = 2 + (self.k as f64).ln() as usize;
         while centroids.len() < self.k {
             let total: f64 = dmin.iter().map(|d| *d as f64).sum();
-            let next = if total <= 0.0 {
+            if total <= 0.0 {
                 // Fewer distinct points than k: take the next in order.
-                centroids.len()
-            } else {
-                let target = rng.unit() * total;
-                let mut acc = 0.0;
-                let mut pick = n - 1;
-                for (i, d) in dmin.iter().enumerate() {
-                    acc += *d as f64;
-                    if acc > target {
-                        pick = i;
-                        break;
-                    }
+                let c = points[centroids.len()].clone();
+                centroids.push(c);
+                continue;
+            }
+            let mut targets: Vec<f64> = (0..trials).map(|_| rng.unit() * total).collect();
+            targets.sort_by(f64::total_cmp);
+            let mut candidates = Vec::with_capacity(trials);
+            let (mut acc, mut t) = (0.0, 0);
+            for (i, d) in dmin.iter().enumerate() {
+                acc += *d as f64;
+                while t < targets.len() && acc > targets[t] {
+                    candidates.push(i);
+                    t += 1;
                 }
-                pick
-            };
-            let c = points[next].clone();
-            dmin.par_iter_mut().zip(&points).for_each(|(d, p)| {
-                *d = d.min(self.dist(p, &c).max(0.0));
-            });
-            centroids.push(c);
+            }
+            candidates.extend(std::iter::repeat_n(n - 1, targets.len() - t));
+            // The candidate whose new distances sum lowest (first on ties).
+            let mut best: Option<(f64, usize, Vec<f32>)> = None;
+            for &c in &candidates {
+                let cand = &points[c];
+                let d: Vec<f32> = dmin
+                    .par_iter()
+                    .zip(points)
+                    .map(|(d, p)| d.min(self.dist(p, cand).max(0.0)))
+                    .collect();
+                let sum: f64 = d.iter().map(|x| *x as f64).sum();
+                if best.as_ref().is_none_or(|b| sum < b.0) {
+                    best = Some((sum, c, d));
+                }
+            }
+            let (_, c, d) = best.expect("at least two candidates");
+            dmin = d;
+            centroids.push(points[c].clone());
         }
 
         // Lloyd iterations.
@@ -488,25 +568,12 @@ impl Cluster {
         }
         let mut sizes = vec![0u64; self.k];
         let mut inertia = 0f64;
-        for p in &points {
+        for p in points {
             let (j, d) = self.nearest(p, &centroids);
             sizes[j] += 1;
             inertia += d as f64;
         }
-        let model = Centroids {
-            k: self.k,
-            dim,
-            cosine: self.cosine,
-            sample: n,
-            iterations,
-            inertia,
-            sizes,
-            centroids,
-        };
-        let mut f = Vec::new();
-        serde_json::to_writer(&mut f, &model)?;
-        f.flush()?;
-        crate::io::writer::write_atomic(&centroids_path(ctx), &f)
+        (inertia, iterations, sizes, centroids)
     }
 }
 
