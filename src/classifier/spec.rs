@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use crate::models::quality_text::QualityText;
-use crate::pipeline::spec::{suggest, Format, Section, Spec, SpecError};
+use crate::pipeline::spec::{need_section, read_sections, Format, Section, Spec, SpecError};
 
 fn d_text() -> String {
     "text".into()
@@ -146,43 +146,9 @@ const TOP_KEYS: &[&str] = &["train", "model", "text", "output"];
 
 impl ClassifierSpec {
     pub fn load(path: &std::path::Path) -> Result<Self, SpecError> {
-        let file = path.display().to_string();
-        let source = std::fs::read_to_string(path).map_err(|e| SpecError {
-            file: file.clone(),
-            line: None,
-            message: format!("cannot read the classifier spec: {e}"),
-        })?;
-        Self::parse(&file, &source)
-    }
-
-    pub fn parse(file: &str, source: &str) -> Result<Self, SpecError> {
-        let shell = Spec::shell(file, source);
-        let err = |line: Option<usize>, message: String| SpecError {
-            file: file.to_string(),
-            line,
-            message,
-        };
-        let table: toml::Table = toml::from_str(source).map_err(|e| SpecError {
-            file: file.to_string(),
-            line: e
-                .span()
-                .map(|s| source[..s.start.min(source.len())].matches('\n').count() + 1),
-            message: format!("not valid TOML: {}", e.message()),
-        })?;
-        for key in table.keys() {
-            if !TOP_KEYS.contains(&key.as_str()) {
-                return Err(err(
-                    None,
-                    format!("unknown section `{key}`{}", suggest(key, TOP_KEYS)),
-                ));
-            }
-        }
-        let need = |name: &'static str, hint: &str| {
-            table
-                .get(name)
-                .cloned()
-                .ok_or_else(|| err(None, format!("missing `[{name}]` with {hint}")))
-        };
+        let (shell, table) = read_sections(path, "classifier", TOP_KEYS)?;
+        let file = shell.file.clone();
+        let need = |name: &'static str, hint: &str| need_section(&file, &table, name, hint);
         let train: TrainSection = shell.decode(
             Section::Table("train"),
             need("train", "`positive = [...]` and `negative = [...]`")?,
@@ -198,7 +164,7 @@ impl ClassifierSpec {
         let output: ClsOutput =
             shell.decode(Section::Output, need("output", "`dir = \"...\"`")?)?;
         let spec = ClassifierSpec {
-            file: file.to_string(),
+            file,
             train,
             model,
             text,

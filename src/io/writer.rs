@@ -194,6 +194,14 @@ pub fn remove_with_prefix(dir: &Path, prefix: &str) -> Result<()> {
 }
 
 /// Writes a whole file atomically: temporary name, then rename.
+/// A JSON file a global op wrote to its work folder; a damaged one says
+/// how to recover.
+pub fn read_work_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is damaged; rerun with --force", path.display()))
+}
+
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;

@@ -604,10 +604,7 @@ impl GlobalOp for Cluster {
     }
 
     fn filter(&self, ctx: &GlobalCtx, _task: usize) -> Result<Box<dyn RowFilter>> {
-        let p = centroids_path(ctx);
-        let bytes = std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?;
-        let model: Centroids = serde_json::from_slice(&bytes)
-            .with_context(|| format!("{} is damaged; rerun with --force", p.display()))?;
+        let model: Centroids = crate::io::writer::read_work_json(&centroids_path(ctx))?;
         Ok(Box::new(Assign {
             op: Cluster {
                 column: self.column.clone(),

@@ -184,11 +184,7 @@ impl ClusterSample {
     fn plan(&self, ctx: &GlobalCtx) -> Result<()> {
         let mut all: BTreeMap<u32, (u64, Vec<u64>)> = BTreeMap::new();
         for t in 0..ctx.tasks {
-            let p = counts_path(ctx, t);
-            let bytes =
-                std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?;
-            let c: Counts = serde_json::from_slice(&bytes)
-                .with_context(|| format!("{} is damaged; rerun with --force", p.display()))?;
+            let c: Counts = crate::io::writer::read_work_json(&counts_path(ctx, t))?;
             for (k, (n, h)) in c.clusters {
                 let e = all.entry(k).or_default();
                 e.0 += n;
@@ -246,10 +242,7 @@ impl GlobalOp for ClusterSample {
     }
 
     fn filter(&self, ctx: &GlobalCtx, _task: usize) -> Result<Box<dyn RowFilter>> {
-        let p = plan_path(ctx);
-        let bytes = std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?;
-        let plan: Plan = serde_json::from_slice(&bytes)
-            .with_context(|| format!("{} is damaged; rerun with --force", p.display()))?;
+        let plan: Plan = crate::io::writer::read_work_json(&plan_path(ctx))?;
         Ok(Box::new(Sampler {
             seed: self.seed,
             plan,

@@ -16,7 +16,7 @@
 //! the output folder. The next segment applies the factors row by row.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
@@ -227,11 +227,7 @@ fn plan_path(ctx: &GlobalCtx) -> PathBuf {
     ctx.work.join("plan.json")
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_slice(&bytes)
-        .with_context(|| format!("{} is damaged; rerun with --force", path.display()))
-}
+use crate::io::writer::read_work_json as read_json;
 
 struct Counter {
     tokenizer: Arc<TextEncoder>,

@@ -532,13 +532,7 @@ impl Tokenize {
 
 fn read_records(ctx: &GlobalCtx) -> Result<Vec<TaskRecord>> {
     (0..ctx.tasks)
-        .map(|t| {
-            let p = record_path(ctx, t);
-            let bytes =
-                std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?;
-            serde_json::from_slice(&bytes)
-                .with_context(|| format!("{} is damaged; rerun with --force", p.display()))
-        })
+        .map(|t| crate::io::writer::read_work_json(&record_path(ctx, t)))
         .collect()
 }
 
@@ -609,12 +603,8 @@ impl GlobalOp for Tokenize {
         }
         if self.shuffle {
             for p in 0..partitions(ctx) {
-                let path = shards_path(ctx, p);
-                let bytes = std::fs::read(&path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                let list: Vec<ShardRecord> = serde_json::from_slice(&bytes).with_context(|| {
-                    format!("{} is damaged; rerun with --force", path.display())
-                })?;
+                let list: Vec<ShardRecord> =
+                    crate::io::writer::read_work_json(&shards_path(ctx, p))?;
                 shards.extend(list);
             }
         }

@@ -416,6 +416,60 @@ fn header(line: &str) -> Option<&str> {
     Some(t.trim_start_matches('[').trim_end_matches(']').trim())
 }
 
+/// A spec file other than a pipeline's (tokenizer, classifier): its text,
+/// its top-level tables (only `sections` allowed), and a shell to locate
+/// errors with. `what` names it in a read error.
+pub fn read_sections(
+    path: &Path,
+    what: &str,
+    sections: &[&str],
+) -> Result<(Spec, toml::Table), SpecError> {
+    let file = path.display().to_string();
+    let source = std::fs::read_to_string(path).map_err(|e| SpecError {
+        file: file.clone(),
+        line: None,
+        message: format!("cannot read the {what} spec: {e}"),
+    })?;
+    parse_sections(&file, &source, sections)
+}
+
+/// As `read_sections`, from the text.
+pub fn parse_sections(
+    file: &str,
+    source: &str,
+    sections: &[&str],
+) -> Result<(Spec, toml::Table), SpecError> {
+    let table: toml::Table = toml::from_str(source).map_err(|e| SpecError {
+        file: file.to_string(),
+        line: e
+            .span()
+            .map(|s| source[..s.start.min(source.len())].matches('\n').count() + 1),
+        message: format!("not valid TOML: {}", e.message()),
+    })?;
+    if let Some(key) = table.keys().find(|k| !sections.contains(&k.as_str())) {
+        return Err(SpecError {
+            file: file.to_string(),
+            line: None,
+            message: format!("unknown section `{key}`{}", suggest(key, sections)),
+        });
+    }
+    Ok((Spec::shell(file, source), table))
+}
+
+/// A required table of such a file, or an error saying what it holds.
+pub fn need_section(
+    file: &str,
+    table: &toml::Table,
+    name: &str,
+    hint: &str,
+) -> Result<toml::Value, SpecError> {
+    table.get(name).cloned().ok_or_else(|| SpecError {
+        file: file.to_string(),
+        line: None,
+        message: format!("missing `[{name}]` with {hint}"),
+    })
+}
+
 fn top_key_line(source: &str, key: &str) -> Option<usize> {
     source
         .lines()

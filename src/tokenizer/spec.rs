@@ -9,7 +9,9 @@ use serde::Deserialize;
 use super::hf::Normalization;
 use super::pretok::{PreTokenizer, Preset};
 use crate::pipeline::bytesize::ByteSize;
-use crate::pipeline::spec::{suggest, Format, Section, Spec, SpecError};
+use crate::pipeline::spec::{
+    need_section, parse_sections, read_sections, suggest, Format, Section, Spec, SpecError,
+};
 
 fn d_text() -> String {
     "text".into()
@@ -157,43 +159,18 @@ const TOP_KEYS: &[&str] = &["input", "tokenizer", "output", "report"];
 
 impl TokenizerSpec {
     pub fn load(path: &std::path::Path) -> Result<Self, SpecError> {
-        let file = path.display().to_string();
-        let source = std::fs::read_to_string(path).map_err(|e| SpecError {
-            file: file.clone(),
-            line: None,
-            message: format!("cannot read the tokenizer spec: {e}"),
-        })?;
-        Self::parse(&file, &source)
+        let (shell, table) = read_sections(path, "tokenizer", TOP_KEYS)?;
+        Self::from_table(shell, table)
     }
 
     pub fn parse(file: &str, source: &str) -> Result<Self, SpecError> {
-        let shell = Spec::shell(file, source);
-        let err = |line: Option<usize>, message: String| SpecError {
-            file: file.to_string(),
-            line,
-            message,
-        };
-        let table: toml::Table = toml::from_str(source).map_err(|e| SpecError {
-            file: file.to_string(),
-            line: e
-                .span()
-                .map(|s| source[..s.start.min(source.len())].matches('\n').count() + 1),
-            message: format!("not valid TOML: {}", e.message()),
-        })?;
-        for key in table.keys() {
-            if !TOP_KEYS.contains(&key.as_str()) {
-                return Err(err(
-                    None,
-                    format!("unknown section `{key}`{}", suggest(key, TOP_KEYS)),
-                ));
-            }
-        }
-        let need = |name: &'static str, hint: &str| {
-            table
-                .get(name)
-                .cloned()
-                .ok_or_else(|| err(None, format!("missing `[{name}]` with {hint}")))
-        };
+        let (shell, table) = parse_sections(file, source, TOP_KEYS)?;
+        Self::from_table(shell, table)
+    }
+
+    fn from_table(shell: Spec, table: toml::Table) -> Result<Self, SpecError> {
+        let file = shell.file.clone();
+        let need = |name: &'static str, hint: &str| need_section(&file, &table, name, hint);
         let input: TokInput = shell.decode(Section::Input, need("input", "`paths = [...]`")?)?;
         let tokenizer: TokConfig = shell.decode(
             Section::Table("tokenizer"),
@@ -206,7 +183,7 @@ impl TokenizerSpec {
             None => TokReport::default(),
         };
         let spec = TokenizerSpec {
-            file: file.to_string(),
+            file,
             input,
             tokenizer,
             output,
