@@ -8,6 +8,9 @@ centres.
     python3 -m venv /tmp/tokbench && /tmp/tokbench/bin/pip install numpy pyarrow
     cargo build --release
     /tmp/tokbench/bin/python benches/cluster_synthetic.py [N] [k] [n_init]   # default 1,000,000, 100, 1
+    # CLUSTER_EXTRA="max_iter = 5" adds keys to the step; --assign runs the
+    # assignment both ways (`assign = "exact"`, then `"hnsw"`) on the same
+    # centroids and reports each one's time and how many documents agree.
 """
 
 import collections
@@ -27,9 +30,10 @@ DIM = 384
 
 
 def main():
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
-    k = int(sys.argv[2]) if len(sys.argv) > 2 else 100
-    n_init = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    n = int(args[0]) if len(args) > 0 else 1_000_000
+    k = int(args[1]) if len(args) > 1 else 100
+    n_init = int(args[2]) if len(args) > 2 else 1
     work = tempfile.mkdtemp(prefix="cluster-bench-")
     rng = np.random.default_rng(1)
     centres = rng.standard_normal((k, DIM)).astype(np.float32)
@@ -45,6 +49,8 @@ def main():
         pq.write_table(pa.table({"id": ids, "text": ["x"] * per, "vec": col}),
                        os.path.join(work, f"in-{f}.parquet"), row_group_size=65536)
     mb = sum(os.path.getsize(os.path.join(work, f"in-{f}.parquet")) for f in range(files)) / 1e6
+    if "--assign" in sys.argv:
+        return compare_assign(work, k, n_init)
     out = os.path.join(work, "out")
     spec = os.path.join(work, "run.toml")
     with open(spec, "w") as fh:
@@ -58,6 +64,7 @@ dim = {DIM}
 op = "cluster"
 k = {k}
 n_init = {n_init}
+{os.environ.get("CLUSTER_EXTRA", "")}
 [output]
 dir = "{out}"
 excluded = false
@@ -82,6 +89,42 @@ excluded = false
     print(r.stdout)
     print(f"{n} vectors x {DIM} (input {mb:.0f} MB Parquet), k = {k}, n_init = {n_init}: {secs:.1f} s, peak RSS {peak:.0f} MB, "
           f"purity {purity:.4f} (vectors in memory would be {n * DIM * 4 / 1e6:.0f} MB)")
+
+
+def compare_assign(work, k, n_init):
+    got = {}
+    for assign in ["exact", "hnsw"]:
+        out = os.path.join(work, assign)
+        spec = os.path.join(work, f"{assign}.toml")
+        with open(spec, "w") as fh:
+            fh.write(f"""[input]
+paths = ["{work}/in-*.parquet"]
+[[step]]
+op = "embed"
+column = "vec"
+dim = {DIM}
+[[step]]
+op = "cluster"
+k = {k}
+n_init = {n_init}
+assign = "{assign}"
+{os.environ.get("CLUSTER_EXTRA", "")}
+[output]
+dir = "{out}"
+excluded = false
+""")
+        r = subprocess.run([SLUICE, "run", spec, "--force"], check=True, capture_output=True, text=True)
+        phase = [l for l in r.stdout.splitlines() if l.startswith("phase s1")]
+        ids = {}
+        for f in sorted(os.listdir(out)):
+            if f.endswith(".parquet"):
+                t = pq.read_table(os.path.join(out, f), columns=["id", "cluster_id"])
+                ids.update(zip(t.column("id").to_pylist(), t.column("cluster_id").to_pylist()))
+        got[assign] = ids
+        print(f"assign = {assign}: {phase}")
+    same = sum(1 for i, c in got["exact"].items() if got["hnsw"].get(i) == c)
+    print(f"k = {k}: {same} of {len(got['exact'])} documents ({100 * same / len(got['exact']):.2f}%) "
+          f"get the same centroid from the graph as from the exact scan")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 //! The architecture is in DESIGN.md: streaming ops over Arrow batches, global
 //! ops as phases of independent tasks, resumable, every document accounted for.
 
+pub mod ann;
 pub mod classifier;
 pub mod exec;
 pub mod inspect;
@@ -13,3 +14,4 @@ pub mod pipeline;
 pub mod stats;
 pub mod text;
 pub mod tokenizer;
+pub mod vecmath;

@@ -91,6 +91,8 @@ fn k_means_finds_separated_groups_for_any_metric_sample_or_workers() {
         ("cos", "k = 3\nseed = 1"),
         ("l2", "k = 3\nmetric = \"l2\""),
         ("sampled", "k = 3\nfit_sample = 40\nseed = 9"),
+        ("hnsw", "k = 3\nassign = \"hnsw\"\nhnsw_m = 4"),
+        ("hnsw_l2", "k = 3\nmetric = \"l2\"\nassign = \"hnsw\""),
     ] {
         let out = run_cluster(tmp.path(), &input, name, cluster, "2");
         let g = groups(&out);
@@ -105,6 +107,44 @@ fn k_means_finds_separated_groups_for_any_metric_sample_or_workers() {
     let a = run_cluster(tmp.path(), &input, "w1", "k = 3", "1");
     let b = run_cluster(tmp.path(), &input, "w2", "k = 3", "2");
     assert_eq!(shard_bytes(&a), shard_bytes(&b));
+    let a = run_cluster(tmp.path(), &input, "h1", "k = 3\nassign = \"hnsw\"", "1");
+    let b = run_cluster(tmp.path(), &input, "h2", "k = 3\nassign = \"hnsw\"", "2");
+    assert_eq!(shard_bytes(&a), shard_bytes(&b));
+}
+
+/// With many centroids, the graph (`assign = "hnsw"`) puts documents where
+/// comparing with every centroid does, and the same for any workers.
+#[test]
+fn hnsw_assignment_agrees_with_the_exact_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("blobs.parquet");
+    blobs_sized(&input, [400, 300, 200]);
+    let cluster = "k = 150\nfit_sample = 900\nmax_iter = 5";
+    let ids = |out: &Path| -> Vec<(String, String)> {
+        let mut v: Vec<_> = read_rows(out, "part-")
+            .into_iter()
+            .map(|r| (r["id"].clone(), r["cluster_id"].clone()))
+            .collect();
+        v.sort();
+        v
+    };
+    let exact = ids(&run_cluster(
+        tmp.path(),
+        &input,
+        "exact",
+        &format!("{cluster}\nassign = \"exact\""),
+        "2",
+    ));
+    let graph = ids(&run_cluster(
+        tmp.path(),
+        &input,
+        "graph",
+        &format!("{cluster}\nassign = \"auto\"\nhnsw_min_k = 100"),
+        "2",
+    ));
+    assert_eq!(exact.len(), 900);
+    let same = exact.iter().zip(&graph).filter(|(a, b)| a == b).count();
+    assert!(same >= 891, "{same} of 900 agree");
 }
 
 #[test]
@@ -129,6 +169,14 @@ fn what_cannot_be_clustered_is_named() {
         (
             "[[step]]\nop = \"cluster\"\nk = 30\nfit_sample = 10\n".to_string(),
             "must be at least k",
+        ),
+        (
+            "[[step]]\nop = \"cluster\"\nk = 3\nassign = \"tree\"\n".to_string(),
+            "unknown assign `tree`",
+        ),
+        (
+            "[[step]]\nop = \"cluster\"\nk = 3\nhnsw_m = 1\n".to_string(),
+            "`hnsw_m` must be between 2 and 256",
         ),
     ] {
         let body = format!("[input]\npaths = [{input:?}]\n\n{steps}\n[output]\ndir = {out:?}\n");
@@ -177,5 +225,41 @@ fn cluster_sample_caps_and_balances() {
     assert_eq!(
         dropped(&stats, "cluster_sample:sampled"),
         200 - balanced["g0"] as u64
+    );
+}
+
+/// A vector holding NaN cannot be placed: the run stops naming the document.
+#[test]
+fn a_non_finite_vector_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("nan.parquet");
+    let mut b = arrow::array::ListBuilder::new(arrow::array::Float64Builder::new());
+    for v in [[1.0, 0.0], [0.0, 1.0], [f64::NAN, 1.0]] {
+        b.values().append_slice(&v);
+        b.append(true);
+    }
+    let vec: ArrayRef = Arc::new(b.finish());
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, true),
+        Field::new("text", DataType::Utf8, true),
+        Field::new("vec", vec.data_type().clone(), true),
+    ]));
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(vec!["a", "b", "bad"])),
+        Arc::new(StringArray::from(vec!["x"; 3])),
+        vec,
+    ];
+    write_batch(&input, RecordBatch::try_new(schema, cols).unwrap(), 8);
+    let out = tmp.path().join("out");
+    let body = format!(
+        "[input]\npaths = [{input:?}]\n\n[[step]]\nop = \"embed\"\ncolumn = \"vec\"\ndim = 2\n\n[[step]]\nop = \"cluster\"\nk = 2\n\n[output]\ndir = {out:?}\n"
+    );
+    let spec = write_spec(tmp.path(), "nan.toml", &body);
+    let o = sluice(tmp.path(), &["run", spec.to_str().unwrap(), "-q"], &[]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("document `bad` has a non-finite value at position 0 of `embedding`"),
+        "{}",
+        stderr(&o)
     );
 }

@@ -18,6 +18,10 @@ const DIM: usize = 32;
 /// nudged so that their cosine to the base is about 0.995; a `score`
 /// column that prefers the last copy.
 fn corpus(path: &Path) -> BTreeMap<String, usize> {
+    corpus_sized(path, 60)
+}
+
+fn corpus_sized(path: &Path, bases: usize) -> BTreeMap<String, usize> {
     let mut state = 7u64;
     let mut rnd = || {
         state = state
@@ -28,7 +32,7 @@ fn corpus(path: &Path) -> BTreeMap<String, usize> {
     let (mut ids, mut scores) = (vec![], vec![]);
     let mut groups = BTreeMap::new();
     let mut b = arrow::array::ListBuilder::new(arrow::array::Float64Builder::new());
-    for n in 0..60 {
+    for n in 0..bases {
         let base: Vec<f64> = (0..DIM).map(|_| rnd()).collect();
         let norm = base.iter().map(|x| x * x).sum::<f64>().sqrt();
         let copies = n % 4;
@@ -58,14 +62,26 @@ fn corpus(path: &Path) -> BTreeMap<String, usize> {
         Arc::new(Float64Array::from(scores)),
         vec,
     ];
-    write_batch(path, RecordBatch::try_new(schema, cols).unwrap(), 16);
+    let rows = if bases > 100 { 1000 } else { 16 };
+    write_batch(path, RecordBatch::try_new(schema, cols).unwrap(), rows);
     groups
 }
 
 fn run(dir: &Path, input: &Path, name: &str, dedup: &str, workers: &str) -> PathBuf {
+    run_sized(dir, input, name, dedup, workers, 3000)
+}
+
+fn run_sized(
+    dir: &Path,
+    input: &Path,
+    name: &str,
+    dedup: &str,
+    workers: &str,
+    task_bytes: usize,
+) -> PathBuf {
     let out = dir.join(name);
     let body = format!(
-        "[input]\npaths = [{input:?}]\nbatch_rows = 20\nmax_task_bytes = 3000\n\n[[step]]\nop = \"embed\"\ncolumn = \"vec\"\ndim = {DIM}\n\n[[step]]\nop = \"cluster\"\nk = 4\n\n[[step]]\nop = \"dedup_semantic\"\n{dedup}\n\n[output]\ndir = {out:?}\n"
+        "[input]\npaths = [{input:?}]\nbatch_rows = 20\nmax_task_bytes = {task_bytes}\n\n[[step]]\nop = \"embed\"\ncolumn = \"vec\"\ndim = {DIM}\n\n[[step]]\nop = \"cluster\"\nk = 4\n\n[[step]]\nop = \"dedup_semantic\"\n{dedup}\n\n[output]\ndir = {out:?}\n"
     );
     let spec = write_spec(dir, &format!("{name}.toml"), &body);
     run_ok(
@@ -124,6 +140,51 @@ fn near_duplicates_go_with_their_kept_neighbour_named() {
     assert_eq!(shard_bytes(&a), shard_bytes(&b));
 }
 
+/// In clusters of ~900 documents, asking an HNSW graph for the nearest kept
+/// document removes at least 99% of what comparing with every kept one
+/// removes, never anything that is not a near-duplicate of a kept one, and
+/// the same rows for any number of workers.
+#[test]
+fn hnsw_neighbours_find_what_the_exact_search_finds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("vecs.parquet");
+    let groups = corpus_sized(&input, 1500);
+    let total: usize = groups.values().sum();
+    let run = |name: &str, dedup: &str, workers: &str| {
+        run_sized(tmp.path(), &input, name, dedup, workers, 200_000)
+    };
+    let removed = |out: &Path| -> BTreeMap<String, String> {
+        read_rows(&out.join("excluded"), "")
+            .into_iter()
+            .map(|r| (r["id"].clone(), r["drop_detail"].clone()))
+            .collect()
+    };
+    let exact = removed(&run("exact", "neighbours = \"exact\"", "2"));
+    let out = run("graph", "neighbours = \"hnsw\"", "2");
+    let graph = removed(&out);
+    assert_eq!(read_rows(&out, "part-").len() + graph.len(), total);
+    assert!(exact.len() > total / 2, "{} of {total}", exact.len());
+    let found = graph.keys().filter(|id| exact.contains_key(*id)).count();
+    assert!(
+        found * 100 >= exact.len() * 99,
+        "hnsw found {found} of the {} exact removals",
+        exact.len()
+    );
+    // Every removal names a copy of the same base (the only near pairs).
+    for (id, kept) in &graph {
+        assert_eq!(
+            id.split('-').next(),
+            kept.split('-').next(),
+            "{id} -> {kept}"
+        );
+    }
+    let again = run("graph1", "neighbours = \"hnsw\"", "1");
+    assert_eq!(shard_bytes(&out), shard_bytes(&again));
+    // `auto` with a threshold above the cluster sizes is the exact search.
+    let auto = removed(&run("auto", "hnsw_min_cluster = 100000", "2"));
+    assert_eq!(auto, exact);
+}
+
 #[test]
 fn it_needs_vectors_and_clusters() {
     let tmp = tempfile::tempdir().unwrap();
@@ -136,6 +197,14 @@ fn it_needs_vectors_and_clusters() {
             "no `cluster_id` column",
         ),
         ("[[step]]\nop = \"dedup_semantic\"\neps = 3.0\n".to_string(), "`eps` must be between 0 and 2"),
+        (
+            "[[step]]\nop = \"dedup_semantic\"\nneighbours = \"lsh\"\n".to_string(),
+            "unknown neighbours `lsh`",
+        ),
+        (
+            "[[step]]\nop = \"dedup_semantic\"\nhnsw_ef = 0\n".to_string(),
+            "`hnsw_ef` must be at least 1",
+        ),
     ] {
         let body = format!("[input]\npaths = [{input:?}]\n\n{steps}\n[output]\ndir = {out:?}\n");
         let spec = write_spec(tmp.path(), "bad.toml", &body);

@@ -8,13 +8,16 @@
 //! heap) and writes them; `fit` merges them into the global sample,
 //! seeds k-means++ with a seeded generator and runs Lloyd iterations
 //! (spherical for cosine: centroids renormalised) until no assignment
-//! changes or `max_iter`; the filter assigns every row. Sums run in a fixed
-//! order, so the centroids are the same bytes for any number of threads.
+//! changes or `max_iter`; the filter assigns every row, comparing it with
+//! every centroid or, for large k (`assign`), searching an HNSW graph of
+//! the centroids (`crate::ann`). Sums run in a fixed order and the graph is
+//! built in centroid order, so the output is the same bytes for any number
+//! of threads.
 
 use std::collections::BinaryHeap;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
 use arrow::array::{Array, FixedSizeListArray, Float32Array, UInt32Array};
@@ -26,7 +29,9 @@ use super::{
     with_column, BuildCtx, DocBatch, GlobalCtx, GlobalOp, Observer, Op, OpInfo, OpOutput, ParamDoc,
     PhaseSpec, RowFilter,
 };
+use crate::ann::{Ann, AnnParams};
 use crate::pipeline::spec::SpecError;
+use crate::vecmath::{dot, first_non_finite, l2sq, normalize};
 
 fn d_seed() -> u64 {
     1
@@ -46,6 +51,26 @@ fn d_n_init() -> usize {
 fn d_column() -> String {
     super::embed::EMBEDDING.into()
 }
+fn d_assign() -> String {
+    "auto".into()
+}
+fn d_hnsw_min_k() -> usize {
+    HNSW_MIN_K
+}
+fn d_hnsw_m() -> usize {
+    16
+}
+fn d_hnsw_ef_construction() -> usize {
+    100
+}
+fn d_hnsw_ef() -> usize {
+    64
+}
+
+/// From this many centroids on, `assign = "auto"` searches an HNSW graph
+/// of the centroids instead of comparing with all of them (measured in
+/// BENCHMARKS.md: below it the exact scan is as fast).
+const HNSW_MIN_K: usize = 2000;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,6 +88,16 @@ struct Config {
     n_init: usize,
     #[serde(default = "d_column")]
     column: String,
+    #[serde(default = "d_assign")]
+    assign: String,
+    #[serde(default = "d_hnsw_min_k")]
+    hnsw_min_k: usize,
+    #[serde(default = "d_hnsw_m")]
+    hnsw_m: usize,
+    #[serde(default = "d_hnsw_ef_construction")]
+    hnsw_ef_construction: usize,
+    #[serde(default = "d_hnsw_ef")]
+    hnsw_ef: usize,
 }
 
 pub const INFO: OpInfo = OpInfo {
@@ -114,11 +149,44 @@ pub const INFO: OpInfo = OpInfo {
             default: "embedding",
             doc: "the vectors (a fixed-size list of f32, as `embed` writes)",
         },
+        ParamDoc {
+            name: "assign",
+            kind: "string",
+            default: "auto",
+            doc: "how documents find their centroid: `exact` (all k compared), `hnsw` \
+                  (an HNSW graph of the centroids: approximate, faster for large k) or \
+                  `auto` (hnsw from `hnsw_min_k` centroids on)",
+        },
+        ParamDoc {
+            name: "hnsw_min_k",
+            kind: "integer",
+            default: "2000",
+            doc: "with `assign = \"auto\"`, the k from which the graph is used",
+        },
+        ParamDoc {
+            name: "hnsw_m",
+            kind: "integer",
+            default: "16",
+            doc: "graph links per node (2-256)",
+        },
+        ParamDoc {
+            name: "hnsw_ef_construction",
+            kind: "integer",
+            default: "100",
+            doc: "candidates examined when building the graph",
+        },
+        ParamDoc {
+            name: "hnsw_ef",
+            kind: "integer",
+            default: "64",
+            doc: "candidates examined per search (higher: closer to exact, slower)",
+        },
     ],
     drop_reasons: &[],
     build,
 };
 
+#[derive(Clone)]
 pub struct Cluster {
     k: usize,
     seed: u64,
@@ -127,6 +195,16 @@ pub struct Cluster {
     max_iter: usize,
     n_init: usize,
     column: String,
+    /// The graph's settings when assignment searches one.
+    ann: Option<AnnParams>,
+    /// The centroids (and graph), loaded once per process for all tasks.
+    model: Arc<Mutex<Option<Arc<Model>>>>,
+}
+
+/// What assignment needs: the centroids and, for `hnsw`, their graph.
+struct Model {
+    centroids: Centroids,
+    graph: Option<Ann>,
 }
 
 fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
@@ -156,6 +234,25 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
     if c.n_init == 0 {
         return Err(ctx.error("n_init", "`n_init` must be at least 1".into()));
     }
+    let params = AnnParams {
+        m: c.hnsw_m,
+        ef_construction: c.hnsw_ef_construction,
+        ef: c.hnsw_ef,
+    };
+    if let Some((key, msg)) = params.problem() {
+        return Err(ctx.error(key, msg));
+    }
+    let ann = match c.assign.as_str() {
+        "exact" => None,
+        "hnsw" => Some(params),
+        "auto" => (c.k >= c.hnsw_min_k).then_some(params),
+        other => {
+            return Err(ctx.error(
+                "assign",
+                format!("unknown assign `{other}` (auto, exact or hnsw)"),
+            ))
+        }
+    };
     Ok(Op::Global(Arc::new(Cluster {
         k: c.k,
         seed: c.seed,
@@ -164,6 +261,8 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
         max_iter: c.max_iter,
         n_init: c.n_init,
         column: c.column,
+        ann,
+        model: Arc::default(),
     })))
 }
 
@@ -189,45 +288,26 @@ fn vectors<'a>(batch: &'a DocBatch, column: &str) -> Result<(&'a FixedSizeListAr
     {
         bail!("cluster: column `{column}` does not hold f32 values");
     }
-    Ok((list, list.value_length() as usize))
+    let dim = list.value_length() as usize;
+    let values = list
+        .values()
+        .as_any()
+        .downcast_ref::<Float32Array>()
+        .expect("checked");
+    for i in (0..list.len()).filter(|&i| list.is_valid(i)) {
+        if let Some(at) = first_non_finite(row(list, values.values(), dim, i)) {
+            bail!(
+                "cluster: document `{}` has a non-finite value at position {at} of `{column}`",
+                batch.ids().value(i)
+            );
+        }
+    }
+    Ok((list, dim))
 }
 
 fn row<'a>(list: &'a FixedSizeListArray, values: &'a [f32], dim: usize, i: usize) -> &'a [f32] {
     let start = (list.offset() + i) * dim;
     &values[start..start + dim]
-}
-
-fn normalize(v: &mut [f32]) {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if n > 0.0 {
-        v.iter_mut().for_each(|x| *x /= n);
-    }
-}
-
-/// Sums in eight lanes, which the compiler turns into SIMD; the order of
-/// additions is fixed, so results do not depend on threads.
-fn lanes(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += f(x[l], y[l]);
-        }
-    }
-    let mut s = acc.iter().sum::<f32>();
-    for (x, y) in ra.iter().zip(rb) {
-        s += f(*x, *y);
-    }
-    s
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    lanes(a, b, |x, y| x * y)
-}
-
-fn l2sq(a: &[f32], b: &[f32]) -> f32 {
-    lanes(a, b, |x, y| (x - y) * (x - y))
 }
 
 fn sample_path(ctx: &GlobalCtx, task: usize) -> PathBuf {
@@ -604,30 +684,50 @@ impl GlobalOp for Cluster {
     }
 
     fn filter(&self, ctx: &GlobalCtx, _task: usize) -> Result<Box<dyn RowFilter>> {
-        let model: Centroids = crate::io::writer::read_work_json(&centroids_path(ctx))?;
         Ok(Box::new(Assign {
-            op: Cluster {
-                column: self.column.clone(),
-                ..*self
-            },
-            model,
+            op: self.clone(),
+            model: self.model(ctx)?,
         }))
+    }
+}
+
+impl Cluster {
+    /// The fitted centroids and, when assignment uses one, their graph:
+    /// built once per process (inserted in centroid order, so the same
+    /// graph every time) and shared by all tasks.
+    fn model(&self, ctx: &GlobalCtx) -> Result<Arc<Model>> {
+        let mut slot = self.model.lock().expect("no panics while held");
+        if let Some(m) = slot.as_ref() {
+            return Ok(m.clone());
+        }
+        let centroids: Centroids = crate::io::writer::read_work_json(&centroids_path(ctx))?;
+        let graph = self.ann.map(|params| {
+            let mut g = Ann::new(self.cosine, centroids.centroids.len(), &params);
+            for (j, c) in centroids.centroids.iter().enumerate() {
+                g.insert(c, j);
+            }
+            g
+        });
+        let m = Arc::new(Model { centroids, graph });
+        *slot = Some(m.clone());
+        Ok(m)
     }
 }
 
 /// Assigns each row to its nearest centroid.
 struct Assign {
     op: Cluster,
-    model: Centroids,
+    model: Arc<Model>,
 }
 
 impl RowFilter for Assign {
     fn apply(&mut self, batch: DocBatch, _first_row: u64) -> Result<OpOutput> {
         let (list, dim) = vectors(&batch, &self.op.column)?;
-        if dim != self.model.dim {
+        let model = &self.model;
+        if dim != model.centroids.dim {
             bail!(
                 "cluster: vectors of length {dim}, centroids of length {}",
-                self.model.dim
+                model.centroids.dim
             );
         }
         let values = list
@@ -645,7 +745,10 @@ impl RowFilter for Assign {
                     if self.op.cosine {
                         normalize(&mut v);
                     }
-                    let (j, d) = self.op.nearest(&v, &self.model.centroids);
+                    let (j, d) = match &model.graph {
+                        Some(g) => g.search(&v, 1)[0],
+                        None => self.op.nearest(&v, &model.centroids.centroids),
+                    };
                     let d = if self.op.cosine { d } else { d.max(0.0).sqrt() };
                     (j as u32, d)
                 })

@@ -7,9 +7,13 @@
 //!
 //! Phases: each task writes `[cluster, rank, task, row, id, vector]` for its
 //! rows, partitioned by cluster; one task per partition takes its clusters
-//! one at a time (exact pairwise against the kept set) and writes a
-//! decision per row, grouped by task; the filter applies them in row order
-//! (with `dup_cluster`/`dup_count` as the other dedup steps).
+//! one at a time and writes a decision per row, grouped by task; the filter
+//! applies them in row order (with `dup_cluster`/`dup_count` as the other
+//! dedup steps). A cluster is compared exactly (each document against every
+//! kept one) or, when large (`neighbours`), through an HNSW graph of its
+//! kept documents (`crate::ann`): each document asks the graph for its
+//! nearest kept one and joins the graph if it is not a duplicate. The graph
+//! is built in rank order from one thread, so decisions are reproducible.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,8 +26,10 @@ use super::dup::{put_decision, read_decisions, DecisionFilter, KeepScores};
 use super::{
     BuildCtx, DocBatch, GlobalCtx, GlobalOp, Observer, Op, OpInfo, ParamDoc, PhaseSpec, RowFilter,
 };
+use crate::ann::{Ann, AnnParams};
 use crate::io::partfile::{put_str, put_u64, read_part, PartWriter};
 use crate::pipeline::spec::SpecError;
+use crate::vecmath::{dot, first_non_finite, normalize};
 
 fn d_eps() -> f64 {
     0.05
@@ -34,6 +40,28 @@ fn d_keep() -> String {
 fn d_column() -> String {
     super::embed::EMBEDDING.into()
 }
+fn d_neighbours() -> String {
+    "auto".into()
+}
+fn d_hnsw_min_cluster() -> usize {
+    HNSW_MIN_CLUSTER
+}
+// Lighter graphs (m 12, ef 48/32) run twice as fast but miss 2% of the
+// exact removals in 10k-document clusters of synthetic vectors
+// (BENCHMARKS.md).
+fn d_hnsw_m() -> usize {
+    16
+}
+fn d_hnsw_ef_construction() -> usize {
+    100
+}
+fn d_hnsw_ef() -> usize {
+    64
+}
+
+/// From this cluster size on, `neighbours = "auto"` searches an HNSW graph
+/// (measured in BENCHMARKS.md: below it the exact comparison is as fast).
+const HNSW_MIN_CLUSTER: usize = 5000;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,6 +72,16 @@ struct Config {
     keep: String,
     #[serde(default = "d_column")]
     column: String,
+    #[serde(default = "d_neighbours")]
+    neighbours: String,
+    #[serde(default = "d_hnsw_min_cluster")]
+    hnsw_min_cluster: usize,
+    #[serde(default = "d_hnsw_m")]
+    hnsw_m: usize,
+    #[serde(default = "d_hnsw_ef_construction")]
+    hnsw_ef_construction: usize,
+    #[serde(default = "d_hnsw_ef")]
+    hnsw_ef: usize,
 }
 
 pub const INFO: OpInfo = OpInfo {
@@ -71,6 +109,38 @@ pub const INFO: OpInfo = OpInfo {
             default: "embedding",
             doc: "the vectors",
         },
+        ParamDoc {
+            name: "neighbours",
+            kind: "string",
+            default: "auto",
+            doc: "how a document finds its nearest kept one: `exact` (compared with all), \
+                  `hnsw` (an HNSW graph: approximate, much faster in large clusters) or \
+                  `auto` (hnsw in clusters of `hnsw_min_cluster` documents or more)",
+        },
+        ParamDoc {
+            name: "hnsw_min_cluster",
+            kind: "integer",
+            default: "5000",
+            doc: "with `neighbours = \"auto\"`, the cluster size from which the graph is used",
+        },
+        ParamDoc {
+            name: "hnsw_m",
+            kind: "integer",
+            default: "16",
+            doc: "graph links per node (2-256)",
+        },
+        ParamDoc {
+            name: "hnsw_ef_construction",
+            kind: "integer",
+            default: "100",
+            doc: "candidates examined when adding a document to the graph",
+        },
+        ParamDoc {
+            name: "hnsw_ef",
+            kind: "integer",
+            default: "64",
+            doc: "candidates examined per search (higher: closer to exact, slower)",
+        },
     ],
     drop_reasons: &["dedup_semantic"],
     build,
@@ -84,10 +154,14 @@ enum Keep {
     Column(String),
 }
 
+#[derive(Clone)]
 pub struct DedupSemantic {
     eps: f64,
     keep: Keep,
     column: String,
+    /// Clusters of at least this size use the graph (`usize::MAX`: never).
+    hnsw_min_cluster: usize,
+    ann: AnnParams,
 }
 
 fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
@@ -104,10 +178,31 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
         "first" => Keep::First,
         col => Keep::Column(col.to_string()),
     };
+    let ann = AnnParams {
+        m: c.hnsw_m,
+        ef_construction: c.hnsw_ef_construction,
+        ef: c.hnsw_ef,
+    };
+    if let Some((key, msg)) = ann.problem() {
+        return Err(ctx.error(key, msg));
+    }
+    let hnsw_min_cluster = match c.neighbours.as_str() {
+        "exact" => usize::MAX,
+        "hnsw" => 0,
+        "auto" => c.hnsw_min_cluster,
+        other => {
+            return Err(ctx.error(
+                "neighbours",
+                format!("unknown neighbours `{other}` (auto, exact or hnsw)"),
+            ))
+        }
+    };
     Ok(Op::Global(Arc::new(DedupSemantic {
         eps: c.eps,
         keep,
         column: c.column,
+        hnsw_min_cluster,
+        ann,
     })))
 }
 
@@ -126,16 +221,6 @@ struct Spiller {
     task: usize,
     parts: PartWriter,
     partitions: usize,
-}
-
-impl Clone for DedupSemantic {
-    fn clone(&self) -> Self {
-        DedupSemantic {
-            eps: self.eps,
-            keep: self.keep.clone(),
-            column: self.column.clone(),
-        }
-    }
 }
 
 impl Observer for Spiller {
@@ -203,6 +288,13 @@ impl Observer for Spiller {
             put_str(buf, ids.value(i));
             put_u64(buf, dim as u64);
             let start = (list.offset() + i) * dim;
+            if let Some(at) = first_non_finite(&values[start..start + dim]) {
+                bail!(
+                    "dedup_semantic: document `{}` has a non-finite value at position {at} of `{}`",
+                    ids.value(i),
+                    self.op.column
+                );
+            }
             for x in &values[start..start + dim] {
                 buf.extend(x.to_le_bytes());
             }
@@ -253,10 +345,7 @@ fn parse(slice: &[u8], path: &std::path::Path) -> Result<Vec<Doc>> {
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
-        let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
-        if norm > 0.0 {
-            vector.iter_mut().for_each(|x| *x /= norm);
-        }
+        normalize(&mut vector);
         docs.push(Doc {
             cluster,
             rank,
@@ -269,7 +358,44 @@ fn parse(slice: &[u8], path: &std::path::Path) -> Result<Vec<Doc>> {
     Ok(docs)
 }
 
+/// For each document of a cluster (in rank order), the kept document it
+/// duplicates, if any: compared with every kept document, the most similar
+/// one named.
+fn by_scan(cluster: &[Doc], threshold: f32) -> Vec<Option<usize>> {
+    let mut kept: Vec<usize> = vec![];
+    let mut of: Vec<Option<usize>> = vec![None; cluster.len()];
+    for (i, d) in cluster.iter().enumerate() {
+        let mut best: Option<(f32, usize)> = None;
+        for &k in &kept {
+            let s = dot(&d.vector, &cluster[k].vector);
+            if s >= threshold && best.is_none_or(|(bs, _)| s > bs) {
+                best = Some((s, k));
+            }
+        }
+        match best {
+            Some((_, k)) => of[i] = Some(k),
+            None => kept.push(i),
+        }
+    }
+    of
+}
+
 impl DedupSemantic {
+    /// As `by_scan`, but each document asks an HNSW graph of the kept ones
+    /// for its nearest and joins the graph when it is kept.
+    fn by_graph(&self, cluster: &[Doc], threshold: f32) -> Vec<Option<usize>> {
+        let mut graph = Ann::new(true, cluster.len(), &self.ann);
+        let mut of: Vec<Option<usize>> = vec![None; cluster.len()];
+        for (i, d) in cluster.iter().enumerate() {
+            let near = graph.search(&d.vector, 1).first().map(|&(k, _)| k);
+            match near {
+                Some(k) if dot(&d.vector, &cluster[k].vector) >= threshold => of[i] = Some(k),
+                _ => graph.insert(&d.vector, i),
+            }
+        }
+        of
+    }
+
     fn dedup_partition(&self, ctx: &GlobalCtx, p: usize) -> Result<()> {
         let mut docs = vec![];
         for t in 0..ctx.tasks {
@@ -292,28 +418,11 @@ impl DedupSemantic {
                     .take_while(|d| d.cluster == docs[start].cluster)
                     .count();
             let cluster = &docs[start..end];
-            // Indexes into `cluster` of the kept documents, and for each
-            // document the kept one it duplicates.
-            let mut kept: Vec<usize> = vec![];
-            let mut of: Vec<Option<usize>> = vec![None; cluster.len()];
-            for (i, d) in cluster.iter().enumerate() {
-                let mut best: Option<(f32, usize)> = None;
-                for &k in &kept {
-                    let s: f32 = d
-                        .vector
-                        .iter()
-                        .zip(&cluster[k].vector)
-                        .map(|(a, b)| a * b)
-                        .sum();
-                    if s >= threshold && best.is_none_or(|(bs, _)| s > bs) {
-                        best = Some((s, k));
-                    }
-                }
-                match best {
-                    Some((_, k)) => of[i] = Some(k),
-                    None => kept.push(i),
-                }
-            }
+            let of = if cluster.len() >= self.hnsw_min_cluster {
+                self.by_graph(cluster, threshold)
+            } else {
+                by_scan(cluster, threshold)
+            };
             let mut size = vec![1u64; cluster.len()];
             for k in of.iter().flatten() {
                 size[*k] += 1;
