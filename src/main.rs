@@ -35,6 +35,38 @@ enum Command {
         /// `shuffle = false`).
         #[arg(long)]
         no_shuffle: bool,
+        /// `local` (this machine) or `slurm` (each phase an sbatch job array).
+        #[arg(long, default_value = "local")]
+        executor: String,
+        #[command(flatten)]
+        slurm: SlurmArgs,
+    },
+    /// Runs tasks of one phase of a started run (what a Slurm array element
+    /// runs), or with --finish writes the run's stats once every phase is done.
+    Task {
+        spec: PathBuf,
+        /// The phase (`s0`, `2-dedup_minhash-index`, ... as `sluice status` lists them).
+        #[arg(long, required_unless_present = "finish")]
+        phase: Option<String>,
+        /// Task numbers, comma-separated (default: every unfinished task).
+        #[arg(long, value_delimiter = ',')]
+        tasks: Vec<usize>,
+        /// Merge the task stats into stats.json and clean up.
+        #[arg(long, conflicts_with = "phase")]
+        finish: bool,
+        #[arg(long)]
+        workers: Option<usize>,
+        #[arg(long, short)]
+        quiet: bool,
+        /// As the run was started with it.
+        #[arg(long)]
+        no_shuffle: bool,
+    },
+    /// Where a run stands: per phase, tasks done, running, pending and failed
+    /// (with the tail of a failed task's log).
+    Status {
+        /// The run's output folder.
+        out: PathBuf,
     },
     /// Describes a folder of Parquet shards (or one file).
     Inspect {
@@ -74,6 +106,67 @@ enum Command {
     Ops,
 }
 
+/// sbatch settings for `--executor slurm`; each overrides the spec's
+/// `[slurm]` key of the same name.
+#[derive(clap::Args, Default)]
+struct SlurmArgs {
+    #[arg(long)]
+    partition: Option<String>,
+    #[arg(long)]
+    account: Option<String>,
+    /// Time limit per array element (`04:00:00`).
+    #[arg(long)]
+    time: Option<String>,
+    /// CPUs per array element (its worker threads).
+    #[arg(long)]
+    cpus_per_task: Option<usize>,
+    /// Memory per array element (`16G`).
+    #[arg(long)]
+    mem: Option<String>,
+    /// Tasks each array element runs (default 1).
+    #[arg(long)]
+    tasks_per_job: Option<usize>,
+    /// Array elements per sbatch job at most (default: the cluster's MaxArraySize).
+    #[arg(long)]
+    max_array: Option<usize>,
+    /// Array elements running at once (sbatch's %N throttle).
+    #[arg(long)]
+    max_running: Option<usize>,
+    /// Job name prefix (default `sluice`).
+    #[arg(long)]
+    job_name: Option<String>,
+    /// One more sbatch option, as `--sbatch-arg=--qos=high` (repeatable).
+    #[arg(long = "sbatch-arg", allow_hyphen_values = true)]
+    sbatch_args: Vec<String>,
+    /// Print the sbatch scripts; submit nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Wait until the jobs end and print the run's stats (or what failed).
+    #[arg(long)]
+    wait: bool,
+}
+
+impl SlurmArgs {
+    fn over(self, spec: &sluice::pipeline::spec::SlurmSpec) -> sluice::exec::slurm::SlurmOptions {
+        let mut s = spec.clone();
+        s.partition = self.partition.or(s.partition);
+        s.account = self.account.or(s.account);
+        s.time = self.time.or(s.time);
+        s.cpus_per_task = self.cpus_per_task.or(s.cpus_per_task);
+        s.mem = self.mem.or(s.mem);
+        s.tasks_per_job = self.tasks_per_job.or(s.tasks_per_job);
+        s.max_array = self.max_array.or(s.max_array);
+        s.max_running = self.max_running.or(s.max_running);
+        s.job_name = self.job_name.or(s.job_name);
+        s.sbatch_args.extend(self.sbatch_args);
+        sluice::exec::slurm::SlurmOptions {
+            settings: s,
+            dry_run: self.dry_run,
+            wait: self.wait,
+        }
+    }
+}
+
 /// `--workers`, or every core.
 fn workers_or_all(workers: Option<usize>) -> usize {
     workers.unwrap_or_else(|| {
@@ -92,6 +185,8 @@ fn main() -> ExitCode {
             force,
             quiet,
             no_shuffle,
+            executor,
+            slurm,
         } => {
             let opts = sluice::exec::RunOptions {
                 workers: workers_or_all(workers),
@@ -99,10 +194,42 @@ fn main() -> ExitCode {
                 quiet,
                 no_shuffle,
             };
-            sluice::exec::run(&spec, &opts).map(|stats| {
-                print!("{}", stats.table());
+            match executor.as_str() {
+                "local" => sluice::exec::run(&spec, &opts).map(|stats| {
+                    print!("{}", stats.table());
+                }),
+                "slurm" => sluice::exec::load_spec(&spec, &opts).and_then(|s| {
+                    let slurm = slurm.over(&s.slurm);
+                    sluice::exec::slurm::submit(&spec, &s, &opts, &slurm)
+                }),
+                other => Err(anyhow::anyhow!(
+                    "unknown executor `{other}` (local or slurm)"
+                )),
+            }
+        }
+        Command::Task {
+            spec,
+            phase,
+            tasks,
+            finish,
+            workers,
+            quiet,
+            no_shuffle,
+        } => {
+            let opts = sluice::exec::RunOptions {
+                workers: workers_or_all(workers),
+                force: false,
+                quiet,
+                no_shuffle,
+            };
+            sluice::exec::load_spec(&spec, &opts).and_then(|s| match phase {
+                Some(p) if !finish => sluice::exec::run_tasks(&s, &opts, &p, &tasks),
+                _ => sluice::exec::finish_run(&s, &opts).map(|stats| {
+                    print!("{}", stats.table());
+                }),
             })
         }
+        Command::Status { out } => sluice::exec::status::report(&out).map(|r| print!("{r}")),
         Command::Inspect {
             path,
             text_column,

@@ -4,6 +4,8 @@
 
 pub mod plan;
 pub mod progress;
+pub mod slurm;
+pub mod status;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -52,7 +54,7 @@ impl Layout {
             excluded: out.join("excluded"),
         }
     }
-    fn marker(&self, phase: &str, task: usize) -> PathBuf {
+    pub fn marker(&self, phase: &str, task: usize) -> PathBuf {
         self.work
             .join("markers")
             .join(phase)
@@ -72,6 +74,11 @@ struct PlanRecord {
 
 /// Runs a pipeline spec; returns the run's stats (also in `stats.json`).
 pub fn run(spec_path: &Path, opts: &RunOptions) -> Result<RunStats> {
+    run_spec(&load_spec(spec_path, opts)?, opts)
+}
+
+/// Reads a pipeline spec, with the options that change it applied.
+pub fn load_spec(spec_path: &Path, opts: &RunOptions) -> Result<Spec> {
     let mut spec = Spec::load(spec_path)?;
     if opts.no_shuffle {
         for step in spec.steps.iter_mut().filter(|s| s.op == "tokenize") {
@@ -81,10 +88,28 @@ pub fn run(spec_path: &Path, opts: &RunOptions) -> Result<RunStats> {
         // Part of the plan: a rerun without the flag is another run.
         spec.source.push_str("\n# --no-shuffle\n");
     }
-    run_spec(&spec, opts)
+    Ok(spec)
 }
 
-pub fn run_spec(spec: &Spec, opts: &RunOptions) -> Result<RunStats> {
+/// Who prepares a run: the driver (the local executor, a Slurm submission)
+/// sets up the output folder and records the plan; a worker (`sluice task`)
+/// only checks that it runs the recorded plan; a dry run writes nothing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Driver,
+    Worker,
+    DryRun,
+}
+
+/// A run's fixed parts, which the plan borrows.
+pub(crate) struct Prepared {
+    pub steps: Vec<crate::ops::Step>,
+    pub layout: Layout,
+    pub tasks: Vec<InputTask>,
+    pub policy: ShardPolicy,
+}
+
+pub(crate) fn prepare(spec: &Spec, opts: &RunOptions, role: Role) -> Result<Prepared> {
     let steps = build_steps(spec)?;
     if let Some(s) = steps[..steps.len().saturating_sub(1)]
         .iter()
@@ -96,7 +121,14 @@ pub fn run_spec(spec: &Spec, opts: &RunOptions) -> Result<RunStats> {
         );
     }
     let layout = Layout::new(&spec.output.dir);
-    prepare_output(&layout, opts.force)?;
+    match role {
+        Role::Driver => prepare_output(&layout, opts.force)?,
+        Role::Worker if !layout.work.join("plan.json").exists() => bail!(
+            "{} holds no started run (no _work/plan.json); start it with `sluice run`",
+            layout.out.display()
+        ),
+        _ => {}
+    }
     let tasks = discover(&spec.input)?;
     if tasks.is_empty() {
         bail!("[input] paths match no input file");
@@ -115,80 +147,224 @@ pub fn run_spec(spec: &Spec, opts: &RunOptions) -> Result<RunStats> {
             );
         }
     }
-    check_plan(&layout, spec, &tasks)?;
-    let input_bytes = tasks.iter().map(|t| t.bytes).sum();
-    let plan = plan::plan(&steps, |label| GlobalCtx {
-        work: layout.work.join(label.replace(':', "-")),
-        output: layout.out.clone(),
-        tasks: tasks.len(),
-        input_bytes,
-        workers: opts.workers.max(1),
-    });
+    if role != Role::DryRun {
+        check_plan(&layout, spec, &tasks)?;
+    }
     let policy = ShardPolicy {
         rows_per_shard: spec.output.rows_per_shard,
         bytes_per_shard: spec.output.bytes_per_shard,
         compression: compression(&spec.output.compression, spec.output.compression_level)?,
     };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.workers.max(1))
-        .build()
-        .context("cannot start the worker pool")?;
-    let runner = Runner {
-        spec,
-        layout: &layout,
-        tasks: &tasks,
-        plan: &plan,
+    Ok(Prepared {
+        steps,
+        layout,
+        tasks,
         policy,
-        quiet: opts.quiet,
-    };
+    })
+}
+
+/// A phase as `_work/phases.json` lists it, for `sluice status`.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct PhaseRecord {
+    pub name: String,
+    pub tasks: usize,
+}
+
+impl Prepared {
+    pub(crate) fn plan(&self, workers: usize) -> Plan<'_> {
+        let input_bytes = self.tasks.iter().map(|t| t.bytes).sum();
+        plan::plan(&self.steps, |label| GlobalCtx {
+            work: self.layout.work.join(label.replace(':', "-")),
+            output: self.layout.out.clone(),
+            tasks: self.tasks.len(),
+            input_bytes,
+            workers: workers.max(1),
+        })
+    }
+
+    fn runner<'a>(&'a self, spec: &'a Spec, plan: &'a Plan<'a>, quiet: bool) -> Runner<'a> {
+        Runner {
+            spec,
+            layout: &self.layout,
+            tasks: &self.tasks,
+            plan,
+            policy: self.policy.clone(),
+            quiet,
+        }
+    }
+
+    pub(crate) fn task_count(&self, phase: &Phase) -> usize {
+        match phase {
+            Phase::Stream(_) => self.tasks.len(),
+            Phase::Global { spec, .. } => spec.tasks,
+        }
+    }
+
+    /// The tasks of `phase` without a completion marker.
+    pub(crate) fn pending(&self, phase: &Phase) -> Vec<usize> {
+        let name = phase.name();
+        (0..self.task_count(phase))
+            .filter(|&t| !self.layout.marker(&name, t).exists())
+            .collect()
+    }
+
+    /// Writes `_work/phases.json`: what `sluice status` counts against.
+    pub(crate) fn record_phases(&self, plan: &Plan) -> Result<()> {
+        let phases: Vec<PhaseRecord> = plan
+            .phases
+            .iter()
+            .map(|p| PhaseRecord {
+                name: p.name(),
+                tasks: self.task_count(p),
+            })
+            .collect();
+        write_atomic(
+            &self.layout.work.join("phases.json"),
+            &serde_json::to_vec_pretty(&phases)?,
+        )
+    }
+}
+
+fn pool(workers: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(workers.max(1))
+        .build()
+        .context("cannot start the worker pool")
+}
+
+/// The local executor: every phase on this machine's worker pool.
+pub fn run_spec(spec: &Spec, opts: &RunOptions) -> Result<RunStats> {
+    let prepared = prepare(spec, opts, Role::Driver)?;
+    let plan = prepared.plan(opts.workers);
+    prepared.record_phases(&plan)?;
+    let runner = prepared.runner(spec, &plan, opts.quiet);
+    let pool = pool(opts.workers)?;
     let mut times = vec![];
     for phase in &plan.phases {
-        times.push(pool.install(|| runner.run_phase(phase))?);
+        times.push(pool.install(|| runner.run_phase(phase, None))?);
     }
-    let mut steps_stats: Vec<OpStats> = vec![];
-    for (k, _) in plan.segments.iter().enumerate() {
-        let mut merged = TaskStats::default();
-        for t in 0..tasks.len() {
-            let path = layout.marker(&Phase::Stream(k).name(), t);
-            let bytes = std::fs::read(&path)
-                .with_context(|| format!("cannot read task marker {}", path.display()))?;
-            let s: TaskStats = serde_json::from_slice(&bytes).with_context(|| {
-                format!(
-                    "task marker {} is damaged; delete it to redo that task",
-                    path.display()
-                )
-            })?;
-            merged.merge(&s);
+    runner.finish(times)
+}
+
+/// `sluice task`: runs the given tasks (all when empty) of one phase of a
+/// started run, as a Slurm array element does. Tasks already done are
+/// skipped.
+pub fn run_tasks(spec: &Spec, opts: &RunOptions, phase: &str, only: &[usize]) -> Result<()> {
+    let prepared = prepare(spec, opts, Role::Worker)?;
+    let plan = prepared.plan(opts.workers);
+    let Some(ph) = plan.phases.iter().find(|p| p.name() == phase) else {
+        let names: Vec<String> = plan.phases.iter().map(|p| p.name()).collect();
+        bail!(
+            "this run has no phase `{phase}`; its phases are {}",
+            names.join(", ")
+        );
+    };
+    let count = prepared.task_count(ph);
+    if let Some(t) = only.iter().find(|&&t| t >= count) {
+        bail!(
+            "phase {phase} has tasks 0 to {}, not {t}",
+            count.saturating_sub(1)
+        );
+    }
+    let runner = prepared.runner(spec, &plan, opts.quiet);
+    let only = (!only.is_empty()).then_some(only);
+    pool(opts.workers)?.install(|| runner.run_phase(ph, only))?;
+    Ok(())
+}
+
+/// `sluice task --finish`: once every phase is done, the run's stats
+/// (`stats.json`) and the clean-up, as the local executor ends. Phase times
+/// come from the completion markers' times.
+pub fn finish_run(spec: &Spec, opts: &RunOptions) -> Result<RunStats> {
+    let prepared = prepare(spec, opts, Role::Worker)?;
+    let plan = prepared.plan(opts.workers);
+    let mut times = vec![];
+    let mut last_end: Option<std::time::SystemTime> = None;
+    for phase in &plan.phases {
+        let pending = prepared.pending(phase);
+        if !pending.is_empty() {
+            bail!(
+                "phase {} has {} unfinished tasks (first: {}); rerun to complete them",
+                phase.name(),
+                pending.len(),
+                pending[0]
+            );
         }
-        steps_stats.extend(merged.steps);
+        let count = prepared.task_count(phase);
+        let stamps: Vec<std::time::SystemTime> = (0..count)
+            .filter_map(|t| {
+                std::fs::metadata(prepared.layout.marker(&phase.name(), t))
+                    .and_then(|m| m.modified())
+                    .ok()
+            })
+            .collect();
+        let end = stamps.iter().max().copied();
+        let start = last_end.or_else(|| stamps.iter().min().copied());
+        let seconds = match (start, end) {
+            (Some(s), Some(e)) => e.duration_since(s).map_or(0.0, |d| d.as_secs_f64()),
+            _ => 0.0,
+        };
+        last_end = end.or(last_end);
+        times.push(PhaseTime {
+            phase: phase.name(),
+            tasks: count,
+            resumed: 0,
+            seconds,
+        });
     }
-    if let Some(g) = plan.segments.last().and_then(|s| s.observed_by.as_ref()) {
-        let mut s = g.op.sink_stats(&g.ctx)?;
-        s.step = g.label.clone();
-        steps_stats.push(s);
-    }
-    let mut stats = RunStats::from_steps(steps_stats, times)?;
-    stats.notes = plan
-        .segments
-        .iter()
-        .filter_map(|s| s.observed_by.as_ref())
-        .filter_map(|g| g.op.summary(&g.ctx))
-        .collect();
-    write_atomic(
-        &layout.out.join("stats.json"),
-        &serde_json::to_vec_pretty(&stats)?,
-    )?;
-    if !spec.output.keep_work {
-        for k in 0..plan.segments.len().saturating_sub(1) {
-            let _ = std::fs::remove_dir_all(layout.intermediate(k));
+    prepared.runner(spec, &plan, true).finish(times)
+}
+
+impl Runner<'_> {
+    /// After every phase: merges the task stats into `stats.json` and
+    /// removes the work files (unless `keep_work`).
+    fn finish(&self, times: Vec<PhaseTime>) -> Result<RunStats> {
+        let (plan, layout, spec) = (self.plan, self.layout, self.spec);
+        let mut steps_stats: Vec<OpStats> = vec![];
+        for (k, _) in plan.segments.iter().enumerate() {
+            let mut merged = TaskStats::default();
+            for t in 0..self.tasks.len() {
+                let path = layout.marker(&Phase::Stream(k).name(), t);
+                let bytes = std::fs::read(&path)
+                    .with_context(|| format!("cannot read task marker {}", path.display()))?;
+                let s: TaskStats = serde_json::from_slice(&bytes).with_context(|| {
+                    format!(
+                        "task marker {} is damaged; delete it to redo that task",
+                        path.display()
+                    )
+                })?;
+                merged.merge(&s);
+            }
+            steps_stats.extend(merged.steps);
         }
-        for seg in &plan.segments {
-            if let Some(g) = &seg.observed_by {
-                let _ = std::fs::remove_dir_all(&g.ctx.work);
+        if let Some(g) = plan.segments.last().and_then(|s| s.observed_by.as_ref()) {
+            let mut s = g.op.sink_stats(&g.ctx)?;
+            s.step = g.label.clone();
+            steps_stats.push(s);
+        }
+        let mut stats = RunStats::from_steps(steps_stats, times)?;
+        stats.notes = plan
+            .segments
+            .iter()
+            .filter_map(|s| s.observed_by.as_ref())
+            .filter_map(|g| g.op.summary(&g.ctx))
+            .collect();
+        write_atomic(
+            &layout.out.join("stats.json"),
+            &serde_json::to_vec_pretty(&stats)?,
+        )?;
+        if !spec.output.keep_work {
+            for k in 0..plan.segments.len().saturating_sub(1) {
+                let _ = std::fs::remove_dir_all(layout.intermediate(k));
+            }
+            for seg in &plan.segments {
+                if let Some(g) = &seg.observed_by {
+                    let _ = std::fs::remove_dir_all(&g.ctx.work);
+                }
             }
         }
+        Ok(stats)
     }
-    Ok(stats)
 }
 
 /// Creates the output folder and checks that it is writable. With `force`,
@@ -289,13 +465,15 @@ fn maybe_abort(phase: &str, task: usize) {
 }
 
 impl Runner<'_> {
-    fn run_phase(&self, phase: &Phase) -> Result<PhaseTime> {
+    /// Runs the unfinished tasks of `phase` (of `only`, when given).
+    fn run_phase(&self, phase: &Phase, only: Option<&[usize]>) -> Result<PhaseTime> {
         let name = phase.name();
         let count = match phase {
             Phase::Stream(_) => self.tasks.len(),
             Phase::Global { spec, .. } => spec.tasks,
         };
         let pending: Vec<usize> = (0..count)
+            .filter(|&t| only.is_none_or(|o| o.contains(&t)))
             .filter(|&t| !self.layout.marker(&name, t).exists())
             .collect();
         let start = Instant::now();

@@ -167,9 +167,38 @@ pub struct Spec {
     pub input: InputSpec,
     pub steps: Vec<StepSpec>,
     pub output: OutputSpec,
+    /// `[slurm]`: how `--executor slurm` submits the run (flags override).
+    pub slurm: SlurmSpec,
 }
 
-const TOP_KEYS: &[&str] = &["input", "step", "output"];
+/// `[slurm]`: sbatch settings for `sluice run --executor slurm`; each has a
+/// flag of the same name (`--cpus-per-task` for `cpus_per_task`) that
+/// overrides it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlurmSpec {
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    /// Time limit per array element, as sbatch takes it (`04:00:00`).
+    pub time: Option<String>,
+    pub cpus_per_task: Option<usize>,
+    /// Memory per array element, as sbatch takes it (`16G`).
+    pub mem: Option<String>,
+    /// Tasks one array element runs (default 1).
+    pub tasks_per_job: Option<usize>,
+    /// Array elements per sbatch job at most (default and ceiling: the
+    /// cluster's MaxArraySize).
+    pub max_array: Option<usize>,
+    /// Array elements running at once (sbatch's `%N`).
+    pub max_running: Option<usize>,
+    /// The job name's prefix (default `sluice`).
+    pub job_name: Option<String>,
+    /// More sbatch options, one per item (`["--qos=high"]`).
+    #[serde(default)]
+    pub sbatch_args: Vec<String>,
+}
+
+const TOP_KEYS: &[&str] = &["input", "step", "output", "slurm"];
 
 impl Spec {
     pub fn load(path: &Path) -> Result<Spec, SpecError> {
@@ -207,6 +236,7 @@ impl Spec {
                 excluded: true,
                 keep_work: false,
             },
+            slurm: SlurmSpec::default(),
         }
     }
 
@@ -279,10 +309,15 @@ impl Spec {
                 ))
             }
         }
+        let slurm: SlurmSpec = match table.get("slurm") {
+            Some(v) => partial.decode(Section::Table("slurm"), v.clone())?,
+            None => SlurmSpec::default(),
+        };
         let spec = Spec {
             input,
             output,
             steps,
+            slurm,
             ..partial
         };
         spec.validate()?;
