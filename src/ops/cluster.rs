@@ -69,8 +69,8 @@ fn d_hnsw_ef() -> usize {
 
 /// From this many centroids on, `assign = "auto"` searches an HNSW graph
 /// of the centroids instead of comparing with all of them (measured in
-/// BENCHMARKS.md: below it the exact scan is as fast).
-const HNSW_MIN_K: usize = 2000;
+/// BENCHMARKS.md: the scan is faster at k = 5,000; parity extrapolated).
+const HNSW_MIN_K: usize = 20_000;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -160,7 +160,7 @@ pub const INFO: OpInfo = OpInfo {
         ParamDoc {
             name: "hnsw_min_k",
             kind: "integer",
-            default: "2000",
+            default: "20000",
             doc: "with `assign = \"auto\"`, the k from which the graph is used",
         },
         ParamDoc {

@@ -60,8 +60,9 @@ fn d_hnsw_ef() -> usize {
 }
 
 /// From this cluster size on, `neighbours = "auto"` searches an HNSW graph
-/// (measured in BENCHMARKS.md: below it the exact comparison is as fast).
-const HNSW_MIN_CLUSTER: usize = 5000;
+/// (BENCHMARKS.md: below it the blocked exact scan is faster; parity
+/// extrapolated from 10,000-document clusters).
+const HNSW_MIN_CLUSTER: usize = 40_000;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -120,7 +121,7 @@ pub const INFO: OpInfo = OpInfo {
         ParamDoc {
             name: "hnsw_min_cluster",
             kind: "integer",
-            default: "5000",
+            default: "40000",
             doc: "with `neighbours = \"auto\"`, the cluster size from which the graph is used",
         },
         ParamDoc {
@@ -358,23 +359,45 @@ fn parse(slice: &[u8], path: &std::path::Path) -> Result<Vec<Doc>> {
     Ok(docs)
 }
 
+/// Documents compared at once with the kept set, and kept documents read
+/// per pass: each kept vector then comes from memory once per block of
+/// documents instead of once per document (the scan is memory-bound).
+const BLOCK: usize = 32;
+const TILE: usize = 64;
+
 /// For each document of a cluster (in rank order), the kept document it
 /// duplicates, if any: compared with every kept document, the most similar
-/// one named.
+/// one named (the first in kept order on ties). A block of documents is
+/// compared with the documents kept before it tile by tile, then each with
+/// those kept within the block, in order: the same decisions as one
+/// document at a time.
 fn by_scan(cluster: &[Doc], threshold: f32) -> Vec<Option<usize>> {
     let mut kept: Vec<usize> = vec![];
     let mut of: Vec<Option<usize>> = vec![None; cluster.len()];
-    for (i, d) in cluster.iter().enumerate() {
-        let mut best: Option<(f32, usize)> = None;
-        for &k in &kept {
-            let s = dot(&d.vector, &cluster[k].vector);
-            if s >= threshold && best.is_none_or(|(bs, _)| s > bs) {
-                best = Some((s, k));
+    let better = |best: &mut Option<(f32, usize)>, s: f32, k: usize| {
+        if s >= threshold && best.is_none_or(|(bs, _)| s > bs) {
+            *best = Some((s, k));
+        }
+    };
+    for start in (0..cluster.len()).step_by(BLOCK) {
+        let block = &cluster[start..(start + BLOCK).min(cluster.len())];
+        let before = kept.len();
+        let mut best: Vec<Option<(f32, usize)>> = vec![None; block.len()];
+        for tile in kept[..before].chunks(TILE) {
+            for (b, d) in best.iter_mut().zip(block) {
+                for &k in tile {
+                    better(b, dot(&d.vector, &cluster[k].vector), k);
+                }
             }
         }
-        match best {
-            Some((_, k)) => of[i] = Some(k),
-            None => kept.push(i),
+        for (i, (mut b, d)) in best.into_iter().zip(block).enumerate() {
+            for &k in &kept[before..] {
+                better(&mut b, dot(&d.vector, &cluster[k].vector), k);
+            }
+            match b {
+                Some((_, k)) => of[start + i] = Some(k),
+                None => kept.push(start + i),
+            }
         }
     }
     of
@@ -482,5 +505,71 @@ impl GlobalOp for DedupSemantic {
             read_decisions(paths, task)?,
             Some(Box::new(alone)),
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One document at a time against every kept one: what `by_scan`
+    /// must decide, block by block.
+    fn one_at_a_time(cluster: &[Doc], threshold: f32) -> Vec<Option<usize>> {
+        let mut kept: Vec<usize> = vec![];
+        let mut of = vec![None; cluster.len()];
+        for (i, d) in cluster.iter().enumerate() {
+            let mut best: Option<(f32, usize)> = None;
+            for &k in &kept {
+                let s = dot(&d.vector, &cluster[k].vector);
+                if s >= threshold && best.is_none_or(|(bs, _)| s > bs) {
+                    best = Some((s, k));
+                }
+            }
+            match best {
+                Some((_, k)) => of[i] = Some(k),
+                None => kept.push(i),
+            }
+        }
+        of
+    }
+
+    #[test]
+    fn blocks_decide_as_one_document_at_a_time() {
+        let mut state = 3u64;
+        let mut rnd = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as f32 / (1u64 << 31) as f32 - 0.5
+        };
+        let mut bases: Vec<Vec<f32>> = vec![];
+        let mut cluster = vec![];
+        for i in 0..700 {
+            // Every third document copies (exactly, or nudged) an earlier base,
+            // so blocks hold duplicates of each other and of older documents,
+            // with ties between exact copies.
+            let mut v: Vec<f32> = if i % 3 == 2 && !bases.is_empty() {
+                let b = &bases[(rnd().abs() * bases.len() as f32) as usize % bases.len()];
+                let nudge = if i % 2 == 0 { 0.0 } else { 0.02 };
+                b.iter().map(|x| x + rnd() * nudge).collect()
+            } else {
+                (0..16).map(|_| rnd()).collect()
+            };
+            normalize(&mut v);
+            bases.push(v.clone());
+            cluster.push(Doc {
+                cluster: 0,
+                rank: 0.0,
+                task: 0,
+                row: i,
+                id: format!("d{i}"),
+                vector: v,
+            });
+        }
+        for threshold in [0.9f32, 0.99, 0.5] {
+            let want = one_at_a_time(&cluster, threshold);
+            assert!(want.iter().filter(|o| o.is_some()).count() > 100);
+            assert_eq!(by_scan(&cluster, threshold), want, "at {threshold}");
+        }
     }
 }
