@@ -179,3 +179,78 @@ fn dedup_through_slurm_matches_the_local_run_and_recovers_from_a_failed_task() {
     ids.push(jobs["finish_job"].as_str().unwrap().to_string());
     Command::new("scancel").args(&ids).status().unwrap();
 }
+
+/// `scancel` of one array element in the middle of its task: the other
+/// tasks finish, `status` shows the killed one as failed, and the rerun
+/// completes with the local run's bytes.
+#[test]
+fn a_task_cancelled_mid_run_is_redone_by_the_rerun() {
+    if !slurm_here() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (local_spec, local) = dedup_spec(tmp.path(), "local");
+    run_ok(tmp.path(), &["run", local_spec.to_str().unwrap(), "-q"]);
+    let (spec, out) = dedup_spec(tmp.path(), "killed");
+    let args = ["run", spec.to_str().unwrap(), "--executor", "slurm", "-q"];
+    // Task 1 of s0 stops after writing part of its output.
+    let o = sluice(tmp.path(), &args, &[("SLUICE_TEST_PAUSE", "s0/1")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let jobs: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("_work/slurm/jobs.json")).unwrap()).unwrap();
+    let s0 = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["phase"] == "s0")
+        .unwrap();
+    let element = s0["elements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|e| e.as_array().unwrap().iter().any(|t| t == 1))
+        .unwrap();
+    let target = format!("{}_{element}", s0["job_id"].as_str().unwrap());
+    let log = format!("{}{element}.log", s0["log_prefix"].as_str().unwrap());
+    let queued = |id: &str| {
+        let o = Command::new("squeue")
+            .args(["-h", "-r", "-o", "%i"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .any(|l| l.trim() == id || l.trim().starts_with(&format!("{id}_")))
+    };
+    // Wait until the task is held mid-way, then kill its element.
+    let start = std::time::Instant::now();
+    while !std::fs::read_to_string(&log).is_ok_and(|l| l.contains("SLUICE_TEST_PAUSE")) {
+        assert!(start.elapsed().as_secs() < 120, "the task never started");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(Command::new("scancel")
+        .arg(&target)
+        .status()
+        .unwrap()
+        .success());
+    let mut ids: Vec<String> = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["job_id"].as_str().unwrap().to_string())
+        .collect();
+    ids.push(jobs["finish_job"].as_str().unwrap().to_string());
+    while ids.iter().any(|id| queued(id)) {
+        assert!(start.elapsed().as_secs() < 300, "jobs still queued");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    let status = stdout(&run_ok(tmp.path(), &["status", out.to_str().unwrap()]));
+    let s0 = status.lines().find(|l| l.starts_with("s0 ")).unwrap();
+    let cols: Vec<&str> = s0.split_whitespace().collect();
+    assert_eq!((cols[2], cols[5]), ("3", "1"), "{status}");
+    assert!(!out.join("stats.json").exists());
+
+    let mut rerun = args.to_vec();
+    rerun.push("--wait");
+    run_ok(tmp.path(), &rerun);
+    assert_eq!(shard_bytes(&local), shard_bytes(&out));
+}

@@ -455,11 +455,19 @@ struct Runner<'a> {
 
 /// Test hook: `SLUICE_TEST_ABORT=<phase>/<task>` aborts the process inside that
 /// task, after it has written part of its output, as a crash would.
+/// `SLUICE_TEST_PAUSE=<phase>/<task>` holds that task there for ten
+/// minutes, so that a test can kill it mid-task (scancel).
 fn maybe_abort(phase: &str, task: usize) {
     if let Ok(v) = std::env::var("SLUICE_TEST_ABORT") {
         if v == format!("{phase}/{task}") {
             eprintln!("[sluice] SLUICE_TEST_ABORT: aborting in {phase}/{task}");
             std::process::abort();
+        }
+    }
+    if let Ok(v) = std::env::var("SLUICE_TEST_PAUSE") {
+        if v == format!("{phase}/{task}") {
+            eprintln!("[sluice] SLUICE_TEST_PAUSE: holding {phase}/{task}");
+            std::thread::sleep(std::time::Duration::from_secs(600));
         }
     }
 }
