@@ -97,6 +97,31 @@ fn a_dry_run_prints_the_job_scripts_and_writes_nothing() {
         "a dry run wrote {}",
         out.display()
     );
+
+    // The same settings from the spec's [slurm]; a flag still wins.
+    let body = std::fs::read_to_string(&spec).unwrap()
+        + "\n[slurm]\npartition = \"gpu\"\naccount = \"lab\"\ncpus_per_task = 4\nsbatch_args = [\"--qos=high\"]\n";
+    let spec = write_spec(tmp.path(), "dry-slurm.toml", &body);
+    let args = [
+        "run",
+        spec.to_str().unwrap(),
+        "--executor",
+        "slurm",
+        "--dry-run",
+        "--partition",
+        "cpu",
+    ];
+    let s = stdout(&run_ok(tmp.path(), &args));
+    for want in [
+        "#SBATCH --partition=cpu",
+        "#SBATCH --account=lab",
+        "#SBATCH --cpus-per-task=4",
+        "#SBATCH --qos=high",
+        "--workers 4",
+    ] {
+        assert!(s.contains(want), "no {want:?} in:\n{s}");
+    }
+    assert!(!s.contains("--partition=gpu"), "{s}");
 }
 
 #[test]
