@@ -50,6 +50,20 @@ fn dedup_spec(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     (write_spec(dir, &format!("{name}.toml"), &body), out)
 }
 
+/// The submission recorded in `out`, and all its job ids.
+fn submission(out: &Path) -> (serde_json::Value, Vec<String>) {
+    let jobs: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("_work/slurm/jobs.json")).unwrap()).unwrap();
+    let mut ids: Vec<String> = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["job_id"].as_str().unwrap().to_string())
+        .collect();
+    ids.push(jobs["finish_job"].as_str().unwrap().to_string());
+    (jobs, ids)
+}
+
 #[test]
 fn a_dry_run_prints_the_job_scripts_and_writes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
@@ -191,17 +205,7 @@ fn dedup_through_slurm_matches_the_local_run_and_recovers_from_a_failed_task() {
         "{}",
         stderr(&o)
     );
-    let jobs: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(tmp.path().join("held/_work/slurm/jobs.json")).unwrap(),
-    )
-    .unwrap();
-    let mut ids: Vec<String> = jobs["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|j| j["job_id"].as_str().unwrap().to_string())
-        .collect();
-    ids.push(jobs["finish_job"].as_str().unwrap().to_string());
+    let (_, ids) = submission(&tmp.path().join("held"));
     Command::new("scancel").args(&ids).status().unwrap();
 }
 
@@ -221,8 +225,7 @@ fn a_task_cancelled_mid_run_is_redone_by_the_rerun() {
     // Task 1 of s0 stops after writing part of its output.
     let o = sluice(tmp.path(), &args, &[("SLUICE_TEST_PAUSE", "s0/1")]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let jobs: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("_work/slurm/jobs.json")).unwrap()).unwrap();
+    let (jobs, ids) = submission(&out);
     let s0 = jobs["jobs"]
         .as_array()
         .unwrap()
@@ -257,13 +260,6 @@ fn a_task_cancelled_mid_run_is_redone_by_the_rerun() {
         .status()
         .unwrap()
         .success());
-    let mut ids: Vec<String> = jobs["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|j| j["job_id"].as_str().unwrap().to_string())
-        .collect();
-    ids.push(jobs["finish_job"].as_str().unwrap().to_string());
     while ids.iter().any(|id| queued(id)) {
         assert!(start.elapsed().as_secs() < 300, "jobs still queued");
         std::thread::sleep(std::time::Duration::from_millis(300));

@@ -57,15 +57,6 @@ fn d_assign() -> String {
 fn d_hnsw_min_k() -> usize {
     HNSW_MIN_K
 }
-fn d_hnsw_m() -> usize {
-    16
-}
-fn d_hnsw_ef_construction() -> usize {
-    100
-}
-fn d_hnsw_ef() -> usize {
-    64
-}
 
 /// From this many centroids on, `assign = "auto"` searches an HNSW graph
 /// of the centroids instead of comparing with all of them (measured in
@@ -92,11 +83,11 @@ struct Config {
     assign: String,
     #[serde(default = "d_hnsw_min_k")]
     hnsw_min_k: usize,
-    #[serde(default = "d_hnsw_m")]
+    #[serde(default = "crate::ann::default_m")]
     hnsw_m: usize,
-    #[serde(default = "d_hnsw_ef_construction")]
+    #[serde(default = "crate::ann::default_ef_construction")]
     hnsw_ef_construction: usize,
-    #[serde(default = "d_hnsw_ef")]
+    #[serde(default = "crate::ann::default_ef")]
     hnsw_ef: usize,
 }
 

@@ -46,18 +46,6 @@ fn d_neighbours() -> String {
 fn d_hnsw_min_cluster() -> usize {
     HNSW_MIN_CLUSTER
 }
-// Lighter graphs (m 12, ef 48/32) run twice as fast but miss 2% of the
-// exact removals in 10k-document clusters of synthetic vectors
-// (BENCHMARKS.md).
-fn d_hnsw_m() -> usize {
-    16
-}
-fn d_hnsw_ef_construction() -> usize {
-    100
-}
-fn d_hnsw_ef() -> usize {
-    64
-}
 
 /// From this cluster size on, `neighbours = "auto"` searches an HNSW graph
 /// (BENCHMARKS.md: below it the blocked exact scan is faster; parity
@@ -77,11 +65,11 @@ struct Config {
     neighbours: String,
     #[serde(default = "d_hnsw_min_cluster")]
     hnsw_min_cluster: usize,
-    #[serde(default = "d_hnsw_m")]
+    #[serde(default = "crate::ann::default_m")]
     hnsw_m: usize,
-    #[serde(default = "d_hnsw_ef_construction")]
+    #[serde(default = "crate::ann::default_ef_construction")]
     hnsw_ef_construction: usize,
-    #[serde(default = "d_hnsw_ef")]
+    #[serde(default = "crate::ann::default_ef")]
     hnsw_ef: usize,
 }
 
