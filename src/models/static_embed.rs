@@ -9,9 +9,27 @@
 //! `tokenizer` and ends in `.json`). Texts are encoded without special
 //! tokens and without truncation, as wordllama does.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{bail, Context, Result};
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
+
+/// Pieces whose ids a thread remembers per model, before it forgets them
+/// all and starts again (~20 MB a thread): the `tokenizers` BPE cache stops
+/// at 10,000 words and clones a string per token on a hit.
+const PIECE_CACHE: usize = 1 << 18;
+
+/// Tells the models apart in the per-thread caches.
+static NEXT_MODEL: AtomicU64 = AtomicU64::new(0);
+
+type PieceIds = HashMap<Box<str>, Box<[u32]>, Xxh3DefaultBuilder>;
+
+thread_local! {
+    static PIECES: RefCell<HashMap<u64, PieceIds>> = RefCell::new(HashMap::new());
+}
 
 pub struct StaticEmbedder {
     tokenizer: tokenizers::Tokenizer,
@@ -26,6 +44,8 @@ pub struct StaticEmbedder {
     table: Vec<f32>,
     rows: usize,
     pub dim: usize,
+    /// This model's key in the per-thread piece caches.
+    cache_key: u64,
 }
 
 fn f16_to_f32(h: u16) -> f32 {
@@ -212,6 +232,7 @@ impl StaticEmbedder {
             table,
             rows,
             dim,
+            cache_key: NEXT_MODEL.fetch_add(1, Ordering::Relaxed),
         })
     }
 
@@ -255,14 +276,34 @@ impl StaticEmbedder {
         Ok(ids)
     }
 
+    /// A piece's ids, from this thread's cache when it has seen the piece.
     fn tokenize_piece(&self, piece: &str, ids: &mut Vec<u32>) -> Result<()> {
         use tokenizers::Model;
+        let hit = PIECES.with(|c| {
+            c.borrow()
+                .get(&self.cache_key)
+                .and_then(|m| m.get(piece))
+                .map(|cached| ids.extend_from_slice(cached))
+                .is_some()
+        });
+        if hit {
+            return Ok(());
+        }
         let tokens = self
             .tokenizer
             .get_model()
             .tokenize(piece)
             .map_err(|e| anyhow::anyhow!("embed: tokenizing: {e}"))?;
-        ids.extend(tokens.iter().map(|t| t.id));
+        let found: Box<[u32]> = tokens.iter().map(|t| t.id).collect();
+        ids.extend_from_slice(&found);
+        PIECES.with(|c| {
+            let mut c = c.borrow_mut();
+            let m = c.entry(self.cache_key).or_default();
+            if m.len() >= PIECE_CACHE {
+                m.clear();
+            }
+            m.insert(piece.into(), found);
+        });
         Ok(())
     }
 
