@@ -62,8 +62,8 @@ enum Command {
         #[arg(long)]
         no_shuffle: bool,
     },
-    /// Where a run stands: per phase, tasks done, running, pending and failed
-    /// (with the tail of a failed task's log).
+    /// Where a run stands: per phase, tasks done, running, pending, failed
+    /// (with the tail of a failed task's log) and blocked by a failed phase.
     Status {
         /// The run's output folder.
         out: PathBuf,

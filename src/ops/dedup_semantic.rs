@@ -103,7 +103,7 @@ pub const INFO: OpInfo = OpInfo {
             kind: "string",
             default: "auto",
             doc: "how a document finds its nearest kept one: `exact` (compared with all), \
-                  `hnsw` (an HNSW graph: approximate, much faster in large clusters) or \
+                  `hnsw` (an HNSW graph: approximate, faster only in very large clusters) or \
                   `auto` (hnsw in clusters of `hnsw_min_cluster` documents or more)",
         },
         ParamDoc {
