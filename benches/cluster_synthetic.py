@@ -51,24 +51,7 @@ def main():
     mb = sum(os.path.getsize(os.path.join(work, f"in-{f}.parquet")) for f in range(files)) / 1e6
     if "--assign" in sys.argv:
         return compare_assign(work, k, n_init)
-    out = os.path.join(work, "out")
-    spec = os.path.join(work, "run.toml")
-    with open(spec, "w") as fh:
-        fh.write(f"""[input]
-paths = ["{work}/in-*.parquet"]
-[[step]]
-op = "embed"
-column = "vec"
-dim = {DIM}
-[[step]]
-op = "cluster"
-k = {k}
-n_init = {n_init}
-{os.environ.get("CLUSTER_EXTRA", "")}
-[output]
-dir = "{out}"
-excluded = false
-""")
+    out, spec = write_spec(work, "out", k, n_init, "")
     start = time.time()
     rep = os.path.join(work, "time.txt")
     r = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rep, SLUICE, "run", spec, "--force"],
@@ -91,13 +74,13 @@ excluded = false
           f"purity {purity:.4f} (vectors in memory would be {n * DIM * 4 / 1e6:.0f} MB)")
 
 
-def compare_assign(work, k, n_init):
-    got = {}
-    for assign in ["exact", "hnsw"]:
-        out = os.path.join(work, assign)
-        spec = os.path.join(work, f"{assign}.toml")
-        with open(spec, "w") as fh:
-            fh.write(f"""[input]
+def write_spec(work, name, k, n_init, extra):
+    """The run's spec (embed the column, cluster; CLUSTER_EXTRA and `extra`
+    added to the step): (output folder, spec path)."""
+    out = os.path.join(work, name)
+    spec = os.path.join(work, f"{name}.toml")
+    with open(spec, "w") as fh:
+        fh.write(f"""[input]
 paths = ["{work}/in-*.parquet"]
 [[step]]
 op = "embed"
@@ -107,12 +90,19 @@ dim = {DIM}
 op = "cluster"
 k = {k}
 n_init = {n_init}
-assign = "{assign}"
+{extra}
 {os.environ.get("CLUSTER_EXTRA", "")}
 [output]
 dir = "{out}"
 excluded = false
 """)
+    return out, spec
+
+
+def compare_assign(work, k, n_init):
+    got = {}
+    for assign in ["exact", "hnsw"]:
+        out, spec = write_spec(work, assign, k, n_init, f'assign = "{assign}"')
         r = subprocess.run([SLUICE, "run", spec, "--force"], check=True, capture_output=True, text=True)
         phase = [l for l in r.stdout.splitlines() if l.startswith("phase s1")]
         ids = {}

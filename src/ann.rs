@@ -64,6 +64,18 @@ impl AnnParams {
     }
 }
 
+/// From which size (k centroids, documents in a cluster) an op searches a
+/// graph, given its `key = "exact" | "hnsw" | "auto"` (`auto`: from `auto_from`);
+/// `usize::MAX` is never. The error names the choices.
+pub fn graph_from(key: &str, mode: &str, auto_from: usize) -> Result<usize, String> {
+    match mode {
+        "exact" => Ok(usize::MAX),
+        "hnsw" => Ok(0),
+        "auto" => Ok(auto_from),
+        other => Err(format!("unknown {key} `{other}` (auto, exact or hnsw)")),
+    }
+}
+
 /// Cosine distance (1 − dot, for unit vectors) or squared L2, with the
 /// same kernels as the exact paths.
 #[derive(Clone, Copy)]

@@ -194,10 +194,7 @@ impl Prepared {
     }
 
     pub(crate) fn task_count(&self, phase: &Phase) -> usize {
-        match phase {
-            Phase::Stream(_) => self.tasks.len(),
-            Phase::Global { spec, .. } => spec.tasks,
-        }
+        phase.tasks(self.tasks.len())
     }
 
     /// The tasks of `phase` without a completion marker.
@@ -476,10 +473,7 @@ impl Runner<'_> {
     /// Runs the unfinished tasks of `phase` (of `only`, when given).
     fn run_phase(&self, phase: &Phase, only: Option<&[usize]>) -> Result<PhaseTime> {
         let name = phase.name();
-        let count = match phase {
-            Phase::Stream(_) => self.tasks.len(),
-            Phase::Global { spec, .. } => spec.tasks,
-        };
+        let count = phase.tasks(self.tasks.len());
         let pending: Vec<usize> = (0..count)
             .filter(|&t| only.is_none_or(|o| o.contains(&t)))
             .filter(|&t| !self.layout.marker(&name, t).exists())

@@ -46,6 +46,14 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// Its number of tasks: a streaming phase has one per input task.
+    pub fn tasks(&self, input_tasks: usize) -> usize {
+        match self {
+            Phase::Stream(_) => input_tasks,
+            Phase::Global { spec, .. } => spec.tasks,
+        }
+    }
+
     /// The phase's folder name under `_work/markers/`.
     pub fn name(&self) -> String {
         match self {

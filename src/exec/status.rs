@@ -70,9 +70,8 @@ pub fn report(out: &Path) -> Result<String> {
                 if open.is_empty() {
                     continue;
                 }
-                let queued = q
-                    .get(&format!("{}_{e}", job.job_id))
-                    .or_else(|| q.get(&job.job_id));
+                // squeue -r lists every element, pending ones included.
+                let queued = q.get(&format!("{}_{e}", job.job_id));
                 for &t in &open {
                     accounted[t] = true;
                 }

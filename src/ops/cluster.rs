@@ -20,18 +20,19 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
-use arrow::array::{Array, FixedSizeListArray, Float32Array, UInt32Array};
+use arrow::array::{Float32Array, UInt32Array};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
+use super::vector_column::VectorColumn;
 use super::{
     with_column, BuildCtx, DocBatch, GlobalCtx, GlobalOp, Observer, Op, OpInfo, OpOutput, ParamDoc,
     PhaseSpec, RowFilter,
 };
-use crate::ann::{Ann, AnnParams};
+use crate::ann::{graph_from, Ann, AnnParams};
 use crate::pipeline::spec::SpecError;
-use crate::vecmath::{dot, first_non_finite, l2sq, normalize};
+use crate::vecmath::{dot, l2sq, normalize};
 
 fn d_seed() -> u64 {
     1
@@ -233,17 +234,8 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
     if let Some((key, msg)) = params.problem() {
         return Err(ctx.error(key, msg));
     }
-    let ann = match c.assign.as_str() {
-        "exact" => None,
-        "hnsw" => Some(params),
-        "auto" => (c.k >= c.hnsw_min_k).then_some(params),
-        other => {
-            return Err(ctx.error(
-                "assign",
-                format!("unknown assign `{other}` (auto, exact or hnsw)"),
-            ))
-        }
-    };
+    let from = graph_from("assign", &c.assign, c.hnsw_min_k).map_err(|e| ctx.error("assign", e))?;
+    let ann = (c.k >= from).then_some(params);
     Ok(Op::Global(Arc::new(Cluster {
         k: c.k,
         seed: c.seed,
@@ -257,48 +249,14 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
     })))
 }
 
-/// The vectors of a batch: the column as fixed-size lists of f32.
-fn vectors<'a>(batch: &'a DocBatch, column: &str) -> Result<(&'a FixedSizeListArray, usize)> {
-    let col = batch.data.column_by_name(column).with_context(|| {
-        format!("cluster: no column `{column}` (put an `embed` step before `cluster`)")
-    })?;
-    let list = col
-        .as_any()
-        .downcast_ref::<FixedSizeListArray>()
-        .with_context(|| {
-            format!(
-                "cluster: column `{column}` is {}, not a fixed-size list of f32 (as `embed` writes)",
-                col.data_type()
-            )
-        })?;
-    if list
-        .values()
-        .as_any()
-        .downcast_ref::<Float32Array>()
-        .is_none()
-    {
-        bail!("cluster: column `{column}` does not hold f32 values");
-    }
-    let dim = list.value_length() as usize;
-    let values = list
-        .values()
-        .as_any()
-        .downcast_ref::<Float32Array>()
-        .expect("checked");
-    for i in (0..list.len()).filter(|&i| list.is_valid(i)) {
-        if let Some(at) = first_non_finite(row(list, values.values(), dim, i)) {
-            bail!(
-                "cluster: document `{}` has a non-finite value at position {at} of `{column}`",
-                batch.ids().value(i)
-            );
-        }
-    }
-    Ok((list, dim))
-}
-
-fn row<'a>(list: &'a FixedSizeListArray, values: &'a [f32], dim: usize, i: usize) -> &'a [f32] {
-    let start = (list.offset() + i) * dim;
-    &values[start..start + dim]
+/// The vectors of a batch.
+fn vectors<'a>(batch: &'a DocBatch, column: &str) -> Result<VectorColumn<'a>> {
+    VectorColumn::read(
+        batch,
+        column,
+        "cluster",
+        "put an `embed` step before `cluster`",
+    )
 }
 
 fn sample_path(ctx: &GlobalCtx, task: usize) -> PathBuf {
@@ -369,7 +327,8 @@ struct Sampler {
 
 impl Observer for Sampler {
     fn observe(&mut self, batch: &DocBatch, _first_row: u64) -> Result<()> {
-        let (list, dim) = vectors(batch, &self.column)?;
+        let vecs = vectors(batch, &self.column)?;
+        let dim = vecs.dim;
         if self.sample.dim == 0 {
             self.sample.dim = dim;
         } else if dim != self.sample.dim {
@@ -378,16 +337,11 @@ impl Observer for Sampler {
                 self.sample.dim
             );
         }
-        let values = list
-            .values()
-            .as_any()
-            .downcast_ref::<Float32Array>()
-            .expect("checked");
         let ids = batch.ids();
         for i in 0..batch.num_rows() {
-            if list.is_valid(i) {
+            if let Some(v) = vecs.get(i) {
                 let h = xxh3_64_with_seed(ids.value(i).as_bytes(), self.seed);
-                self.sample.offer(h, row(list, values.values(), dim, i));
+                self.sample.offer(h, v);
             }
         }
         Ok(())
@@ -713,7 +667,8 @@ struct Assign {
 
 impl RowFilter for Assign {
     fn apply(&mut self, batch: DocBatch, _first_row: u64) -> Result<OpOutput> {
-        let (list, dim) = vectors(&batch, &self.op.column)?;
+        let vecs = vectors(&batch, &self.op.column)?;
+        let dim = vecs.dim;
         let model = &self.model;
         if dim != model.centroids.dim {
             bail!(
@@ -721,18 +676,12 @@ impl RowFilter for Assign {
                 model.centroids.dim
             );
         }
-        let values = list
-            .values()
-            .as_any()
-            .downcast_ref::<Float32Array>()
-            .expect("checked")
-            .values();
         let out: Vec<Option<(u32, f32)>> = (0..batch.num_rows())
             .into_par_iter()
             .with_min_len(64)
             .map(|i| {
-                list.is_valid(i).then(|| {
-                    let mut v = row(list, values, dim, i).to_vec();
+                vecs.get(i).map(|v| {
+                    let mut v = v.to_vec();
                     if self.op.cosine {
                         normalize(&mut v);
                     }

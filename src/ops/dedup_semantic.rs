@@ -23,13 +23,14 @@ use arrow::array::{Array, Float32Array, UInt32Array};
 use serde::Deserialize;
 
 use super::dup::{put_decision, read_decisions, DecisionFilter, KeepScores};
+use super::vector_column::VectorColumn;
 use super::{
     BuildCtx, DocBatch, GlobalCtx, GlobalOp, Observer, Op, OpInfo, ParamDoc, PhaseSpec, RowFilter,
 };
-use crate::ann::{Ann, AnnParams};
+use crate::ann::{graph_from, Ann, AnnParams};
 use crate::io::partfile::{put_str, put_u64, read_part, PartWriter};
 use crate::pipeline::spec::SpecError;
-use crate::vecmath::{dot, first_non_finite, normalize};
+use crate::vecmath::{dot, normalize};
 
 fn d_eps() -> f64 {
     0.05
@@ -175,17 +176,8 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
     if let Some((key, msg)) = ann.problem() {
         return Err(ctx.error(key, msg));
     }
-    let hnsw_min_cluster = match c.neighbours.as_str() {
-        "exact" => usize::MAX,
-        "hnsw" => 0,
-        "auto" => c.hnsw_min_cluster,
-        other => {
-            return Err(ctx.error(
-                "neighbours",
-                format!("unknown neighbours `{other}` (auto, exact or hnsw)"),
-            ))
-        }
-    };
+    let hnsw_min_cluster = graph_from("neighbours", &c.neighbours, c.hnsw_min_cluster)
+        .map_err(|e| ctx.error("neighbours", e))?;
     Ok(Op::Global(Arc::new(DedupSemantic {
         eps: c.eps,
         keep,
@@ -214,31 +206,12 @@ struct Spiller {
 
 impl Observer for Spiller {
     fn observe(&mut self, batch: &DocBatch, first_row: u64) -> Result<()> {
-        let col = batch
-            .data
-            .column_by_name(&self.op.column)
-            .with_context(|| {
-                format!(
-                    "dedup_semantic: no column `{}` (put `embed` and `cluster` before it)",
-                    self.op.column
-                )
-            })?;
-        let list = col
-            .as_any()
-            .downcast_ref::<arrow::array::FixedSizeListArray>()
-            .with_context(|| {
-                format!(
-                    "dedup_semantic: column `{}` is not a fixed-size list of f32",
-                    self.op.column
-                )
-            })?;
-        let dim = list.value_length() as usize;
-        let values = list
-            .values()
-            .as_any()
-            .downcast_ref::<Float32Array>()
-            .context("dedup_semantic: vectors are not f32")?
-            .values();
+        let vecs = VectorColumn::read(
+            batch,
+            &self.op.column,
+            "dedup_semantic",
+            "put `embed` and `cluster` before it",
+        )?;
         let clusters = batch
             .data
             .column_by_name("cluster_id")
@@ -257,9 +230,9 @@ impl Observer for Spiller {
         }
         let ids = batch.ids();
         for i in 0..batch.num_rows() {
-            if !list.is_valid(i) || !clusters.is_valid(i) {
+            let Some(v) = vecs.get(i).filter(|_| clusters.is_valid(i)) else {
                 continue;
-            }
+            };
             // Lower rank goes first.
             let rank: f64 = match &self.op.keep {
                 Keep::Hard => -(dist.map_or(0.0, |d| d.value(i)) as f64),
@@ -275,16 +248,8 @@ impl Observer for Spiller {
             put_u64(buf, self.task as u64);
             put_u64(buf, first_row + i as u64);
             put_str(buf, ids.value(i));
-            put_u64(buf, dim as u64);
-            let start = (list.offset() + i) * dim;
-            if let Some(at) = first_non_finite(&values[start..start + dim]) {
-                bail!(
-                    "dedup_semantic: document `{}` has a non-finite value at position {at} of `{}`",
-                    ids.value(i),
-                    self.op.column
-                );
-            }
-            for x in &values[start..start + dim] {
+            put_u64(buf, v.len() as u64);
+            for x in v {
                 buf.extend(x.to_le_bytes());
             }
         }

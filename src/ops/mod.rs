@@ -25,6 +25,7 @@ pub mod rules;
 pub mod sample;
 pub mod tokenize;
 pub mod upsample;
+pub mod vector_column;
 
 use std::path::PathBuf;
 use std::sync::Arc;
