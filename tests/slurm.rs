@@ -12,30 +12,6 @@ use std::process::Command;
 
 use common::*;
 
-fn slurm_here() -> bool {
-    let up = Command::new("sinfo")
-        .args(["-h", "-o", "%T"])
-        .output()
-        .is_ok_and(|o| {
-            o.status.success()
-                && String::from_utf8_lossy(&o.stdout)
-                    .lines()
-                    .any(|l| ["idle", "mixed", "allocated"].contains(&l.trim()))
-        });
-    if !up {
-        assert!(
-            std::env::var_os("SLUICE_REQUIRE_SLURM").is_none(),
-            "SLUICE_REQUIRE_SLURM is set but no Slurm node is up (run .ci/slurm-up)"
-        );
-        eprintln!(
-            "\n==================== SKIPPED: no Slurm cluster here ====================\n\
-             run .ci/slurm-up (as root) to bring one up and test the Slurm executor\n\
-             ========================================================================\n"
-        );
-    }
-    up
-}
-
 /// pipelines/dedup.toml, reading the fixtures, writing to `dir/name`.
 fn dedup_spec(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let body = std::fs::read_to_string(repo().join("pipelines/dedup.toml")).unwrap();

@@ -20,8 +20,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::io::discover::{discover, InputTask};
-use crate::io::reader;
 use crate::io::writer::{compression, is_shard_name, write_atomic, ShardPolicy, ShardWriter};
+use crate::io::{reader, store};
 use crate::ops::{build_steps, DocBatch, GlobalCtx, Observer, OpOutput, RowFilter};
 use crate::pipeline::spec::Spec;
 use crate::stats::{Count, OpStats, PhaseTime, RunStats, TaskStats};
@@ -59,6 +59,18 @@ impl Layout {
             .join("markers")
             .join(phase)
             .join(format!("{task:05}.json"))
+    }
+    /// The tasks of `phase` with a completion marker (one listing, not a
+    /// look-up per task: on S3 that is one request per thousand tasks).
+    pub fn done(&self, phase: &str) -> Result<std::collections::HashSet<usize>> {
+        let dir = self.work.join("markers").join(phase);
+        Ok(store::list_files(&dir)?
+            .into_iter()
+            .filter_map(|(p, _)| {
+                let name = p.file_name()?.to_str()?;
+                name.strip_suffix(".json")?.parse().ok()
+            })
+            .collect())
     }
     fn intermediate(&self, segment: usize) -> PathBuf {
         self.work.join(format!("s{segment}"))
@@ -123,7 +135,7 @@ pub(crate) fn prepare(spec: &Spec, opts: &RunOptions, role: Role) -> Result<Prep
     let layout = Layout::new(&spec.output.dir);
     match role {
         Role::Driver => prepare_output(&layout, opts.force)?,
-        Role::Worker if !layout.work.join("plan.json").exists() => bail!(
+        Role::Worker if !store::exists(&layout.work.join("plan.json"))? => bail!(
             "{} holds no started run (no _work/plan.json); start it with `sluice run`",
             layout.out.display()
         ),
@@ -133,12 +145,17 @@ pub(crate) fn prepare(spec: &Spec, opts: &RunOptions, role: Role) -> Result<Prep
     if tasks.is_empty() {
         bail!("[input] paths match no input file");
     }
-    if let Ok(out) = layout.out.canonicalize() {
+    let out = match store::is_remote(&layout.out) {
+        true => Ok(layout.out.clone()),
+        false => layout.out.canonicalize(),
+    };
+    if let Ok(out) = out {
         if let Some(t) = tasks.iter().find(|t| {
-            t.file
-                .path
-                .canonicalize()
-                .is_ok_and(|p| p.starts_with(&out))
+            let p = &t.file.path;
+            match store::is_remote(p) {
+                true => p.starts_with(&out),
+                false => p.canonicalize().is_ok_and(|p| p.starts_with(&out)),
+            }
         }) {
             bail!(
                 "the input file {} lies inside the output folder {}: choose an output folder outside the input",
@@ -198,11 +215,11 @@ impl Prepared {
     }
 
     /// The tasks of `phase` without a completion marker.
-    pub(crate) fn pending(&self, phase: &Phase) -> Vec<usize> {
-        let name = phase.name();
-        (0..self.task_count(phase))
-            .filter(|&t| !self.layout.marker(&name, t).exists())
-            .collect()
+    pub(crate) fn pending(&self, phase: &Phase) -> Result<Vec<usize>> {
+        let done = self.layout.done(&phase.name())?;
+        Ok((0..self.task_count(phase))
+            .filter(|t| !done.contains(t))
+            .collect())
     }
 
     /// Writes `_work/phases.json`: what `sluice status` counts against.
@@ -278,7 +295,7 @@ pub fn finish_run(spec: &Spec, opts: &RunOptions) -> Result<RunStats> {
     let mut times = vec![];
     let mut last_end: Option<std::time::SystemTime> = None;
     for phase in &plan.phases {
-        let pending = prepared.pending(phase);
+        let pending = prepared.pending(phase)?;
         if !pending.is_empty() {
             bail!(
                 "phase {} has {} unfinished tasks (first: {}); rerun to complete them",
@@ -289,11 +306,9 @@ pub fn finish_run(spec: &Spec, opts: &RunOptions) -> Result<RunStats> {
         }
         let count = prepared.task_count(phase);
         let stamps: Vec<std::time::SystemTime> = (0..count)
-            .filter_map(|t| {
-                std::fs::metadata(prepared.layout.marker(&phase.name(), t))
-                    .and_then(|m| m.modified())
-                    .ok()
-            })
+            .filter_map(|t| store::modified(&prepared.layout.marker(&phase.name(), t)).transpose())
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
             .collect();
         let end = stamps.iter().max().copied();
         let start = last_end.or_else(|| stamps.iter().min().copied());
@@ -322,7 +337,7 @@ impl Runner<'_> {
             let mut merged = TaskStats::default();
             for t in 0..self.tasks.len() {
                 let path = layout.marker(&Phase::Stream(k).name(), t);
-                let bytes = std::fs::read(&path)
+                let bytes = store::read(&path)
                     .with_context(|| format!("cannot read task marker {}", path.display()))?;
                 let s: TaskStats = serde_json::from_slice(&bytes).with_context(|| {
                     format!(
@@ -352,11 +367,11 @@ impl Runner<'_> {
         )?;
         if !spec.output.keep_work {
             for k in 0..plan.segments.len().saturating_sub(1) {
-                let _ = std::fs::remove_dir_all(layout.intermediate(k));
+                let _ = store::remove_all(&layout.intermediate(k));
             }
             for seg in &plan.segments {
                 if let Some(g) = &seg.observed_by {
-                    let _ = std::fs::remove_dir_all(&g.ctx.work);
+                    let _ = store::remove_all(&g.ctx.work);
                 }
             }
         }
@@ -370,22 +385,17 @@ impl Runner<'_> {
 /// so that a new run never mixes with old output. Other files stay.
 fn prepare_output(layout: &Layout, force: bool) -> Result<()> {
     let out = &layout.out;
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("cannot create the output folder {}", out.display()))?;
-    let probe = out.join(".sluice-write-test");
-    std::fs::write(&probe, b"")
-        .with_context(|| format!("the output folder {} is not writable", out.display()))?;
-    let _ = std::fs::remove_file(&probe);
+    store::check_writable(out)?;
     let plan = layout.work.join("plan.json");
-    if !force && plan.exists() {
+    let planned = store::exists(&plan)?;
+    if !force && planned {
         return Ok(());
     }
     // The plan goes first: a crash during the clean-up then cleans again.
-    if plan.exists() {
-        std::fs::remove_file(&plan).with_context(|| format!("removing {}", plan.display()))?;
+    if planned {
+        store::remove_file(&plan)?;
     }
-    for entry in std::fs::read_dir(out)? {
-        let path = entry?.path();
+    for (path, _) in store::list_files(out)? {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -411,12 +421,11 @@ fn prepare_output(layout: &Layout, force: bool) -> Result<()> {
         ]
         .contains(&name.as_str());
         if ours || tokens || report {
-            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
-        } else if name == "_work" || name == "excluded" {
-            std::fs::remove_dir_all(&path)
-                .with_context(|| format!("removing {}", path.display()))?;
+            store::remove_file(&path)?;
         }
     }
+    store::remove_all(&layout.work)?;
+    store::remove_all(&layout.excluded)?;
     Ok(())
 }
 
@@ -427,7 +436,8 @@ fn check_plan(layout: &Layout, spec: &Spec, tasks: &[InputTask]) -> Result<()> {
         tasks: tasks.to_vec(),
     };
     let path = layout.work.join("plan.json");
-    if let Ok(bytes) = std::fs::read(&path) {
+    if store::exists(&path)? {
+        let bytes = store::read(&path)?;
         let old: Option<PlanRecord> = serde_json::from_slice(&bytes).ok();
         if old.as_ref() != Some(&record) {
             bail!(
@@ -474,9 +484,10 @@ impl Runner<'_> {
     fn run_phase(&self, phase: &Phase, only: Option<&[usize]>) -> Result<PhaseTime> {
         let name = phase.name();
         let count = phase.tasks(self.tasks.len());
+        let done = self.layout.done(&name)?;
         let pending: Vec<usize> = (0..count)
             .filter(|&t| only.is_none_or(|o| o.contains(&t)))
-            .filter(|&t| !self.layout.marker(&name, t).exists())
+            .filter(|t| !done.contains(t))
             .collect();
         let start = Instant::now();
         let progress = Progress::start(&name, pending.len(), self.quiet);
@@ -878,26 +889,22 @@ fn read_intermediate(
     text_column: &str,
     id_column: &str,
 ) -> Result<Box<dyn Iterator<Item = Result<DocBatch>> + Send>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                        n.starts_with(&format!("{prefix}-")) && n.ends_with(".parquet")
-                    })
-                })
-                .collect()
+    let files: Vec<PathBuf> = store::list_files(dir)?
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("{prefix}-")) && n.ends_with(".parquet"))
         })
-        .unwrap_or_default();
-    files.sort();
+        .collect();
     let text_column = text_column.to_string();
     let id_column = id_column.to_string();
     let iter = files.into_iter().flat_map(move |path| {
         let text_column = text_column.clone();
         let id_column = id_column.clone();
         let open = || -> Result<_> {
-            let f = std::fs::File::open(&path)
-                .with_context(|| format!("cannot open {}", path.display()))?;
+            let f = store::open(&path)?;
             let r = ParquetRecordBatchReaderBuilder::try_new(f)
                 .with_context(|| format!("intermediate file {} is corrupt", path.display()))?
                 .build()?;

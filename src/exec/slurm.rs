@@ -56,8 +56,20 @@ pub struct Submission {
 }
 
 impl Submission {
+    /// Where a submission's scripts, logs and `jobs.json` go: `_work/slurm/`
+    /// on a shared filesystem; for an `s3://` output, which Slurm cannot
+    /// write logs to, `.sluice-slurm/<bucket>/<prefix>/` in the folder the
+    /// run is submitted from (shared with the compute nodes, as the spec and
+    /// binary already are).
+    pub fn dir(layout: &Layout) -> PathBuf {
+        match layout.out.to_str().and_then(|s| s.strip_prefix("s3://")) {
+            Some(rest) => Path::new(".sluice-slurm").join(rest.trim_end_matches('/')),
+            None => layout.work.join("slurm"),
+        }
+    }
+
     pub fn path(layout: &Layout) -> PathBuf {
-        layout.work.join("slurm").join("jobs.json")
+        Submission::dir(layout).join("jobs.json")
     }
 
     pub fn load(layout: &Layout) -> Result<Option<Submission>> {
@@ -253,10 +265,10 @@ pub fn submit(
         .canonicalize()
         .with_context(|| format!("cannot find {}", spec_path.display()))?;
     let exe = std::env::current_exe().context("cannot locate the sluice binary")?;
-    let work = cwd.join(&layout.work);
     let number = Submission::load(&layout)?.map_or(1, |o| o.number + 1);
-    let logs = work.join("slurm").join("logs").join(number.to_string());
-    let scripts = work.join("slurm").join("scripts").join(number.to_string());
+    let dir = cwd.join(Submission::dir(&layout));
+    let logs = dir.join("logs").join(number.to_string());
+    let scripts = dir.join("scripts").join(number.to_string());
     if !slurm.dry_run {
         std::fs::create_dir_all(&logs)
             .with_context(|| format!("cannot create {}", logs.display()))?;
@@ -284,7 +296,7 @@ pub fn submit(
     let mut total = 0;
     for phase in &plan.phases {
         let name = phase.name();
-        let pending = prepared.pending(phase);
+        let pending = prepared.pending(phase)?;
         if pending.is_empty() {
             continue;
         }
@@ -394,7 +406,7 @@ fn wait(layout: &Layout, sub: &Submission) -> Result<()> {
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
     let stats = layout.out.join("stats.json");
-    if stats.exists() {
+    if crate::io::store::exists(&stats)? {
         let s: RunStats = crate::io::writer::read_work_json(&stats)?;
         print!("{}", s.table());
         return Ok(());

@@ -11,6 +11,7 @@ use anyhow::{bail, Result};
 
 use super::slurm::{queue, Submission};
 use super::{Layout, PhaseRecord};
+use crate::io::store;
 
 /// Lines of a failed element's log shown.
 const LOG_TAIL: usize = 8;
@@ -28,7 +29,7 @@ struct Counts {
 pub fn report(out: &Path) -> Result<String> {
     let layout = Layout::new(out);
     let phases_path = layout.work.join("phases.json");
-    if !phases_path.exists() {
+    if !store::exists(&phases_path)? {
         bail!(
             "{} holds no sluice run (no _work/phases.json)",
             out.display()
@@ -51,9 +52,8 @@ pub fn report(out: &Path) -> Result<String> {
     let mut all_done = true;
     for p in &phases {
         let mut c = Counts::default();
-        let done: Vec<bool> = (0..p.tasks)
-            .map(|t| layout.marker(&p.name, t).exists())
-            .collect();
+        let finished = layout.done(&p.name)?;
+        let done: Vec<bool> = (0..p.tasks).map(|t| finished.contains(&t)).collect();
         c.done = done.iter().filter(|d| **d).count();
         let mut accounted = vec![false; p.tasks];
         for job in sub
@@ -123,7 +123,7 @@ pub fn report(out: &Path) -> Result<String> {
         }
     }
     let stats = layout.out.join("stats.json");
-    if all_done && stats.exists() {
+    if all_done && store::exists(&stats)? {
         let _ = writeln!(text, "complete: {}", stats.display());
     } else if let Some(s) = &sub {
         let finishing = s.finish_job.as_ref().is_some_and(|id| q.contains_key(id));

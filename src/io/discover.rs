@@ -2,7 +2,6 @@
 //! several for a large file (groups of Parquet row groups, byte ranges of
 //! uncompressed JSONL).
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -10,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use serde::{Deserialize, Serialize};
 
+use super::store;
 use crate::pipeline::spec::{Format, InputSpec};
 
 /// How a JSONL file is compressed, from its extension.
@@ -108,6 +108,22 @@ fn is_hidden(path: &Path) -> bool {
 }
 
 fn walk(dir: &Path, forced: Option<Format>, out: &mut Vec<PathBuf>) -> Result<()> {
+    if store::is_remote(dir) {
+        // An object store lists every key under the prefix at once; hidden
+        // "folders" are skipped as on disk.
+        for (path, _) in store::list(dir)
+            .with_context(|| format!("cannot list input folder {}", dir.display()))?
+        {
+            let rel = path.strip_prefix(dir).unwrap_or(&path);
+            if rel.iter().any(|c| is_hidden(Path::new(c))) {
+                continue;
+            }
+            if format_of(&path, forced).is_some() {
+                out.push(path);
+            }
+        }
+        return Ok(());
+    }
     let entries = std::fs::read_dir(dir)
         .with_context(|| format!("cannot list input folder {}", dir.display()))?;
     for entry in entries {
@@ -124,11 +140,41 @@ fn walk(dir: &Path, forced: Option<Format>, out: &mut Vec<PathBuf>) -> Result<()
     Ok(())
 }
 
-/// The files one pattern of `[input]` names (`key` names the list in errors).
+/// The objects an `s3://` pattern with wildcards matches: the prefix before
+/// the first wildcard is listed, the rest matched as a glob on the URL.
+fn remote_glob(pattern: &str, forced: Option<Format>, key: &str) -> Result<Vec<PathBuf>> {
+    let glob = glob::Pattern::new(pattern)
+        .with_context(|| format!("bad glob pattern `{pattern}` in [input] {key}"))?;
+    let wild = pattern.find(['*', '?', '[']).expect("a wildcard");
+    let base = pattern[..wild].rsplit_once('/').map_or(pattern, |(b, _)| b);
+    let options = glob::MatchOptions {
+        require_literal_separator: true,
+        ..Default::default()
+    };
+    let mut files = vec![];
+    for (path, _) in store::list(Path::new(base))? {
+        let url = path.to_string_lossy();
+        // A match of a folder pattern takes the files under it, as on disk.
+        let under_match = url
+            .char_indices()
+            .filter(|&(_, c)| c == '/')
+            .any(|(i, _)| glob.matches_with(&url[..i], options));
+        if (glob.matches_with(&url, options) || under_match) && format_of(&path, forced).is_some() {
+            files.push(path);
+        }
+    }
+    Ok(files)
+}
+
 fn matching(pattern: &str, forced: Option<Format>, key: &str) -> Result<Vec<PathBuf>> {
     let mut files = vec![];
     let path = Path::new(pattern);
-    if pattern.contains(['*', '?', '[']) {
+    if pattern.contains(['*', '?', '[']) && store::is_remote(path) {
+        files = remote_glob(pattern, forced, key)?;
+        if files.is_empty() {
+            bail!("[input] {key}: `{pattern}` matches no Parquet or JSONL file");
+        }
+    } else if pattern.contains(['*', '?', '[']) {
         let matches = glob::glob(pattern)
             .with_context(|| format!("bad glob pattern `{pattern}` in [input] {key}"))?;
         for m in matches {
@@ -142,15 +188,7 @@ fn matching(pattern: &str, forced: Option<Format>, key: &str) -> Result<Vec<Path
         if files.is_empty() {
             bail!("[input] {key}: `{pattern}` matches no Parquet or JSONL file");
         }
-    } else if path.is_dir() {
-        walk(path, forced, &mut files)?;
-        if files.is_empty() {
-            bail!(
-                "[input] {key}: the folder {} holds no .parquet or .jsonl(.gz/.zst) file",
-                path.display()
-            );
-        }
-    } else if path.is_file() {
+    } else if store::exists(path)? {
         if format_of(path, forced).is_none() {
             bail!(
                 "[input] {key}: cannot tell the format of {} from its extension; \
@@ -159,6 +197,14 @@ fn matching(pattern: &str, forced: Option<Format>, key: &str) -> Result<Vec<Path
             );
         }
         files.push(path.to_path_buf());
+    } else if store::is_dir(path)? {
+        walk(path, forced, &mut files)?;
+        if files.is_empty() {
+            bail!(
+                "[input] {key}: the folder {} holds no .parquet or .jsonl(.gz/.zst) file",
+                path.display()
+            );
+        }
     } else {
         bail!("[input] {key}: {} does not exist", path.display());
     }
@@ -198,9 +244,8 @@ pub fn discover(spec: &InputSpec) -> Result<Vec<InputTask>> {
     let mut tasks = vec![];
     for (path, source) in input_files(spec)? {
         let (format, compression) = format_of(&path, spec.format).expect("filtered by input_files");
-        let size = std::fs::metadata(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?
-            .len();
+        let size = store::size(&path)?
+            .with_context(|| format!("{} disappeared while listing the input", path.display()))?;
         let file = Arc::new(InputFile {
             path: path.clone(),
             format,
@@ -220,7 +265,7 @@ pub fn discover(spec: &InputSpec) -> Result<Vec<InputTask>> {
 }
 
 fn parquet_pieces(file: &Arc<InputFile>, max_bytes: u64, tasks: &mut Vec<InputTask>) {
-    let meta = File::open(&file.path)
+    let meta = store::open(&file.path)
         .ok()
         .and_then(|f| SerializedFileReader::new(f).ok())
         .map(|r| r.metadata().clone());

@@ -10,7 +10,7 @@
 //! into pieces is several consecutive sequences of one document.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context, Result};
@@ -65,6 +65,7 @@ impl Dtype {
 /// them into place, so a crash never leaves a half-written shard behind.
 pub struct IndexedWriter {
     prefix: PathBuf,
+    tmp: PathBuf,
     bin: BufWriter<File>,
     dtype: Dtype,
     lengths: Vec<i32>,
@@ -74,22 +75,15 @@ pub struct IndexedWriter {
     tokens: u64,
 }
 
-fn tmp_of(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp"))
-}
-
 impl IndexedWriter {
     /// `prefix` without extension: writes `prefix.bin` and `prefix.idx`.
     pub fn create(prefix: &Path, dtype: Dtype) -> Result<IndexedWriter> {
         let bin_path = prefix.with_extension("bin");
-        let tmp = tmp_of(&bin_path);
+        let tmp = crate::io::store::staging(&bin_path);
         let f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
         Ok(IndexedWriter {
             prefix: prefix.to_path_buf(),
+            tmp,
             bin: BufWriter::with_capacity(1 << 20, f),
             dtype,
             lengths: vec![],
@@ -173,8 +167,7 @@ impl IndexedWriter {
         }
         // The index goes in first: a .bin in place always has its .idx.
         crate::io::writer::write_atomic(&idx_path, &idx)?;
-        std::fs::rename(tmp_of(&bin_path), &bin_path)
-            .with_context(|| format!("cannot move {} into place", bin_path.display()))?;
+        crate::io::store::commit(&self.tmp, &bin_path)?;
         Ok(())
     }
 }
@@ -201,10 +194,7 @@ impl IndexedDataset {
     /// Opens `prefix.idx` (and checks it against `prefix.bin`'s size).
     pub fn open(prefix: &Path) -> Result<IndexedDataset> {
         let idx_path = prefix.with_extension("idx");
-        let mut b = vec![];
-        File::open(&idx_path)
-            .with_context(|| format!("cannot open {}", idx_path.display()))?
-            .read_to_end(&mut b)?;
+        let b = crate::io::store::read(&idx_path)?;
         let p = &idx_path;
         let mut at = 0;
         if take::<9>(&b, &mut at, "magic", p)? != *MAGIC {
@@ -245,9 +235,8 @@ impl IndexedDataset {
             doc_index.push(i64::from_le_bytes(take::<8>(&b, &mut at, "documents", p)?));
         }
         let bin = prefix.with_extension("bin");
-        let bin_len = std::fs::metadata(&bin)
-            .with_context(|| format!("cannot open {}", bin.display()))?
-            .len();
+        let bin_len = crate::io::store::size(&bin)?
+            .with_context(|| format!("{} is missing", bin.display()))?;
         let want: i64 = lengths.iter().map(|&l| l as i64).sum::<i64>() * dtype.size() as i64;
         ensure!(
             bin_len as i64 == want,
@@ -278,11 +267,9 @@ impl IndexedDataset {
 
     /// The ids of sequence `i`.
     pub fn sequence(&self, i: usize) -> Result<Vec<u32>> {
-        use std::io::{Seek, SeekFrom};
-        let mut f = File::open(&self.bin)?;
-        f.seek(SeekFrom::Start(self.offsets[i] as u64))?;
+        let f = crate::io::store::open(&self.bin)?;
         let mut b = vec![0u8; self.lengths[i] as usize * self.dtype.size()];
-        f.read_exact(&mut b)
+        f.read_exact_at(&mut b, self.offsets[i] as u64)
             .with_context(|| format!("{}: sequence {i} truncated", self.bin.display()))?;
         Ok(match self.dtype {
             Dtype::U16 => b

@@ -6,4 +6,5 @@ pub mod partfile;
 pub mod reader;
 pub mod rowstore;
 pub mod sorter;
+pub mod store;
 pub mod writer;

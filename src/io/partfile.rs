@@ -27,6 +27,7 @@ pub const DEFAULT_SPILL: usize = 64 << 20;
 /// Collects records per partition, spilling to the file past a memory cap.
 pub struct PartWriter {
     path: PathBuf,
+    tmp: PathBuf,
     parts: Vec<Vec<u8>>,
     segments: Vec<Vec<(u64, u64, u64)>>,
     file: Option<BufWriter<File>>,
@@ -47,6 +48,7 @@ impl PartWriter {
     pub fn with_spill(path: &Path, partitions: usize, spill_at: usize) -> Self {
         PartWriter {
             path: path.to_path_buf(),
+            tmp: super::store::staging(path),
             parts: vec![vec![]; partitions],
             segments: vec![vec![]; partitions],
             file: None,
@@ -59,7 +61,7 @@ impl PartWriter {
     }
 
     fn tmp(&self) -> PathBuf {
-        self.path.with_extension("part.tmp")
+        self.tmp.clone()
     }
 
     fn count_last(&mut self) {
@@ -83,7 +85,7 @@ impl PartWriter {
 
     fn spill(&mut self) -> std::io::Result<()> {
         if self.file.is_none() {
-            if let Some(dir) = self.path.parent() {
+            if let Some(dir) = self.tmp.parent() {
                 std::fs::create_dir_all(dir)?;
             }
             self.file = Some(BufWriter::with_capacity(1 << 20, File::create(self.tmp())?));
@@ -128,8 +130,7 @@ impl PartWriter {
         let file = file.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         drop(file);
-        std::fs::rename(&tmp, &self.path)
-            .with_context(|| format!("cannot rename {} to {}", tmp.display(), self.path.display()))
+        super::store::commit(&tmp, &self.path)
     }
 }
 
@@ -141,9 +142,9 @@ pub fn read_part(path: &Path, p: usize) -> Result<Vec<u8>> {
             path.display()
         )
     };
-    let mut f = File::open(path)
+    let mut f = super::store::open(path)
         .with_context(|| format!("cannot open intermediate file {}", path.display()))?;
-    let size = f.metadata()?.len();
+    let size = f.size()?;
     if size < 24 {
         return Err(corrupt("too short"));
     }

@@ -3,7 +3,6 @@
 //! (null or empty text, a broken JSON line, invalid UTF-8) are kept in the
 //! batch with a drop mark, so they are counted and reach `excluded/`.
 
-use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::sync::Arc;
 
@@ -15,6 +14,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::{Map, Value};
 
 use super::discover::{Compression, InputTask, Piece};
+use super::store;
 use crate::ops::{DocBatch, DropMark, OpOutput};
 use crate::pipeline::spec::{Format, InputSpec};
 
@@ -49,7 +49,7 @@ pub fn open(task: &InputTask, spec: &InputSpec) -> Result<BatchIter> {
 
 fn open_parquet(task: &InputTask, spec: &InputSpec) -> Result<BatchIter> {
     let path = task.file.path.clone();
-    let file = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file = store::open(&path)?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .with_context(|| format!("{}: not a readable Parquet file", path.display()))?;
     let schema = builder.schema().clone();
@@ -198,7 +198,7 @@ fn to_docs(
 /// The task's bytes as lines, and the file offset of the first line it yields.
 fn open_stream(task: &InputTask) -> Result<(Box<dyn BufRead + Send>, u64)> {
     let path = &task.file.path;
-    let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut file = store::open(path)?;
     let stream: Box<dyn BufRead + Send> = match task.file.compression {
         Compression::None => {
             if let Piece::Lines { start, .. } = task.piece {

@@ -11,8 +11,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use super::store;
+
 pub struct RowStoreWriter {
     path: PathBuf,
+    tmp: PathBuf,
     out: BufWriter<File>,
     written: u64,
     /// One end offset per row: 8 bytes per row is all that stays in memory.
@@ -21,15 +24,16 @@ pub struct RowStoreWriter {
 
 impl RowStoreWriter {
     pub fn create(path: &Path) -> Result<Self> {
-        if let Some(dir) = path.parent() {
+        let tmp = store::staging(path);
+        if let Some(dir) = tmp.parent() {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
-        let tmp = tmp_of(path);
         let file =
             File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
         Ok(RowStoreWriter {
             path: path.to_path_buf(),
+            tmp,
             out: BufWriter::with_capacity(1 << 20, file),
             written: 0,
             ends: vec![],
@@ -52,19 +56,14 @@ impl RowStoreWriter {
             .write_all(&(self.ends.len() as u64).to_le_bytes())?;
         let file = self.out.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
-        std::fs::rename(tmp_of(&self.path), &self.path)
-            .with_context(|| format!("cannot rename to {}", self.path.display()))
+        store::commit(&self.tmp, &self.path)
     }
-}
-
-fn tmp_of(path: &Path) -> PathBuf {
-    path.with_extension("bin.tmp")
 }
 
 /// Reads blobs of several tasks' files; keeps a bounded number open.
 pub struct RowStore {
     paths: Vec<PathBuf>,
-    open: HashMap<usize, (File, Vec<u64>)>,
+    open: HashMap<usize, (store::Source, Vec<u64>)>,
 }
 
 impl RowStore {
@@ -87,9 +86,8 @@ impl RowStore {
                     path.display()
                 )
             };
-            let mut f =
-                File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-            let size = f.metadata()?.len();
+            let mut f = store::open(path)?;
+            let size = f.size()?;
             if size < 8 {
                 return Err(corrupt());
             }
@@ -128,8 +126,7 @@ impl RowStore {
             ),
         };
         let mut buf = vec![0u8; (end - start) as usize];
-        f.seek(SeekFrom::Start(start))?;
-        f.read_exact(&mut buf)?;
+        f.read_exact_at(&mut buf, start)?;
         Ok(buf)
     }
 

@@ -23,6 +23,7 @@ impl<const N: usize> ExternalSorter<N> {
     /// Runs go to `dir`, which the sorter owns: whatever an earlier,
     /// interrupted attempt left there is removed.
     pub fn new(dir: &Path, budget_bytes: u64) -> Result<Self> {
+        let dir = &super::store::local_for(dir);
         if dir.exists() {
             std::fs::remove_dir_all(dir)
                 .with_context(|| format!("cannot clear {}", dir.display()))?;

@@ -5,6 +5,8 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use super::store;
+
 use anyhow::{bail, Context, Result};
 use arrow::array::RecordBatch;
 use parquet::arrow::ArrowWriter;
@@ -65,7 +67,7 @@ impl ShardWriter {
     /// Removes what an interrupted attempt of the same task may have left,
     /// then starts writing.
     pub fn new(dir: &Path, prefix: &str, policy: ShardPolicy) -> Result<Self> {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        store::create_dir_all(dir)?;
         remove_with_prefix(dir, prefix)?;
         Ok(ShardWriter {
             dir: dir.to_path_buf(),
@@ -112,7 +114,7 @@ impl ShardWriter {
         let name = format!("{}-{:04}.parquet", self.prefix, self.next);
         self.next += 1;
         let path = self.dir.join(&name);
-        let tmp = self.dir.join(format!(".{name}.tmp"));
+        let tmp = store::staging(&path);
         let file =
             File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
         let writer = ArrowWriter::try_new(file, batch.schema(), Some(self.policy.properties()))?;
@@ -134,13 +136,7 @@ impl ShardWriter {
                 .with_context(|| format!("finishing {}", shard.tmp.display()))?;
             file.sync_all()?;
             drop(file);
-            std::fs::rename(&shard.tmp, &shard.path).with_context(|| {
-                format!(
-                    "renaming {} to {}",
-                    shard.tmp.display(),
-                    shard.path.display()
-                )
-            })?;
+            store::commit(&shard.tmp, &shard.path)?;
             self.written.push(shard.path);
         }
         Ok(())
@@ -179,49 +175,24 @@ pub fn is_shard_name(name: &str, prefix: &str) -> bool {
 /// Deletes the shards (and temporaries) this writer made for `prefix` in
 /// `dir`, and nothing else: other tools' `part-*` files stay.
 pub fn remove_with_prefix(dir: &Path, prefix: &str) -> Result<()> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(());
-    };
-    for entry in entries {
-        let entry = entry?;
-        let name = entry.file_name();
-        if is_shard_name(&name.to_string_lossy(), prefix) {
-            std::fs::remove_file(entry.path())
-                .with_context(|| format!("removing {}", entry.path().display()))?;
+    for (path, _) in store::list_files(dir)? {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if is_shard_name(&name, prefix) {
+            store::remove_file(&path)?;
         }
     }
     Ok(())
 }
 
-/// Writes a whole file atomically: temporary name, then rename.
 /// A JSON file a global op wrote to its work folder; a damaged one says
 /// how to recover.
 pub fn read_work_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = store::read(path)?;
     serde_json::from_slice(&bytes)
         .with_context(|| format!("{} is damaged; rerun with --force", path.display()))
 }
 
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let mut f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    std::io::Write::write_all(&mut f, bytes)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    // Markers are the commit point of a task: they must not outlive a crash
-    // as empty files.
-    f.sync_all()
-        .with_context(|| format!("cannot sync {}", tmp.display()))?;
-    drop(f);
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
-    Ok(())
-}
+pub use super::store::write_atomic;
 
 #[cfg(test)]
 mod tests {

@@ -19,7 +19,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use arrow::array::{Float32Array, UInt32Array};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -426,8 +426,7 @@ impl Cluster {
         };
         for t in 0..ctx.tasks {
             let p = sample_path(ctx, t);
-            let bytes =
-                std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?;
+            let bytes = crate::io::store::read(&p)?;
             let dim = u64::from_le_bytes(bytes[..8].try_into()?) as usize;
             if dim == 0 {
                 continue;
@@ -611,7 +610,7 @@ impl GlobalOp for Cluster {
     }
 
     fn observer(&self, ctx: &GlobalCtx, task: usize) -> Result<Box<dyn Observer>> {
-        std::fs::create_dir_all(ctx.work.join("sample"))?;
+        crate::io::store::create_dir_all(&ctx.work.join("sample"))?;
         Ok(Box::new(Sampler {
             sample: Sample {
                 heap: BinaryHeap::new(),

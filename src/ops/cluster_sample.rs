@@ -229,7 +229,7 @@ impl GlobalOp for ClusterSample {
     }
 
     fn observer(&self, ctx: &GlobalCtx, task: usize) -> Result<Box<dyn Observer>> {
-        std::fs::create_dir_all(ctx.work.join("counts"))?;
+        crate::io::store::create_dir_all(&ctx.work.join("counts"))?;
         Ok(Box::new(Counter {
             op: self.clone(),
             heaps: BTreeMap::new(),

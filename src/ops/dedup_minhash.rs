@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use arrow::array::{Array, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
@@ -41,6 +41,7 @@ use super::{
 use crate::io::partfile::{put_record, put_u64, read_part, records, PartWriter};
 use crate::io::rowstore::{RowStore, RowStoreWriter};
 use crate::io::sorter::ExternalSorter;
+use crate::io::store;
 use crate::io::writer::write_atomic;
 use crate::pipeline::bytesize::ByteSize;
 use crate::pipeline::spec::SpecError;
@@ -297,8 +298,8 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
     let mut index_tasks = vec![];
     for dir in &config.index {
         let path = dir.join("meta.json");
-        let theirs: IndexMeta = std::fs::read(&path)
-            .map_err(|e| ctx.error("index", format!("cannot read {}: {e}", path.display())))
+        let theirs: IndexMeta = store::read(&path)
+            .map_err(|e| ctx.error("index", format!("{e:#}")))
             .and_then(|b| {
                 serde_json::from_slice(&b).map_err(|e| {
                     ctx.error(
@@ -321,14 +322,10 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
                 ),
             ));
         }
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("parts"))
-            .map_err(|e| {
-                ctx.error(
-                    "index",
-                    format!("cannot list {}: {e}", dir.join("parts").display()),
-                )
-            })?
-            .filter_map(|e| e.ok().map(|e| e.path()))
+        let mut files: Vec<PathBuf> = store::list_files(&dir.join("parts"))
+            .map_err(|e| ctx.error("index", format!("{e:#}")))?
+            .into_iter()
+            .map(|(p, _)| p)
             .filter(|p| p.extension().is_some_and(|x| x == "part"))
             .filter(|p| {
                 p.file_stem()
@@ -741,12 +738,7 @@ impl DedupMinhash {
         }
         out.finish()?;
         let copy = |from: PathBuf, sub: &str| -> Result<()> {
-            let to = dir.join(sub).join(format!("{task:05}.bin"));
-            std::fs::create_dir_all(to.parent().expect("in the index"))?;
-            let tmp = to.with_extension("bin.tmp");
-            std::fs::copy(&from, &tmp)
-                .with_context(|| format!("cannot copy {} to {}", from.display(), tmp.display()))?;
-            std::fs::rename(&tmp, &to).with_context(|| format!("cannot rename to {}", to.display()))
+            store::copy(&from, &dir.join(sub).join(format!("{task:05}.bin")))
         };
         copy(Self::id_file(ctx, task), "ids")?;
         if self.config.verify_jaccard {

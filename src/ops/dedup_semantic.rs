@@ -430,7 +430,7 @@ impl GlobalOp for DedupSemantic {
     }
 
     fn observer(&self, ctx: &GlobalCtx, task: usize) -> Result<Box<dyn Observer>> {
-        std::fs::create_dir_all(ctx.work.join("vectors"))?;
+        crate::io::store::create_dir_all(&ctx.work.join("vectors"))?;
         Ok(Box::new(Spiller {
             op: self.clone(),
             task,
@@ -444,7 +444,7 @@ impl GlobalOp for DedupSemantic {
     }
 
     fn run_phase(&self, ctx: &GlobalCtx, _phase: usize, index: usize) -> Result<()> {
-        std::fs::create_dir_all(ctx.work.join("decisions"))?;
+        crate::io::store::create_dir_all(&ctx.work.join("decisions"))?;
         self.dedup_partition(ctx, index)
     }
 

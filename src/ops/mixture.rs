@@ -468,8 +468,8 @@ impl GlobalOp for Mixture {
     }
 
     fn observer(&self, ctx: &GlobalCtx, task: usize) -> Result<Box<dyn Observer>> {
-        std::fs::create_dir_all(ctx.work.join("spill"))?;
-        std::fs::create_dir_all(ctx.work.join("tasks"))?;
+        crate::io::store::create_dir_all(&ctx.work.join("spill"))?;
+        crate::io::store::create_dir_all(&ctx.work.join("tasks"))?;
         Ok(Box::new(Counter {
             tokenizer: self.tokenizer.clone(),
             column: self.column.clone(),
@@ -489,7 +489,7 @@ impl GlobalOp for Mixture {
         match phase {
             0 => self.plan(ctx),
             1 => {
-                std::fs::create_dir_all(ctx.work.join("after"))?;
+                crate::io::store::create_dir_all(&ctx.work.join("after"))?;
                 self.count_after(ctx, index)
             }
             _ => self.report(ctx),
@@ -509,7 +509,8 @@ impl GlobalOp for Mixture {
     }
 
     fn summary(&self, ctx: &GlobalCtx) -> Option<String> {
-        std::fs::read_to_string(ctx.output.join("mixture_report.txt")).ok()
+        let bytes = crate::io::store::read(&ctx.output.join("mixture_report.txt")).ok()?;
+        String::from_utf8(bytes).ok()
     }
 }
 

@@ -26,6 +26,7 @@ use super::{
 };
 use crate::io::megatron::{Dtype, IndexedWriter};
 use crate::io::partfile::{put_record, read_part, records, PartWriter};
+use crate::io::store;
 use crate::pipeline::spec::SpecError;
 use crate::stats::{Count, OpStats};
 use crate::tokenizer::load::{load_tokenizer, token_id, TextEncoder};
@@ -205,27 +206,21 @@ struct ShardRecord {
 /// document start and the total (documents + 1 values).
 struct FlatWriter {
     prefix: PathBuf,
+    tmp: PathBuf,
     bin: std::io::BufWriter<std::fs::File>,
     dtype: Dtype,
     offsets: Vec<u64>,
     tokens: u64,
 }
 
-fn tmp_name(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp"))
-}
-
 impl FlatWriter {
     fn create(prefix: &Path, dtype: Dtype) -> Result<FlatWriter> {
-        let tmp = tmp_name(&prefix.with_extension("bin"));
+        let tmp = store::staging(&prefix.with_extension("bin"));
         let f = std::fs::File::create(&tmp)
             .with_context(|| format!("cannot create {}", tmp.display()))?;
         Ok(FlatWriter {
             prefix: prefix.to_path_buf(),
+            tmp,
             bin: std::io::BufWriter::with_capacity(1 << 20, f),
             dtype,
             offsets: vec![0],
@@ -252,8 +247,7 @@ impl FlatWriter {
         f.sync_all()?;
         let bytes: Vec<u8> = self.offsets.iter().flat_map(|o| o.to_le_bytes()).collect();
         crate::io::writer::write_atomic(&self.prefix.with_extension("offsets"), &bytes)?;
-        std::fs::rename(tmp_name(&bin), &bin)
-            .with_context(|| format!("cannot move {} into place", bin.display()))?;
+        store::commit(&self.tmp, &bin)?;
         Ok(())
     }
 }
@@ -486,14 +480,13 @@ impl Tokenize {
     /// shuffled sequence; memory holds one partition's records (32 bytes
     /// a piece), not its tokens.
     fn write_partition(&self, ctx: &GlobalCtx, p: usize) -> Result<()> {
-        use std::os::unix::fs::FileExt;
         let mut recs: Vec<[u64; 4]> = vec![];
         for t in 0..ctx.tasks {
             let path = ctx.work.join("spill").join(format!("{t:05}.keys"));
             recs.extend(records::<4>(&read_part(&path, p)?, &path)?);
         }
         recs.sort_unstable();
-        let mut files: BTreeMap<u64, std::fs::File> = BTreeMap::new();
+        let mut files: BTreeMap<u64, store::Source> = BTreeMap::new();
         let mut seq = ShardSeq::new(self, &ctx.output, p);
         let size = self.dtype.size();
         let mut buf: Vec<u8> = vec![];
@@ -503,10 +496,7 @@ impl Tokenize {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(e) => {
                     let path = ctx.work.join("spill").join(format!("{task:05}.bin"));
-                    e.insert(
-                        std::fs::File::open(&path)
-                            .with_context(|| format!("cannot open {}", path.display()))?,
-                    )
+                    e.insert(store::open(&path)?)
                 }
             };
             buf.resize(n as usize * size, 0);
@@ -558,7 +548,7 @@ impl GlobalOp for Tokenize {
     fn observer(&self, ctx: &GlobalCtx, task: usize) -> Result<Box<dyn Observer>> {
         let dest = if self.shuffle {
             let spill = ctx.work.join("spill").join(format!("{task:05}"));
-            std::fs::create_dir_all(ctx.work.join("spill"))?;
+            store::create_dir_all(&ctx.work.join("spill"))?;
             Dest::Spill {
                 ids: FlatWriter::create(&spill, self.dtype)?,
                 keys: PartWriter::with_spill(

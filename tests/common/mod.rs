@@ -195,3 +195,29 @@ pub fn train_fixture_classifier(dir: &Path, name: &str, extra: &str) -> PathBuf 
     run_ok(dir, &["train-classifier", spec.to_str().unwrap(), "-q"]);
     out
 }
+
+/// True where a Slurm node is up; otherwise says loudly that the Slurm
+/// tests skip (or fails, under SLUICE_REQUIRE_SLURM: CI).
+pub fn slurm_here() -> bool {
+    let up = Command::new("sinfo")
+        .args(["-h", "-o", "%T"])
+        .output()
+        .is_ok_and(|o| {
+            o.status.success()
+                && String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .any(|l| ["idle", "mixed", "allocated"].contains(&l.trim()))
+        });
+    if !up {
+        assert!(
+            std::env::var_os("SLUICE_REQUIRE_SLURM").is_none(),
+            "SLUICE_REQUIRE_SLURM is set but no Slurm node is up (run .ci/slurm-up)"
+        );
+        eprintln!(
+            "\n==================== SKIPPED: no Slurm cluster here ====================\n\
+             run .ci/slurm-up (as root) to bring one up and test the Slurm executor\n\
+             ========================================================================\n"
+        );
+    }
+    up
+}
