@@ -252,6 +252,9 @@ fn main() -> ExitCode {
             Ok(())
         }
     };
+    // This process's staging folder for uploads (empty by now, or holding
+    // what a failed upload left).
+    let _ = std::fs::remove_dir_all(sluice::io::store::scratch_dir());
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

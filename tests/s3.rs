@@ -260,6 +260,26 @@ fn a_pipeline_reading_and_writing_s3_gives_the_local_bytes_and_resumes() {
         store::copy(&p, Path::new(&format!("{input}/{name}"))).unwrap();
     }
 
+    // A file past the single-PUT size goes up in parts and comes back the
+    // same, read front to back (growing ranged reads) and at random offsets.
+    let big = tmp.path().join("big.bin");
+    let bytes: Vec<u8> = (0..(store::CHUNK * 2 + 12_345) as u64)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&big, &bytes).unwrap();
+    let url = PathBuf::from(format!("s3://{BUCKET}/big/big.bin"));
+    store::copy(&big, &url).unwrap();
+    assert_eq!(store::size(&url).unwrap(), Some(bytes.len() as u64));
+    let mut back = vec![];
+    std::io::Read::read_to_end(&mut store::open(&url).unwrap(), &mut back).unwrap();
+    assert!(back == bytes, "the object read back differs");
+    let source = store::open(&url).unwrap();
+    for at in [0, 1, store::CHUNK as u64 - 3, bytes.len() as u64 - 10] {
+        let mut b = [0u8; 10];
+        source.read_exact_at(&mut b, at).unwrap();
+        assert_eq!(b[..], bytes[at as usize..at as usize + 10]);
+    }
+
     // S3 in, local out: the reference for the runs writing to S3 (the ids
     // sluice makes for documents without one name the input file, so they
     // hold its URL here).
@@ -383,6 +403,25 @@ fn a_pipeline_reading_and_writing_s3_gives_the_local_bytes_and_resumes() {
         let status = stdout(&run_ok(tmp.path(), &["status", &out]));
         assert!(status.contains("complete: "), "{status}");
     }
+
+    // A glob over a bucket: the prefix before the wildcard is listed, the
+    // pattern matched on the URLs (here the two Parquet fixtures only).
+    let out = tmp.path().join("globbed");
+    let spec = dedup_spec(
+        tmp.path(),
+        "globbed",
+        &format!("s3://{BUCKET}/corpus/*/*.parquet"),
+        out.to_str().unwrap(),
+    );
+    run_ok(tmp.path(), &["run", spec.to_str().unwrap(), "-q"]);
+    let parquet_rows: usize = ["web_pages.parquet", "zh_news.parquet"]
+        .iter()
+        .map(|f| read_parquet_column(&fixtures.join(f), "text").len())
+        .sum();
+    assert_eq!(
+        stats(&local_files(&out))["input"]["docs"].as_u64(),
+        Some(parquet_rows as u64)
+    );
 
     // Credentials that may read but not write: stopped before any work,
     // naming the folder.

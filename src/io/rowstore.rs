@@ -86,7 +86,7 @@ impl RowStore {
                     path.display()
                 )
             };
-            let mut f = store::open(path)?;
+            let mut f = store::open(&store::local_copy(path)?)?;
             let size = f.size()?;
             if size < 8 {
                 return Err(corrupt());

@@ -28,10 +28,12 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as Key;
-use object_store::{BackoffConfig, ObjectStore, ObjectStoreExt, RetryConfig, WriteMultipart};
+use object_store::{
+    BackoffConfig, GetOptions, GetRange, ObjectStore, ObjectStoreExt, RetryConfig, WriteMultipart,
+};
 
 /// Bytes per ranged GET and per multipart part.
 pub const CHUNK: usize = 8 << 20;
@@ -283,15 +285,33 @@ pub fn open(path: &Path) -> Result<Source> {
         return Ok(Source::Local(f));
     }
     let o = object(path)?;
-    let meta = block_on(o.store.head(&o.key))
-        .map_err(brief)
-        .with_context(|| format!("cannot open {}", o.url()))?;
+    // One request for the size and the last 64 KiB, where Parquet keeps
+    // its footer and a work file its index: most opens need no other.
+    let tail = block_on(async {
+        let options = GetOptions {
+            range: Some(GetRange::Suffix(MIN_AHEAD as u64)),
+            ..Default::default()
+        };
+        let got = o.store.get_opts(&o.key, options).await?;
+        let (size, range) = (got.meta.size, got.range.clone());
+        Ok::<_, object_store::Error>((size, range, got.bytes().await?))
+    });
+    let (len, buf_start, buf) = match tail {
+        Ok((size, range, bytes)) => (size, range.start, bytes),
+        // An empty object has no last bytes to ask for.
+        Err(_) => {
+            let meta = block_on(o.store.head(&o.key))
+                .map_err(brief)
+                .with_context(|| format!("cannot open {}", o.url()))?;
+            (meta.size, 0, Bytes::new())
+        }
+    };
     Ok(Source::Remote(RemoteReader {
         object: o,
-        len: meta.size,
+        len,
         pos: 0,
-        buf: Bytes::new(),
-        buf_start: 0,
+        buf,
+        buf_start,
         ahead: MIN_AHEAD,
     }))
 }
@@ -403,7 +423,14 @@ impl Source {
         match self {
             Source::Local(f) => std::os::unix::fs::FileExt::read_exact_at(f, buf, offset),
             Source::Remote(r) => {
-                let bytes = r.range(offset, offset + buf.len() as u64)?;
+                let end = offset + buf.len() as u64;
+                let have = r.buf_start..r.buf_start + r.buf.len() as u64;
+                if have.start <= offset && end <= have.end {
+                    let at = (offset - have.start) as usize;
+                    buf.copy_from_slice(&r.buf[at..at + buf.len()]);
+                    return Ok(());
+                }
+                let bytes = r.range(offset, end)?;
                 if bytes.len() != buf.len() {
                     return Err(std::io::ErrorKind::UnexpectedEof.into());
                 }
@@ -453,6 +480,40 @@ impl parquet::file::reader::ChunkReader for Source {
         self.read_exact_at(&mut buf, start)?;
         Ok(buf.into())
     }
+}
+
+type Cached = Arc<Mutex<Option<PathBuf>>>;
+
+fn local_copies() -> &'static Mutex<HashMap<PathBuf, Cached>> {
+    static COPIES: OnceLock<Mutex<HashMap<PathBuf, Cached>>> = OnceLock::new();
+    COPIES.get_or_init(Default::default)
+}
+
+/// A local path to read `path` from at random: `path` itself on disk; for
+/// an object, a copy in the scratch folder, downloaded once per process
+/// (row stores are read a row at a time, which would be a request a row).
+pub fn local_copy(path: &Path) -> Result<PathBuf> {
+    if !is_remote(path) {
+        return Ok(path.to_path_buf());
+    }
+    let entry = local_copies()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(path.to_path_buf())
+        .or_default()
+        .clone();
+    let mut slot = entry.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = slot.as_ref() {
+        return Ok(p.clone());
+    }
+    let local = staging(path);
+    let mut src = open(path)?;
+    let mut dst =
+        File::create(&local).with_context(|| format!("cannot create {}", local.display()))?;
+    std::io::copy(&mut src, &mut dst)
+        .with_context(|| format!("cannot download {} to {}", path.display(), local.display()))?;
+    *slot = Some(local.clone());
+    Ok(local)
 }
 
 /// Makes a folder (and its parents); objects need none.
@@ -508,6 +569,16 @@ pub fn commit(staged: &Path, path: &Path) -> Result<()> {
     if !is_remote(path) {
         return std::fs::rename(staged, path)
             .with_context(|| format!("cannot rename {} to {}", staged.display(), path.display()));
+    }
+    // A local copy of what this replaces is stale.
+    if let Some(old) = local_copies()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(path)
+    {
+        if let Some(p) = old.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = std::fs::remove_file(p);
+        }
     }
     let o = object(path)?;
     upload(staged, &o)
@@ -623,9 +694,12 @@ pub fn remove_all(dir: &Path) -> Result<()> {
             _ => Ok(()),
         };
     }
-    for (path, _) in list(dir)? {
-        remove_file(&path)?;
-    }
+    // Batched deletes (up to 1,000 keys a request on S3).
+    let o = object(dir)?;
+    let keys = o.store.list(Some(&o.key)).map_ok(|m| m.location).boxed();
+    block_on(o.store.delete_stream(keys).try_collect::<Vec<_>>())
+        .map_err(brief)
+        .with_context(|| format!("cannot remove {}", o.url()))?;
     Ok(())
 }
 

@@ -496,7 +496,9 @@ impl Tokenize {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(e) => {
                     let path = ctx.work.join("spill").join(format!("{task:05}.bin"));
-                    e.insert(store::open(&path)?)
+                    // Pieces are read at random: from a local copy when the
+                    // work folder is in S3.
+                    e.insert(store::open(&store::local_copy(&path)?)?)
                 }
             };
             buf.resize(n as usize * size, 0);
