@@ -13,6 +13,7 @@ exact search's removals the HNSW graph finds.
 """
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -87,7 +88,7 @@ dir = "{out}"
     for f in sorted(os.listdir(exc)):
         if f.endswith(".parquet"):
             removed.update(pq.read_table(os.path.join(exc, f), columns=["id"]).column("id").to_pylist())
-    phases = [l for l in r.stdout.splitlines() if "dedup" in l or "cluster" in l]
+    phases = [l for l in r.stdout.splitlines() if l.startswith("phase ") or "dedup" in l or "cluster" in l]
     return secs, peak, removed, phases
 
 
@@ -97,6 +98,14 @@ def main():
     k = int(args[1]) if len(args) > 1 else 100
     neighbours = args[2] if len(args) > 2 else "auto"
     work = tempfile.mkdtemp(prefix="semdedup-bench-")
+    try:
+        bench(work, n, k, neighbours)
+    finally:
+        # Several GB a run (input, work files, output with the vectors).
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def bench(work, n, k, neighbours):
     planted = write_input(work, n)
     secs, peak, removed, phases = run(work, k, neighbours, neighbours)
     print("\n".join(phases))

@@ -30,7 +30,7 @@ use super::{
 use crate::ann::{graph_from, Ann, AnnParams};
 use crate::io::partfile::{put_str, put_u64, read_part, PartWriter};
 use crate::pipeline::spec::SpecError;
-use crate::vecmath::{dot, normalize};
+use crate::vecmath::{dot, dots4x2, normalize};
 
 fn d_eps() -> f64 {
     0.05
@@ -337,7 +337,28 @@ fn by_scan(cluster: &[Doc], threshold: f32) -> Vec<Option<usize>> {
         let before = kept.len();
         let mut best: Vec<Option<(f32, usize)>> = vec![None; block.len()];
         for tile in kept[..before].chunks(TILE) {
-            for (b, d) in best.iter_mut().zip(block) {
+            // Four documents against two kept ones at a time; each document
+            // still meets the kept ones in kept order.
+            let mut i = 0;
+            while i + 4 <= block.len() {
+                let a = [0, 1, 2, 3].map(|r| &block[i + r].vector[..]);
+                let mut pairs = tile.chunks_exact(2);
+                for pair in &mut pairs {
+                    let (k0, k1) = (pair[0], pair[1]);
+                    let d = dots4x2(a, [&cluster[k0].vector, &cluster[k1].vector]);
+                    for (b, d) in best[i..i + 4].iter_mut().zip(d) {
+                        better(b, d[0], k0);
+                        better(b, d[1], k1);
+                    }
+                }
+                for &k in pairs.remainder() {
+                    for (b, a) in best[i..i + 4].iter_mut().zip(a) {
+                        better(b, dot(a, &cluster[k].vector), k);
+                    }
+                }
+                i += 4;
+            }
+            for (b, d) in best[i..].iter_mut().zip(&block[i..]) {
                 for &k in tile {
                     better(b, dot(&d.vector, &cluster[k].vector), k);
                 }
@@ -495,34 +516,41 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             (state >> 33) as f32 / (1u64 << 31) as f32 - 0.5
         };
-        let mut bases: Vec<Vec<f32>> = vec![];
-        let mut cluster = vec![];
-        for i in 0..700 {
-            // Every third document copies (exactly, or nudged) an earlier base,
-            // so blocks hold duplicates of each other and of older documents,
-            // with ties between exact copies.
-            let mut v: Vec<f32> = if i % 3 == 2 && !bases.is_empty() {
-                let b = &bases[(rnd().abs() * bases.len() as f32) as usize % bases.len()];
-                let nudge = if i % 2 == 0 { 0.0 } else { 0.02 };
-                b.iter().map(|x| x + rnd() * nudge).collect()
-            } else {
-                (0..16).map(|_| rnd()).collect()
-            };
-            normalize(&mut v);
-            bases.push(v.clone());
-            cluster.push(Doc {
-                cluster: 0,
-                rank: 0.0,
-                task: 0,
-                row: i,
-                id: format!("d{i}"),
-                vector: v,
-            });
-        }
-        for threshold in [0.9f32, 0.99, 0.5] {
-            let want = one_at_a_time(&cluster, threshold);
-            assert!(want.iter().filter(|o| o.is_some()).count() > 100);
-            assert_eq!(by_scan(&cluster, threshold), want, "at {threshold}");
+        // 16 dimensions: whole 8-value chunks; 19: a remainder too.
+        for dim in [16, 19] {
+            let mut bases: Vec<Vec<f32>> = vec![];
+            let mut cluster = vec![];
+            for i in 0..700 {
+                // Every third document copies (exactly, or nudged) an earlier base,
+                // so blocks hold duplicates of each other and of older documents,
+                // with ties between exact copies.
+                let mut v: Vec<f32> = if i % 3 == 2 && !bases.is_empty() {
+                    let b = &bases[(rnd().abs() * bases.len() as f32) as usize % bases.len()];
+                    let nudge = if i % 2 == 0 { 0.0 } else { 0.02 };
+                    b.iter().map(|x| x + rnd() * nudge).collect()
+                } else {
+                    (0..dim).map(|_| rnd()).collect()
+                };
+                normalize(&mut v);
+                bases.push(v.clone());
+                cluster.push(Doc {
+                    cluster: 0,
+                    rank: 0.0,
+                    task: 0,
+                    row: i,
+                    id: format!("d{i}"),
+                    vector: v,
+                });
+            }
+            for threshold in [0.9f32, 0.99, 0.5] {
+                let want = one_at_a_time(&cluster, threshold);
+                assert!(want.iter().filter(|o| o.is_some()).count() > 100);
+                assert_eq!(
+                    by_scan(&cluster, threshold),
+                    want,
+                    "at {threshold}, {dim} dimensions"
+                );
+            }
         }
     }
 }
