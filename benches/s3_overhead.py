@@ -21,6 +21,8 @@ import time
 
 import boto3
 
+from common import shard_digests
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SLUICE = os.environ.get("SLUICE", os.path.join(REPO, "target", "release", "sluice"))
 WEED = os.environ.get("SLUICE_WEED", "weed")
@@ -61,16 +63,6 @@ def start_weed(work):
             pass
         time.sleep(0.3)
     raise SystemExit("weed mini did not come up")
-
-
-def digest_local(out):
-    h = {}
-    for sub in ("", "excluded"):
-        d = os.path.join(out, sub)
-        for f in sorted(os.listdir(d)):
-            if f.endswith(".parquet"):
-                h[os.path.join(sub, f)] = hashlib.sha256(open(os.path.join(d, f), "rb").read()).hexdigest()
-    return h
 
 
 def digest_s3(s3, prefix):
@@ -114,7 +106,7 @@ def main():
             times[name] = time.time() - start
             kept = [l for l in r.stdout.splitlines() if l.startswith("input ")]
             print(f"{name}: {times[name]:.1f} s   {kept[0] if kept else ''}")
-        same = digest_local(os.path.join(work, "out")) == digest_s3(s3, "out")
+        same = shard_digests(os.path.join(work, "out")) == digest_s3(s3, "out")
         print(f"dedup.toml over {mb:.0f} MB of Parquet ({len(files)} files), {os.cpu_count()} cores: "
               + ", ".join(f"{k} {v:.1f} s" for k, v in times.items()) + f"; disk and S3 output the same bytes: {same}")
     finally:

@@ -9,26 +9,17 @@ both write the same bytes. Needs a running Slurm (`.ci/slurm-up`).
     python3 benches/slurm_overhead.py
 """
 
-import hashlib
 import os
 import subprocess
 import tempfile
 import time
 
+from common import shard_digests
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SLUICE = os.environ.get("SLUICE", os.path.join(REPO, "target", "release", "sluice"))
 SHARED = os.path.abspath(os.path.join(REPO, "..", "shared", "data"))
 INPUT = [os.path.join(SHARED, d) for d in ("prose", "web", "dedup/neardup_en/docs.parquet", "dedup/neardup_zh/docs.parquet")]
-
-
-def digest(out):
-    h = {}
-    for sub in ("", "excluded"):
-        d = os.path.join(out, sub)
-        for f in sorted(os.listdir(d)):
-            if f.endswith(".parquet"):
-                h[os.path.join(sub, f)] = hashlib.sha256(open(os.path.join(d, f), "rb").read()).hexdigest()
-    return h
 
 
 def main():
@@ -50,7 +41,7 @@ def main():
         r = subprocess.run([SLUICE, "run", spec, "-q", "--force"] + extra, check=True, capture_output=True, text=True)
         times[name] = time.time() - start
         tasks = [l for l in r.stdout.splitlines() if l.startswith("phase ")]
-    same = digest(os.path.join(work, "local")) == digest(os.path.join(work, "slurm"))
+    same = shard_digests(os.path.join(work, "local")) == shard_digests(os.path.join(work, "slurm"))
     print(f"dedup.toml over {mb:.0f} MB of Parquet, {len(tasks)} phases, {os.cpu_count()} cores: "
           f"local {times['local']:.1f} s, Slurm {times['slurm']:.1f} s "
           f"(+{times['slurm'] - times['local']:.1f} s); same bytes: {same}")
