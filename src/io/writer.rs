@@ -68,7 +68,13 @@ impl ShardWriter {
     /// then starts writing.
     pub fn new(dir: &Path, prefix: &str, policy: ShardPolicy) -> Result<Self> {
         store::create_dir_all(dir)?;
-        remove_with_prefix(dir, prefix)?;
+        // In a bucket nothing half-written is ever visible, and a redo
+        // writes the same names again, from 0: only shards past its last
+        // can be left, which `finish` removes (a listing of the whole
+        // output folder per task would cost more).
+        if !store::is_remote(dir) {
+            remove_with_prefix(dir, prefix)?;
+        }
         Ok(ShardWriter {
             dir: dir.to_path_buf(),
             prefix: prefix.to_string(),
@@ -145,6 +151,17 @@ impl ShardWriter {
     /// Closes the last shard; returns every shard written.
     pub fn finish(mut self) -> Result<Vec<PathBuf>> {
         self.close_open()?;
+        if store::is_remote(&self.dir) {
+            loop {
+                let name = format!("{}-{:04}.parquet", self.prefix, self.next);
+                let stale = self.dir.join(name);
+                if !store::exists(&stale)? {
+                    break;
+                }
+                store::remove_file(&stale)?;
+                self.next += 1;
+            }
+        }
         Ok(std::mem::take(&mut self.written))
     }
 }
