@@ -32,6 +32,10 @@ mod avx {
         super::lanes(a, b, |x, y| x * y)
     }
     #[target_feature(enable = "avx")]
+    pub unsafe fn add(acc: &mut [f32], v: &[f32]) {
+        super::add(acc, v)
+    }
+    #[target_feature(enable = "avx")]
     pub unsafe fn l2sq(a: &[f32], b: &[f32]) -> f32 {
         super::lanes(a, b, |x, y| (x - y) * (x - y))
     }
@@ -78,6 +82,23 @@ mod avx {
         }
         out
     }
+}
+
+/// `acc[i] += v[i]`: each element on its own, so any width gives the same bits.
+#[inline(always)]
+fn add(acc: &mut [f32], v: &[f32]) {
+    for (a, x) in acc.iter_mut().zip(v) {
+        *a += x;
+    }
+}
+
+pub fn add_assign(acc: &mut [f32], v: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx() {
+        // SAFETY: the CPU has AVX (checked above).
+        return unsafe { avx::add(acc, v) };
+    }
+    add(acc, v)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -159,6 +180,10 @@ mod tests {
             let plain_l2 = lanes(&a, &b, |x, y| (x - y) * (x - y));
             assert_eq!(dot(&a, &b).to_bits(), plain_dot.to_bits(), "dot, n = {n}");
             assert_eq!(l2sq(&a, &b).to_bits(), plain_l2.to_bits(), "l2sq, n = {n}");
+            let (mut x, mut y) = (a.clone(), a.clone());
+            add_assign(&mut x, &b);
+            add(&mut y, &b);
+            assert_eq!(x, y, "add, n = {n}");
             let c: Vec<Vec<f32>> = (0..4).map(|_| (0..n).map(|_| next()).collect()).collect();
             let block = dots4x2([&c[0], &c[1], &c[2], &c[3]], [&a, &b]);
             for (i, ci) in c.iter().enumerate() {

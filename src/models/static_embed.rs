@@ -261,18 +261,22 @@ impl StaticEmbedder {
         if text.is_empty() {
             return Ok(ids);
         }
-        let normalized = format!("\u{2581}{}", text.replace(' ', "\u{2581}"));
-        let mut start = 0;
+        // The normalised text ("▁" + the text with spaces as "▁") cut before
+        // each "▁" that follows another character, built piece by piece
+        // rather than copied whole.
+        let mut piece = String::with_capacity(64);
+        piece.push('\u{2581}');
         let mut prev_space = true;
-        for (i, c) in normalized.char_indices() {
-            let space = c == '\u{2581}';
+        for c in text.chars() {
+            let space = c == ' ' || c == '\u{2581}';
             if space && !prev_space {
-                self.tokenize_piece(&normalized[start..i], &mut ids)?;
-                start = i;
+                self.tokenize_piece(&piece, &mut ids)?;
+                piece.clear();
             }
+            piece.push(if space { '\u{2581}' } else { c });
             prev_space = space;
         }
-        self.tokenize_piece(&normalized[start..], &mut ids)?;
+        self.tokenize_piece(&piece, &mut ids)?;
         Ok(ids)
     }
 
@@ -314,9 +318,7 @@ impl StaticEmbedder {
         let ids = self.ids(text)?;
         for &id in &ids {
             let r = (id as usize).min(self.rows - 1) * self.dim;
-            for (o, v) in out.iter_mut().zip(&self.table[r..r + self.dim]) {
-                *o += v;
-            }
+            crate::vecmath::add_assign(out, &self.table[r..r + self.dim]);
         }
         let norm = out.iter().map(|v| v * v).sum::<f32>().sqrt();
         if norm > 0.0 {

@@ -49,9 +49,9 @@ fn d_hnsw_min_cluster() -> usize {
 }
 
 /// From this cluster size on, `neighbours = "auto"` searches an HNSW graph
-/// (BENCHMARKS.md: below it the blocked exact scan is faster; parity
-/// extrapolated from 10,000-document clusters).
-const HNSW_MIN_CLUSTER: usize = 40_000;
+/// (BENCHMARKS.md: below it the exact scan is faster; parity extrapolated
+/// from 10,000-document clusters, where the graph is ~11x slower).
+const HNSW_MIN_CLUSTER: usize = 150_000;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -110,7 +110,7 @@ pub const INFO: OpInfo = OpInfo {
         ParamDoc {
             name: "hnsw_min_cluster",
             kind: "integer",
-            default: "40000",
+            default: "150000",
             doc: "with `neighbours = \"auto\"`, the cluster size from which the graph is used",
         },
         ParamDoc {
