@@ -323,4 +323,11 @@ fn transformer_backend_matches_minilm_reference_vectors() {
         "MiniLM: lowest cosine to the reference {worst:.6} over {} texts",
         items.len()
     );
+    // Forward passes run in parallel: one thread gives the same bits.
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(|| m.embed(&texts).unwrap());
+    assert!(one == got, "the vectors depend on the thread count");
 }

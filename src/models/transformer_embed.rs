@@ -15,6 +15,7 @@ use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
+use rayon::prelude::*;
 
 pub struct TransformerEmbedder {
     model: BertModel,
@@ -99,33 +100,40 @@ impl TransformerEmbedder {
         let ids: Vec<Vec<u32>> = texts.iter().map(|t| self.ids(t)).collect::<Result<_>>()?;
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| (ids[i].len(), i));
+        // Batches in parallel: a forward pass over a few short sequences
+        // leaves cores idle inside candle's kernels.
+        let batches: Vec<Vec<Vec<f32>>> = order
+            .par_chunks(self.batch_size)
+            .map(|chunk| -> Result<Vec<Vec<f32>>> {
+                let len = chunk
+                    .iter()
+                    .map(|&i| ids[i].len())
+                    .max()
+                    .unwrap_or(0)
+                    .max(1);
+                let mut flat = Vec::with_capacity(chunk.len() * len);
+                let mut mask = Vec::with_capacity(chunk.len() * len);
+                for &i in chunk {
+                    flat.extend_from_slice(&ids[i]);
+                    flat.extend(std::iter::repeat_n(0u32, len - ids[i].len()));
+                    mask.extend(std::iter::repeat_n(1u32, ids[i].len()));
+                    mask.extend(std::iter::repeat_n(0u32, len - ids[i].len()));
+                }
+                let shape = (chunk.len(), len);
+                let input = Tensor::from_vec(flat, shape, &self.device)?;
+                let mask = Tensor::from_vec(mask, shape, &self.device)?;
+                let types = input.zeros_like()?;
+                let hidden = self.model.forward(&input, &types, Some(&mask))?;
+                let m = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+                let summed = hidden.broadcast_mul(&m)?.sum(1)?;
+                let counts = m.sum(1)?.clamp(1e-9, f64::MAX)?;
+                let mean = summed.broadcast_div(&counts)?;
+                let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
+                Ok(mean.broadcast_div(&norm)?.to_vec2()?)
+            })
+            .collect::<Result<_>>()?;
         let mut out: Vec<Vec<f32>> = vec![vec![]; texts.len()];
-        for chunk in order.chunks(self.batch_size) {
-            let len = chunk
-                .iter()
-                .map(|&i| ids[i].len())
-                .max()
-                .unwrap_or(0)
-                .max(1);
-            let mut flat = Vec::with_capacity(chunk.len() * len);
-            let mut mask = Vec::with_capacity(chunk.len() * len);
-            for &i in chunk {
-                flat.extend_from_slice(&ids[i]);
-                flat.extend(std::iter::repeat_n(0u32, len - ids[i].len()));
-                mask.extend(std::iter::repeat_n(1u32, ids[i].len()));
-                mask.extend(std::iter::repeat_n(0u32, len - ids[i].len()));
-            }
-            let shape = (chunk.len(), len);
-            let input = Tensor::from_vec(flat, shape, &self.device)?;
-            let mask = Tensor::from_vec(mask, shape, &self.device)?;
-            let types = input.zeros_like()?;
-            let hidden = self.model.forward(&input, &types, Some(&mask))?;
-            let m = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-            let summed = hidden.broadcast_mul(&m)?.sum(1)?;
-            let counts = m.sum(1)?.clamp(1e-9, f64::MAX)?;
-            let mean = summed.broadcast_div(&counts)?;
-            let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
-            let vecs: Vec<Vec<f32>> = mean.broadcast_div(&norm)?.to_vec2()?;
+        for (chunk, vecs) in order.chunks(self.batch_size).zip(batches) {
             for (&i, v) in chunk.iter().zip(vecs) {
                 out[i] = v;
             }

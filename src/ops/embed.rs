@@ -26,8 +26,11 @@ pub const EMBEDDING: &str = "embedding";
 fn d_backend() -> String {
     "static".into()
 }
+/// On CPU small forward passes win: candle materialises attention
+/// (batch × heads × length²) and the batches run in parallel; measured
+/// fastest at 8–16 on MiniLM (BENCHMARKS.md). A GPU wants more.
 fn d_batch() -> usize {
-    64
+    16
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,8 +83,8 @@ pub const INFO: OpInfo = OpInfo {
         ParamDoc {
             name: "batch_size",
             kind: "integer",
-            default: "64",
-            doc: "documents per forward pass (transformer) or per parallel work item (static)",
+            default: "16",
+            doc: "documents per forward pass (transformer; forward passes run in parallel; on CPU 8–16 is fastest, a GPU wants more) or per parallel work item (static)",
         },
     ],
     drop_reasons: &["embed:no_vector"],
