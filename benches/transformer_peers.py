@@ -8,7 +8,7 @@ L2-normalised) on the same documents, both on all cores, each end to end
     python3 -m venv /tmp/stbench && /tmp/stbench/bin/pip install sentence-transformers==3.3.1 pyarrow
     cargo build --release
     /tmp/stbench/bin/python benches/transformer_peers.py [DOCS]   # default 1000 news articles
-    # SLUICE_BATCH (16) and PEER_BATCH (16): documents per forward pass
+    # SLUICE_BATCH (8) and PEER_BATCH (16): documents per forward pass
 """
 
 import json
@@ -30,8 +30,8 @@ DATA = os.path.join(REPO, "..", "shared", "data", "prose", "en_abc_news.parquet"
 # Documents per forward pass, each tool at its fastest here: sluice's
 # batches run in parallel and its attention is materialised (batch x
 # length^2), so small ones win; sentence-transformers was fastest at 16
-# too (18.0 s at 16, 18.7 at 32, 24.9 at 64 on 500 articles).
-SLUICE_BATCH = int(os.environ.get("SLUICE_BATCH", "16"))
+# (500 articles: 18.7 s at 4, 18.3 at 8, 17.8-18.0 at 16, 18.7 at 32, 24.9 at 64).
+SLUICE_BATCH = int(os.environ.get("SLUICE_BATCH", "8"))
 PEER_BATCH = int(os.environ.get("PEER_BATCH", "16"))
 
 PEER = r"""

@@ -26,8 +26,22 @@ pub struct TransformerEmbedder {
     batch_size: usize,
 }
 
+/// Keeps large freed blocks in the heap: every forward pass allocates
+/// attention tensors of tens of MB, which glibc would otherwise map and
+/// unmap each time, page-faulting them in again (~10% of the time here,
+/// measured: BENCHMARKS.md). Freed memory is kept up to 1 GiB.
+fn keep_large_blocks() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters (under its own lock).
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
 impl TransformerEmbedder {
     pub fn load(dir: &Path, batch_size: usize) -> Result<TransformerEmbedder> {
+        keep_large_blocks();
         if !dir.is_dir() {
             bail!(
                 "the model {} is not a folder (a transformer model is a folder with config.json, tokenizer.json and model.safetensors)",

@@ -28,9 +28,9 @@ fn d_backend() -> String {
 }
 /// On CPU small forward passes win: candle materialises attention
 /// (batch × heads × length²) and the batches run in parallel; measured
-/// fastest at 8–16 on MiniLM (BENCHMARKS.md). A GPU wants more.
+/// fastest at 4–8 on MiniLM (BENCHMARKS.md). A GPU wants more.
 fn d_batch() -> usize {
-    16
+    8
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,8 +83,8 @@ pub const INFO: OpInfo = OpInfo {
         ParamDoc {
             name: "batch_size",
             kind: "integer",
-            default: "16",
-            doc: "documents per forward pass (transformer; forward passes run in parallel; on CPU 8–16 is fastest, a GPU wants more) or per parallel work item (static)",
+            default: "8",
+            doc: "documents per forward pass (transformer; forward passes run in parallel; on CPU 4–8 is fastest, a GPU wants more) or per parallel work item (static)",
         },
     ],
     drop_reasons: &["embed:no_vector"],
