@@ -325,7 +325,11 @@ const TILE: usize = 64;
 /// those kept within the block, in order: the same decisions as one
 /// document at a time.
 fn by_scan(cluster: &[Doc], threshold: f32) -> Vec<Option<usize>> {
+    let dim = cluster.first().map_or(0, |d| d.vector.len());
     let mut kept: Vec<usize> = vec![];
+    // The kept vectors side by side, in kept order: a tile is one run of
+    // memory, streamed without a pointer per document.
+    let mut kept_vecs: Vec<f32> = vec![];
     let mut of: Vec<Option<usize>> = vec![None; cluster.len()];
     let better = |best: &mut Option<(f32, usize)>, s: f32, k: usize| {
         if s >= threshold && best.is_none_or(|(bs, _)| s > bs) {
@@ -336,41 +340,48 @@ fn by_scan(cluster: &[Doc], threshold: f32) -> Vec<Option<usize>> {
         let block = &cluster[start..(start + BLOCK).min(cluster.len())];
         let before = kept.len();
         let mut best: Vec<Option<(f32, usize)>> = vec![None; block.len()];
-        for tile in kept[..before].chunks(TILE) {
+        for (t, tile) in kept[..before].chunks(TILE).enumerate() {
+            let tile_vecs = &kept_vecs[t * TILE * dim..(t * TILE + tile.len()) * dim];
+            let v = |j: usize| &tile_vecs[j * dim..(j + 1) * dim];
             // Four documents against two kept ones at a time; each document
             // still meets the kept ones in kept order.
             let mut i = 0;
             while i + 4 <= block.len() {
                 let a = [0, 1, 2, 3].map(|r| &block[i + r].vector[..]);
-                let mut pairs = tile.chunks_exact(2);
-                for pair in &mut pairs {
-                    let (k0, k1) = (pair[0], pair[1]);
-                    let d = dots4x2(a, [&cluster[k0].vector, &cluster[k1].vector]);
+                let mut j = 0;
+                while j + 2 <= tile.len() {
+                    let (k0, k1) = (tile[j], tile[j + 1]);
+                    let d = dots4x2(a, [v(j), v(j + 1)]);
                     for (b, d) in best[i..i + 4].iter_mut().zip(d) {
                         better(b, d[0], k0);
                         better(b, d[1], k1);
                     }
+                    j += 2;
                 }
-                for &k in pairs.remainder() {
+                if j < tile.len() {
                     for (b, a) in best[i..i + 4].iter_mut().zip(a) {
-                        better(b, dot(a, &cluster[k].vector), k);
+                        better(b, dot(a, v(j)), tile[j]);
                     }
                 }
                 i += 4;
             }
             for (b, d) in best[i..].iter_mut().zip(&block[i..]) {
-                for &k in tile {
-                    better(b, dot(&d.vector, &cluster[k].vector), k);
+                for (j, &k) in tile.iter().enumerate() {
+                    better(b, dot(&d.vector, v(j)), k);
                 }
             }
         }
         for (i, (mut b, d)) in best.into_iter().zip(block).enumerate() {
-            for &k in &kept[before..] {
-                better(&mut b, dot(&d.vector, &cluster[k].vector), k);
+            for (j, &k) in kept.iter().enumerate().skip(before) {
+                let kvec = &kept_vecs[j * dim..(j + 1) * dim];
+                better(&mut b, dot(&d.vector, kvec), k);
             }
             match b {
                 Some((_, k)) => of[start + i] = Some(k),
-                None => kept.push(start + i),
+                None => {
+                    kept.push(start + i);
+                    kept_vecs.extend_from_slice(&d.vector);
+                }
             }
         }
     }
