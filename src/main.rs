@@ -45,7 +45,7 @@ enum Command {
     /// runs), or with --finish writes the run's stats once every phase is done.
     Task {
         spec: PathBuf,
-        /// The phase (`s0`, `2-dedup_minhash-index`, ... as `sluice status` lists them).
+        /// The phase (`s0`, `2-dedup_minhash-buckets`, ... as `sluice status` lists them).
         #[arg(long, required_unless_present = "finish")]
         phase: Option<String>,
         /// Task numbers, comma-separated (default: every unfinished task).

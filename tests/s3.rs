@@ -181,7 +181,7 @@ fn remote_files(url: &str) -> BTreeMap<String, Vec<u8>> {
     store::list(Path::new(url))
         .unwrap()
         .into_iter()
-        .map(|(p, _)| {
+        .map(|p| {
             let rel = p.to_str().unwrap()[url.len() + 1..].to_string();
             (rel, store::read(&p).unwrap())
         })
@@ -193,7 +193,7 @@ fn local_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     store::list(dir)
         .unwrap()
         .into_iter()
-        .map(|(p, _)| {
+        .map(|p| {
             let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
             (rel, std::fs::read(&p).unwrap())
         })
@@ -255,7 +255,7 @@ fn a_pipeline_reading_and_writing_s3_gives_the_local_bytes_and_resumes() {
     // The fixtures, uploaded.
     let fixtures = repo().join("fixtures/quickstart");
     let input = format!("s3://{BUCKET}/corpus/quickstart");
-    for (p, _) in store::list(&fixtures).unwrap() {
+    for p in store::list(&fixtures).unwrap() {
         let name = p.file_name().unwrap().to_str().unwrap();
         store::copy(&p, Path::new(&format!("{input}/{name}"))).unwrap();
     }

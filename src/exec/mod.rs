@@ -9,7 +9,7 @@ pub mod status;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use anyhow::{bail, Context, Result};
 use arrow::array::{ArrayRef, BooleanArray, RecordBatch, StringArray};
@@ -60,15 +60,16 @@ impl Layout {
             .join(phase)
             .join(format!("{task:05}.json"))
     }
-    /// The tasks of `phase` with a completion marker (one listing, not a
-    /// look-up per task: on S3 that is one request per thousand tasks).
-    pub fn done(&self, phase: &str) -> Result<std::collections::HashSet<usize>> {
+    /// The tasks of `phase` with a completion marker, and when each was
+    /// written (one listing, not a look-up per task: on S3 that is one
+    /// request per thousand tasks).
+    pub fn done(&self, phase: &str) -> Result<std::collections::HashMap<usize, SystemTime>> {
         let dir = self.work.join("markers").join(phase);
-        Ok(store::list_files(&dir)?
+        Ok(store::list_files_modified(&dir)?
             .into_iter()
-            .filter_map(|(p, _)| {
+            .filter_map(|(p, when)| {
                 let name = p.file_name()?.to_str()?;
-                name.strip_suffix(".json")?.parse().ok()
+                Some((name.strip_suffix(".json")?.parse().ok()?, when))
             })
             .collect())
     }
@@ -218,7 +219,7 @@ impl Prepared {
     pub(crate) fn pending(&self, phase: &Phase) -> Result<Vec<usize>> {
         let done = self.layout.done(&phase.name())?;
         Ok((0..self.task_count(phase))
-            .filter(|t| !done.contains(t))
+            .filter(|t| !done.contains_key(t))
             .collect())
     }
 
@@ -293,7 +294,7 @@ pub fn finish_run(spec: &Spec, opts: &RunOptions) -> Result<RunStats> {
     let prepared = prepare(spec, opts, Role::Worker)?;
     let plan = prepared.plan(opts.workers);
     let mut times = vec![];
-    let mut last_end: Option<std::time::SystemTime> = None;
+    let mut last_end: Option<SystemTime> = None;
     for phase in &plan.phases {
         let pending = prepared.pending(phase)?;
         if !pending.is_empty() {
@@ -305,10 +306,12 @@ pub fn finish_run(spec: &Spec, opts: &RunOptions) -> Result<RunStats> {
             );
         }
         let count = prepared.task_count(phase);
-        let stamps: Vec<std::time::SystemTime> = (0..count)
-            .filter_map(|t| store::modified(&prepared.layout.marker(&phase.name(), t)).transpose())
-            .collect::<Result<Vec<_>>>()?
+        let stamps: Vec<SystemTime> = prepared
+            .layout
+            .done(&phase.name())?
             .into_iter()
+            .filter(|(t, _)| *t < count)
+            .map(|(_, when)| when)
             .collect();
         let end = stamps.iter().max().copied();
         let start = last_end.or_else(|| stamps.iter().min().copied());
@@ -395,7 +398,7 @@ fn prepare_output(layout: &Layout, force: bool) -> Result<()> {
     if planned {
         store::remove_file(&plan)?;
     }
-    for (path, _) in store::list_files(out)? {
+    for path in store::list_files(out)? {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -487,7 +490,7 @@ impl Runner<'_> {
         let done = self.layout.done(&name)?;
         let pending: Vec<usize> = (0..count)
             .filter(|&t| only.is_none_or(|o| o.contains(&t)))
-            .filter(|t| !done.contains(t))
+            .filter(|t| !done.contains_key(t))
             .collect();
         let start = Instant::now();
         let progress = Progress::start(&name, pending.len(), self.quiet);
@@ -891,7 +894,6 @@ fn read_intermediate(
 ) -> Result<Box<dyn Iterator<Item = Result<DocBatch>> + Send>> {
     let files: Vec<PathBuf> = store::list_files(dir)?
         .into_iter()
-        .map(|(p, _)| p)
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())

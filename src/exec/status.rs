@@ -53,7 +53,7 @@ pub fn report(out: &Path) -> Result<String> {
     for p in &phases {
         let mut c = Counts::default();
         let finished = layout.done(&p.name)?;
-        let done: Vec<bool> = (0..p.tasks).map(|t| finished.contains(&t)).collect();
+        let done: Vec<bool> = (0..p.tasks).map(|t| finished.contains_key(&t)).collect();
         c.done = done.iter().filter(|d| **d).count();
         let mut accounted = vec![false; p.tasks];
         for job in sub

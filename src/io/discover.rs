@@ -111,7 +111,7 @@ fn walk(dir: &Path, forced: Option<Format>, out: &mut Vec<PathBuf>) -> Result<()
     if store::is_remote(dir) {
         // An object store lists every key under the prefix at once; hidden
         // "folders" are skipped as on disk.
-        for (path, _) in store::list(dir)
+        for path in store::list(dir)
             .with_context(|| format!("cannot list input folder {}", dir.display()))?
         {
             let rel = path.strip_prefix(dir).unwrap_or(&path);
@@ -152,7 +152,7 @@ fn remote_glob(pattern: &str, forced: Option<Format>, key: &str) -> Result<Vec<P
         ..Default::default()
     };
     let mut files = vec![];
-    for (path, _) in store::list(Path::new(base))? {
+    for path in store::list(Path::new(base))? {
         let url = path.to_string_lossy();
         // A match of a folder pattern takes the files under it, as on disk.
         let under_match = url

@@ -24,7 +24,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
@@ -149,6 +149,15 @@ fn is_not_found(e: &object_store::Error) -> bool {
     matches!(e, object_store::Error::NotFound { .. })
 }
 
+/// An object's metadata, or None when it does not exist.
+fn head(o: &Object) -> Result<Option<object_store::ObjectMeta>> {
+    match block_on(o.store.head(&o.key)) {
+        Ok(meta) => Ok(Some(meta)),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(brief(e)).with_context(|| format!("cannot read {}", o.url())),
+    }
+}
+
 /// The file's size, or None when it does not exist.
 pub fn size(path: &Path) -> Result<Option<u64>> {
     if !is_remote(path) {
@@ -159,25 +168,7 @@ pub fn size(path: &Path) -> Result<Option<u64>> {
             Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
     }
-    let o = object(path)?;
-    match block_on(o.store.head(&o.key)) {
-        Ok(meta) => Ok(Some(meta.size)),
-        Err(e) if is_not_found(&e) => Ok(None),
-        Err(e) => Err(brief(e)).with_context(|| format!("cannot read {}", o.url())),
-    }
-}
-
-/// When the file was last written, or None when it does not exist.
-pub fn modified(path: &Path) -> Result<Option<std::time::SystemTime>> {
-    if !is_remote(path) {
-        return Ok(std::fs::metadata(path).and_then(|m| m.modified()).ok());
-    }
-    let o = object(path)?;
-    match block_on(o.store.head(&o.key)) {
-        Ok(meta) => Ok(Some(meta.last_modified.into())),
-        Err(e) if is_not_found(&e) => Ok(None),
-        Err(e) => Err(brief(e)).with_context(|| format!("cannot read {}", o.url())),
-    }
+    Ok(head(&object(path)?)?.map(|m| m.size))
 }
 
 pub fn exists(path: &Path) -> Result<bool> {
@@ -197,9 +188,9 @@ pub fn is_dir(path: &Path) -> Result<bool> {
     Ok(first.is_some())
 }
 
-/// Every file under `dir` (recursively) with its size, sorted by path.
-/// A folder that does not exist lists as empty.
-pub fn list(dir: &Path) -> Result<Vec<(PathBuf, u64)>> {
+/// Every file under `dir` (recursively), sorted. A folder that does not
+/// exist lists as empty.
+pub fn list(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = vec![];
     if !is_remote(dir) {
         list_local(dir, &mut out)?;
@@ -209,29 +200,31 @@ pub fn list(dir: &Path) -> Result<Vec<(PathBuf, u64)>> {
             block_on(o.store.list(Some(&o.key)).try_collect())
                 .map_err(brief)
                 .with_context(|| format!("cannot list {}", o.url()))?;
-        for m in metas {
-            out.push((o.child_url(&m.location), m.size));
-        }
+        out.extend(metas.iter().map(|m| o.child_url(&m.location)));
     }
     out.sort();
     Ok(out)
 }
 
-/// The files directly in `dir` (not in its subfolders) with their sizes,
-/// sorted by path. A folder that does not exist lists as empty.
-pub fn list_files(dir: &Path) -> Result<Vec<(PathBuf, u64)>> {
+/// The files directly in `dir` (not in its subfolders), sorted.
+pub fn list_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    Ok(list_files_modified(dir)?
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect())
+}
+
+/// The files directly in `dir` with when each was last written, sorted by
+/// path: one listing (a request per thousand objects), not a look-up each.
+/// A folder that does not exist lists as empty.
+pub fn list_files_modified(dir: &Path) -> Result<Vec<(PathBuf, SystemTime)>> {
     let mut out = vec![];
     if !is_remote(dir) {
-        let entries = match std::fs::read_dir(dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(e).with_context(|| format!("cannot list {}", dir.display())),
-        };
-        for entry in entries {
+        for entry in read_dir(dir)? {
             let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
             let meta = entry.metadata()?;
             if meta.is_file() {
-                out.push((entry.path(), meta.len()));
+                out.push((entry.path(), meta.modified()?));
             }
         }
     } else {
@@ -240,27 +233,30 @@ pub fn list_files(dir: &Path) -> Result<Vec<(PathBuf, u64)>> {
             .map_err(brief)
             .with_context(|| format!("cannot list {}", o.url()))?;
         for m in listing.objects {
-            out.push((o.child_url(&m.location), m.size));
+            out.push((o.child_url(&m.location), m.last_modified.into()));
         }
     }
     out.sort();
     Ok(out)
 }
 
-fn list_local(dir: &Path, out: &mut Vec<(PathBuf, u64)>) -> Result<()> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("cannot list {}", dir.display())),
-    };
-    for entry in entries {
+/// A folder's entries; one that does not exist has none.
+fn read_dir(dir: &Path) -> Result<Vec<std::io::Result<std::fs::DirEntry>>> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => Ok(entries.collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(vec![]),
+        Err(e) => Err(e).with_context(|| format!("cannot list {}", dir.display())),
+    }
+}
+
+fn list_local(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in read_dir(dir)? {
         let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
         let path = entry.path();
-        let meta = entry.metadata()?;
-        if meta.is_dir() {
+        if entry.metadata()?.is_dir() {
             list_local(&path, out)?;
         } else {
-            out.push((path, meta.len()));
+            out.push(path);
         }
     }
     Ok(())
@@ -507,13 +503,19 @@ pub fn local_copy(path: &Path) -> Result<PathBuf> {
         return Ok(p.clone());
     }
     let local = staging(path);
-    let mut src = open(path)?;
-    let mut dst =
-        File::create(&local).with_context(|| format!("cannot create {}", local.display()))?;
-    std::io::copy(&mut src, &mut dst)
-        .with_context(|| format!("cannot download {} to {}", path.display(), local.display()))?;
+    fetch(path, &local)?;
     *slot = Some(local.clone());
     Ok(local)
+}
+
+/// Streams `from` (either kind) into the local file `to`, synced.
+fn fetch(from: &Path, to: &Path) -> Result<()> {
+    let mut src = open(from)?;
+    let mut dst = File::create(to).with_context(|| format!("cannot create {}", to.display()))?;
+    std::io::copy(&mut src, &mut dst)
+        .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+    dst.sync_all()
+        .with_context(|| format!("cannot sync {}", to.display()))
 }
 
 /// Makes a folder (and its parents); objects need none.
@@ -599,32 +601,21 @@ fn upload(staged: &Path, o: &Object) -> Result<()> {
     block_on(async {
         let upload = o.store.put_multipart(&o.key).await.map_err(brief)?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, CHUNK);
-        let mut buf = vec![0u8; CHUNK];
+        let mut buf = Vec::with_capacity(CHUNK);
         loop {
-            let n = read_full(&mut f, &mut buf)?;
-            if n == 0 {
+            buf.clear();
+            if (&mut f).take(CHUNK as u64).read_to_end(&mut buf)? == 0 {
                 break;
             }
             writer
                 .wait_for_capacity(UPLOAD_CONCURRENCY)
                 .await
                 .map_err(brief)?;
-            writer.write(&buf[..n]);
+            writer.write(&buf);
         }
         writer.finish().await.map_err(brief)?;
         Ok::<_, anyhow::Error>(())
     })
-}
-
-fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 /// Copies a file (either side local or remote), atomically at `to`.
@@ -633,12 +624,7 @@ pub fn copy(from: &Path, to: &Path) -> Result<()> {
         create_dir_all(dir)?;
     }
     let tmp = staging(to);
-    let mut src = open(from)?;
-    let mut dst = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    std::io::copy(&mut src, &mut dst)
-        .with_context(|| format!("cannot copy {} to {}", from.display(), tmp.display()))?;
-    dst.sync_all()?;
-    drop(dst);
+    fetch(from, &tmp)?;
     commit(&tmp, to)
 }
 

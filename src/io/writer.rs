@@ -192,7 +192,7 @@ pub fn is_shard_name(name: &str, prefix: &str) -> bool {
 /// Deletes the shards (and temporaries) this writer made for `prefix` in
 /// `dir`, and nothing else: other tools' `part-*` files stay.
 pub fn remove_with_prefix(dir: &Path, prefix: &str) -> Result<()> {
-    for (path, _) in store::list_files(dir)? {
+    for path in store::list_files(dir)? {
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         if is_shard_name(&name, prefix) {
             store::remove_file(&path)?;

@@ -325,7 +325,6 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
         let mut files: Vec<PathBuf> = store::list_files(&dir.join("parts"))
             .map_err(|e| ctx.error("index", format!("{e:#}")))?
             .into_iter()
-            .map(|(p, _)| p)
             .filter(|p| p.extension().is_some_and(|x| x == "part"))
             .filter(|p| {
                 p.file_stem()
