@@ -5,6 +5,7 @@
 
 pub mod ann;
 pub mod classifier;
+pub mod cosine_screen;
 pub mod exec;
 pub mod inspect;
 pub mod io;

@@ -28,6 +28,7 @@ use super::{
     BuildCtx, DocBatch, GlobalCtx, GlobalOp, Observer, Op, OpInfo, ParamDoc, PhaseSpec, RowFilter,
 };
 use crate::ann::{graph_from, Ann, AnnParams};
+use crate::cosine_screen::{Quantised, Screen, Tiles, DOCS as SCREEN_DOCS, TILE as SCREEN_TILE};
 use crate::io::partfile::{put_str, put_u64, read_part, PartWriter};
 use crate::pipeline::spec::SpecError;
 use crate::vecmath::{dot, dots4x2, normalize};
@@ -318,74 +319,161 @@ fn parse(slice: &[u8], path: &std::path::Path) -> Result<Vec<Doc>> {
 const BLOCK: usize = 32;
 const TILE: usize = 64;
 
+/// Keeps the most similar kept document at or above the threshold (the
+/// first in kept order on ties).
+fn better(best: &mut Option<(f32, usize)>, s: f32, k: usize, threshold: f32) {
+    if s >= threshold && best.is_none_or(|(bs, _)| s > bs) {
+        *best = Some((s, k));
+    }
+}
+
 /// For each document of a cluster (in rank order), the kept document it
 /// duplicates, if any: compared with every kept document, the most similar
 /// one named (the first in kept order on ties). A block of documents is
-/// compared with the documents kept before it tile by tile, then each with
-/// those kept within the block, in order: the same decisions as one
-/// document at a time.
+/// compared with the documents kept before it, then each with those kept
+/// within the block, in order: the same decisions as one document at a
+/// time. Where the CPU can, an integer screen (`crate::cosine_screen`)
+/// first rules out the pairs that cannot reach the threshold; the rest are
+/// compared as without it, so the decisions do not depend on the CPU.
 fn by_scan(cluster: &[Doc], threshold: f32) -> Vec<Option<usize>> {
+    let dim = cluster.first().map_or(0, |d| d.vector.len());
+    let screen = Screen::new(cluster.iter().map(|d| &d.vector[..]), dim, threshold);
+    scan(cluster, threshold, screen.as_ref())
+}
+
+fn scan(cluster: &[Doc], threshold: f32, screen: Option<&Screen>) -> Vec<Option<usize>> {
     let dim = cluster.first().map_or(0, |d| d.vector.len());
     let mut kept: Vec<usize> = vec![];
     // The kept vectors side by side, in kept order: a tile is one run of
     // memory, streamed without a pointer per document.
     let mut kept_vecs: Vec<f32> = vec![];
+    let mut screened = screen.map(|s| {
+        let q = s.quantise(cluster.iter().map(|d| &d.vector[..]));
+        (s, q, Tiles::new(s.padded()))
+    });
     let mut of: Vec<Option<usize>> = vec![None; cluster.len()];
-    let better = |best: &mut Option<(f32, usize)>, s: f32, k: usize| {
-        if s >= threshold && best.is_none_or(|(bs, _)| s > bs) {
-            *best = Some((s, k));
-        }
-    };
     for start in (0..cluster.len()).step_by(BLOCK) {
         let block = &cluster[start..(start + BLOCK).min(cluster.len())];
         let before = kept.len();
         let mut best: Vec<Option<(f32, usize)>> = vec![None; block.len()];
-        for (t, tile) in kept[..before].chunks(TILE).enumerate() {
-            let tile_vecs = &kept_vecs[t * TILE * dim..(t * TILE + tile.len()) * dim];
-            let v = |j: usize| &tile_vecs[j * dim..(j + 1) * dim];
-            // Four documents against two kept ones at a time; each document
-            // still meets the kept ones in kept order.
-            let mut i = 0;
-            while i + 4 <= block.len() {
-                let a = [0, 1, 2, 3].map(|r| &block[i + r].vector[..]);
-                let mut j = 0;
-                while j + 2 <= tile.len() {
-                    let (k0, k1) = (tile[j], tile[j + 1]);
-                    let d = dots4x2(a, [v(j), v(j + 1)]);
-                    for (b, d) in best[i..i + 4].iter_mut().zip(d) {
-                        better(b, d[0], k0);
-                        better(b, d[1], k1);
-                    }
-                    j += 2;
-                }
-                if j < tile.len() {
-                    for (b, a) in best[i..i + 4].iter_mut().zip(a) {
-                        better(b, dot(a, v(j)), tile[j]);
-                    }
-                }
-                i += 4;
-            }
-            for (b, d) in best[i..].iter_mut().zip(&block[i..]) {
-                for (j, &k) in tile.iter().enumerate() {
-                    better(b, dot(&d.vector, v(j)), k);
-                }
-            }
+        match &screened {
+            Some((s, q, tiles)) => screened_pass(
+                block,
+                start,
+                &kept[..before],
+                &kept_vecs,
+                s,
+                q,
+                tiles,
+                threshold,
+                &mut best,
+            ),
+            None => float_pass(block, &kept[..before], &kept_vecs, threshold, &mut best),
         }
         for (i, (mut b, d)) in best.into_iter().zip(block).enumerate() {
             for (j, &k) in kept.iter().enumerate().skip(before) {
                 let kvec = &kept_vecs[j * dim..(j + 1) * dim];
-                better(&mut b, dot(&d.vector, kvec), k);
+                better(&mut b, dot(&d.vector, kvec), k, threshold);
             }
             match b {
                 Some((_, k)) => of[start + i] = Some(k),
                 None => {
                     kept.push(start + i);
                     kept_vecs.extend_from_slice(&d.vector);
+                    if let Some((s, q, tiles)) = &mut screened {
+                        let p = s.padded();
+                        tiles.push(&q.bytes[(start + i) * p..(start + i + 1) * p]);
+                    }
                 }
             }
         }
     }
     of
+}
+
+/// A block against the kept documents before it, every pair in floats.
+fn float_pass(
+    block: &[Doc],
+    kept: &[usize],
+    kept_vecs: &[f32],
+    threshold: f32,
+    best: &mut [Option<(f32, usize)>],
+) {
+    let dim = block[0].vector.len();
+    for (t, tile) in kept.chunks(TILE).enumerate() {
+        let tile_vecs = &kept_vecs[t * TILE * dim..(t * TILE + tile.len()) * dim];
+        let v = |j: usize| &tile_vecs[j * dim..(j + 1) * dim];
+        // Four documents against two kept ones at a time; each document
+        // still meets the kept ones in kept order.
+        let mut i = 0;
+        while i + 4 <= block.len() {
+            let a = [0, 1, 2, 3].map(|r| &block[i + r].vector[..]);
+            let mut j = 0;
+            while j + 2 <= tile.len() {
+                let (k0, k1) = (tile[j], tile[j + 1]);
+                let d = dots4x2(a, [v(j), v(j + 1)]);
+                for (b, d) in best[i..i + 4].iter_mut().zip(d) {
+                    better(b, d[0], k0, threshold);
+                    better(b, d[1], k1, threshold);
+                }
+                j += 2;
+            }
+            if j < tile.len() {
+                for (b, a) in best[i..i + 4].iter_mut().zip(a) {
+                    better(b, dot(a, v(j)), tile[j], threshold);
+                }
+            }
+            i += 4;
+        }
+        for (b, d) in best[i..].iter_mut().zip(&block[i..]) {
+            for (j, &k) in tile.iter().enumerate() {
+                better(b, dot(&d.vector, v(j)), k, threshold);
+            }
+        }
+    }
+}
+
+/// A block against the kept documents before it: the integer screen over
+/// 16 kept a tile and 8 documents at a time, then the float `dot` for the
+/// pairs it lets through, in kept order.
+#[allow(clippy::too_many_arguments)]
+fn screened_pass(
+    block: &[Doc],
+    start: usize,
+    kept: &[usize],
+    kept_vecs: &[f32],
+    screen: &Screen,
+    q: &Quantised,
+    tiles: &Tiles,
+    threshold: f32,
+    best: &mut [Option<(f32, usize)>],
+) {
+    let (dim, p) = (block[0].vector.len(), screen.padded());
+    let doc = |i: usize| &q.bytes[(start + i) * p..(start + i + 1) * p];
+    for t in 0..kept.len().div_ceil(SCREEN_TILE) {
+        let lanes = (kept.len() - t * SCREEN_TILE).min(SCREEN_TILE);
+        let valid = (1u32 << lanes) - 1;
+        for g in (0..block.len()).step_by(SCREEN_DOCS) {
+            // Short of 8 documents, the last one fills the rest (ignored).
+            let idx: [usize; SCREEN_DOCS] = std::array::from_fn(|i| (g + i).min(block.len() - 1));
+            let sums = idx.map(|i| q.sums[start + i]);
+            let masks = screen.pass(tiles, t, idx.map(doc), sums);
+            for (i, m) in masks.into_iter().enumerate().take(block.len() - g) {
+                let mut m = m as u32 & valid;
+                while m != 0 {
+                    let j = t * SCREEN_TILE + m.trailing_zeros() as usize;
+                    m &= m - 1;
+                    let kvec = &kept_vecs[j * dim..(j + 1) * dim];
+                    better(
+                        &mut best[g + i],
+                        dot(&block[g + i].vector, kvec),
+                        kept[j],
+                        threshold,
+                    );
+                }
+            }
+        }
+    }
 }
 
 impl DedupSemantic {
@@ -496,6 +584,7 @@ impl GlobalOp for DedupSemantic {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cosine_screen::Kernel;
 
     /// One document at a time against every kept one: what `by_scan`
     /// must decide, block by block.
@@ -557,10 +646,19 @@ mod tests {
                 let want = one_at_a_time(&cluster, threshold);
                 assert!(want.iter().filter(|o| o.is_some()).count() > 100);
                 assert_eq!(
-                    by_scan(&cluster, threshold),
+                    scan(&cluster, threshold, None),
                     want,
-                    "at {threshold}, {dim} dimensions"
+                    "floats, at {threshold}, {dim} dimensions"
                 );
+                let vecs = || cluster.iter().map(|d| &d.vector[..]);
+                for kernel in Kernel::available() {
+                    let screen = Screen::with_kernel(kernel, vecs(), dim, threshold).unwrap();
+                    assert_eq!(
+                        scan(&cluster, threshold, Some(&screen)),
+                        want,
+                        "screened ({kernel:?}), at {threshold}, {dim} dimensions"
+                    );
+                }
             }
         }
     }
