@@ -28,6 +28,8 @@ pub const TILE: usize = 16;
 /// Documents screened against a tile at once (independent accumulators,
 /// enough to hide the instruction's latency).
 pub const DOCS: usize = 8;
+/// Longer vectors are compared in floats only (see `Screen::with_kernel`).
+const MAX_DIM: usize = 16_384;
 
 /// The instructions a screen runs on, chosen from the CPU: all give the
 /// same masks (exact integer sums).
@@ -102,7 +104,8 @@ impl Screen {
             Kernel::available().contains(&kernel),
             "{kernel:?} on this CPU"
         );
-        if dim == 0 {
+        // Past this the byte sums could leave 32 bits (127·255 a dimension).
+        if dim == 0 || dim > MAX_DIM {
             return None;
         }
         let max = vectors
