@@ -188,6 +188,65 @@ fn kill_at_random_moments_then_rerun_gives_the_same_output() {
     );
 }
 
+/// A second run on an output that a live run is writing stops, naming
+/// it; once that run is killed, the next run takes its lock over and
+/// completes with the output of an undisturbed run.
+#[test]
+fn a_second_run_on_a_busy_output_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reference = tmp.path().join("reference");
+    let spec = quickstart_spec(tmp.path(), &reference);
+    run_ok(tmp.path(), &["run", spec.to_str().unwrap(), "-q"]);
+
+    let out = tmp.path().join("busy");
+    let spec = quickstart_spec(tmp.path(), &out);
+    let log = tmp.path().join("first.log");
+    let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .current_dir(tmp.path())
+        .args(["run", spec.to_str().unwrap(), "-q", "--workers", "1"])
+        .env("SLUICE_TEST_PAUSE", "s0/1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    while !std::fs::read_to_string(&log).is_ok_and(|l| l.contains("SLUICE_TEST_PAUSE")) {
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the first run ended early"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let second = sluice(tmp.path(), &["run", spec.to_str().unwrap(), "-q"], &[]);
+    assert!(!second.status.success());
+    let msg = stderr(&second);
+    assert!(
+        msg.contains("in use by another sluice run")
+            && msg.contains(&format!("pid {}", first.id())),
+        "{msg}"
+    );
+    // --force must not get past it either: it would delete the live run's files.
+    let forced = sluice(
+        tmp.path(),
+        &["run", spec.to_str().unwrap(), "-q", "--force"],
+        &[],
+    );
+    assert!(!forced.status.success(), "{}", stderr(&forced));
+
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let rerun = run_ok(tmp.path(), &["run", spec.to_str().unwrap(), "-q"]);
+    assert!(
+        stderr(&rerun).contains("taking it over"),
+        "{}",
+        stderr(&rerun)
+    );
+    assert_eq!(shard_bytes(&out), shard_bytes(&reference));
+    assert!(
+        !out.join(".sluice.lock").exists(),
+        "the lock is released at the end"
+    );
+}
+
 #[test]
 fn rerun_skips_finished_tasks_and_force_redoes_them() {
     let tmp = tempfile::tempdir().unwrap();

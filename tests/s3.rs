@@ -345,7 +345,13 @@ fn a_pipeline_reading_and_writing_s3_gives_the_local_bytes_and_resumes() {
     assert!(!o.status.success());
     assert!(store::exists(Path::new(&format!("{out}/_work/plan.json"))).unwrap());
     assert!(!store::exists(Path::new(&format!("{out}/stats.json"))).unwrap());
-    run_ok(tmp.path(), &["run", spec.to_str().unwrap(), "-q"]);
+    // The aborted run left its lock in the bucket; the rerun takes it over.
+    let rerun = run_ok(tmp.path(), &["run", spec.to_str().unwrap(), "-q"]);
+    assert!(
+        stderr(&rerun).contains("taking it over"),
+        "{}",
+        stderr(&rerun)
+    );
     let resumed = remote_files(&out);
     assert!(
         shards(&local) == shards(&resumed),
@@ -354,6 +360,22 @@ fn a_pipeline_reading_and_writing_s3_gives_the_local_bytes_and_resumes() {
     assert_eq!(stats(&local)["kept"], stats(&resumed)["kept"]);
     let s0 = stats(&resumed)["phases"][0].clone();
     assert!(s0["resumed"].as_u64().unwrap() > 0, "s0 was redone: {s0}");
+
+    // The lock is released at the end; while one is held (here by this
+    // process), a run on the same output stops and names the holder.
+    let lock = Path::new(&out).join(".sluice.lock");
+    assert!(!store::exists(&lock).unwrap());
+    let held = sluice::exec::lock::RunLock::acquire(Path::new(&out)).unwrap();
+    let o = sluice(tmp.path(), &["run", spec.to_str().unwrap(), "-q"], &[]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("in use by another sluice run"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(sluice::exec::lock::RunLock::acquire(Path::new(&out)).is_err());
+    drop(held);
+    assert!(!store::exists(&lock).unwrap());
 
     // Through an endpoint that refuses a third of its connections with
     // SlowDown: the requests are retried and the run ends as the others.

@@ -2,6 +2,7 @@
 //! parallel on a rayon pool. A finished task writes a marker holding its
 //! stats; a rerun skips marked tasks, so a killed run resumes where it stopped.
 
+pub mod lock;
 pub mod plan;
 pub mod progress;
 pub mod slurm;
@@ -249,6 +250,9 @@ fn pool(workers: usize) -> Result<rayon::ThreadPool> {
 
 /// The local executor: every phase on this machine's worker pool.
 pub fn run_spec(spec: &Spec, opts: &RunOptions) -> Result<RunStats> {
+    let layout = Layout::new(&spec.output.dir);
+    let _lock = lock::RunLock::acquire(&layout.out)?;
+    slurm::refuse_if_queued(&layout, false)?;
     let prepared = prepare(spec, opts, Role::Driver)?;
     let plan = prepared.plan(opts.workers);
     prepared.record_phases(&plan)?;

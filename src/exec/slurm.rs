@@ -125,6 +125,37 @@ pub fn queue() -> Result<BTreeMap<String, Queued>> {
     Ok(m)
 }
 
+/// Stops when jobs of an earlier submission to this output are still
+/// queued or running: a second run would race them. `on_slurm`: the caller
+/// is submitting, so the queue must be readable; a local run on a machine
+/// that cannot read it (no Slurm there) goes on.
+pub(crate) fn refuse_if_queued(layout: &Layout, on_slurm: bool) -> Result<()> {
+    let Some(old) = Submission::load(layout)? else {
+        return Ok(());
+    };
+    let q = match queue() {
+        Ok(q) => q,
+        Err(_) if !on_slurm => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let alive: Vec<String> = old
+        .job_ids()
+        .into_iter()
+        .filter(|id| in_queue(&q, id))
+        .collect();
+    if !alive.is_empty() {
+        bail!(
+            "jobs of an earlier submission to {} are still queued or running ({}); \
+             wait for them (`sluice status {}`) or cancel them (`scancel {}`)",
+            layout.out.display(),
+            alive.join(", "),
+            layout.out.display(),
+            alive.join(" ")
+        );
+    }
+    Ok(())
+}
+
 /// Whether job `id` (or any of its array elements) is still queued.
 fn in_queue(queue: &BTreeMap<String, Queued>, id: &str) -> bool {
     let prefix = format!("{id}_");
@@ -224,25 +255,12 @@ pub fn submit(
         bail!("--max-array and --max-running must be at least 1");
     }
     let layout = Layout::new(&spec.output.dir);
-    // An earlier submission still in the queue would race this one.
-    if let Some(old) = Submission::load(&layout)? {
-        let q = queue()?;
-        let alive: Vec<String> = old
-            .job_ids()
-            .into_iter()
-            .filter(|id| in_queue(&q, id))
-            .collect();
-        if !alive.is_empty() {
-            bail!(
-                "jobs of an earlier submission to {} are still queued or running ({}); \
-                 wait for them (`sluice status {}`) or cancel them (`scancel {}`)",
-                layout.out.display(),
-                alive.join(", "),
-                layout.out.display(),
-                alive.join(" ")
-            );
-        }
-    }
+    // A dry run writes nothing, so it races nothing.
+    let _lock = match slurm.dry_run {
+        true => None,
+        false => Some(super::lock::RunLock::acquire(&layout.out)?),
+    };
+    refuse_if_queued(&layout, true)?;
     let role = if slurm.dry_run {
         Role::DryRun
     } else {

@@ -651,6 +651,49 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     commit(&tmp, path)
 }
 
+/// Creates a file that must not exist yet: false (and nothing written)
+/// when it does. On disk the check and the write are one step; on S3 a
+/// conditional PUT (If-None-Match) makes them one where the store supports
+/// it, and a look first covers the stores that do not.
+pub fn create_new(path: &Path, bytes: &[u8]) -> Result<bool> {
+    if !is_remote(path) {
+        if let Some(dir) = path.parent() {
+            create_dir_all(dir)?;
+        }
+        let mut f = match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+        {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+            r => r.with_context(|| format!("cannot create {}", path.display()))?,
+        };
+        std::io::Write::write_all(&mut f, bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        return Ok(true);
+    }
+    let o = object(path)?;
+    if head(&o)?.is_some() {
+        return Ok(false);
+    }
+    let payload = || Bytes::copy_from_slice(bytes).into();
+    let create = object_store::PutOptions {
+        mode: object_store::PutMode::Create,
+        ..Default::default()
+    };
+    match block_on(o.store.put_opts(&o.key, payload(), create)) {
+        Ok(_) => Ok(true),
+        Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+        Err(object_store::Error::NotImplemented { .. }) => {
+            block_on(o.store.put(&o.key, payload()))
+                .map_err(brief)
+                .with_context(|| format!("cannot write {}", o.url()))?;
+            Ok(true)
+        }
+        Err(e) => Err(brief(e)).with_context(|| format!("cannot write {}", o.url())),
+    }
+}
+
 /// Removes a file; one that is not there is no error.
 pub fn remove_file(path: &Path) -> Result<()> {
     if !is_remote(path) {

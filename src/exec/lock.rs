@@ -1,0 +1,198 @@
+//! One writer per output folder. `sluice run` and a Slurm submission hold
+//! `<output>/.sluice.lock` while they work: a second run started on the same
+//! output (a repeated command, a second terminal) would otherwise write the
+//! same shards and markers at the same time and mix two runs' output.
+//!
+//! The lock names its holder (host, pid, the process's start time). A lock
+//! whose holder is gone (same host, no such process, or the pid now belongs
+//! to a later process) is taken over with a note; one held on another host
+//! cannot be checked from here, so the message says how to remove it.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::io::store;
+
+pub const LOCK_FILE: &str = ".sluice.lock";
+
+#[derive(Serialize, Deserialize)]
+struct Holder {
+    host: String,
+    pid: u32,
+    /// The process's start (clock ticks since boot, from /proc), which
+    /// tells a reused pid from the holder; None where /proc is missing.
+    process_start: Option<u64>,
+    /// Seconds since the Unix epoch, for the message.
+    since: u64,
+}
+
+/// Held until dropped (the file is removed then).
+pub struct RunLock {
+    path: PathBuf,
+}
+
+impl RunLock {
+    pub fn acquire(out: &Path) -> Result<RunLock> {
+        store::check_writable(out)?;
+        let path = out.join(LOCK_FILE);
+        let me = Holder {
+            host: hostname(),
+            pid: std::process::id(),
+            process_start: process_start(std::process::id()),
+            since: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        };
+        let bytes = serde_json::to_vec(&me)?;
+        // Twice at most: once more after removing a dead holder's lock.
+        for _ in 0..2 {
+            if store::create_new(&path, &bytes)? {
+                return Ok(RunLock { path });
+            }
+            let held = store::read(&path).ok();
+            let holder = held.and_then(|b| serde_json::from_slice::<Holder>(&b).ok());
+            match holder {
+                Some(h) if h.host == me.host && !alive(&h) => {
+                    eprintln!(
+                        "note: {} was left by a run that has ended (pid {} on {}); taking it over",
+                        path.display(),
+                        h.pid,
+                        h.host
+                    );
+                    store::remove_file(&path)?;
+                }
+                Some(h) => bail!(
+                    "{} is in use by another sluice run (pid {} on host {}, started {} s ago; \
+                     lock {}). Wait for it to end; if it is no longer running, remove {}",
+                    out.display(),
+                    h.pid,
+                    h.host,
+                    me.since.saturating_sub(h.since),
+                    path.display(),
+                    path.display()
+                ),
+                // Being written this instant, or not ours: name it either way.
+                None => bail!(
+                    "{} is in use by another sluice run (lock {} exists). Wait for it to end; \
+                     if none is running, remove {}",
+                    out.display(),
+                    path.display(),
+                    path.display()
+                ),
+            }
+        }
+        bail!(
+            "cannot take {} (another run took it at the same time)",
+            path.display()
+        )
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        if let Err(e) = store::remove_file(&self.path) {
+            eprintln!("warning: {e:#}");
+        }
+    }
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer and its length are valid; gethostname writes at
+    // most that many bytes.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "unknown".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// Field 22 of /proc/<pid>/stat: when the process started.
+fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether the lock's holder (on this host) still runs.
+fn alive(h: &Holder) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    let exists = unsafe { libc::kill(h.pid as libc::pid_t, 0) } == 0
+        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    match (exists, h.process_start, process_start(h.pid)) {
+        (false, _, _) => false,
+        (true, Some(then), Some(now)) => then == now,
+        (true, _, _) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_is_refused_and_a_dead_holders_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = RunLock::acquire(dir.path()).unwrap();
+        let err = RunLock::acquire(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("in use by another sluice run"), "{err}");
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        drop(lock);
+        assert!(!dir.path().join(LOCK_FILE).exists(), "released on drop");
+
+        // A holder that has ended: a child process, waited for.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        let dead = Holder {
+            host: hostname(),
+            pid,
+            process_start: Some(1),
+            since: 0,
+        };
+        std::fs::write(
+            dir.path().join(LOCK_FILE),
+            serde_json::to_vec(&dead).unwrap(),
+        )
+        .unwrap();
+        let _lock = RunLock::acquire(dir.path()).unwrap();
+
+        // The same pid started again later (pid reuse) is not the holder.
+        let mut reused = Holder {
+            host: hostname(),
+            pid: std::process::id(),
+            process_start: process_start(std::process::id()).map(|s| s + 1),
+            since: 0,
+        };
+        assert!(!alive(&reused));
+        reused.process_start = process_start(std::process::id());
+        assert!(alive(&reused));
+
+        // Another host's lock cannot be checked: refused.
+        let other = tempfile::tempdir().unwrap();
+        let remote = Holder {
+            host: format!("{}-elsewhere", hostname()),
+            pid: 1,
+            process_start: None,
+            since: 0,
+        };
+        std::fs::write(
+            other.path().join(LOCK_FILE),
+            serde_json::to_vec(&remote).unwrap(),
+        )
+        .unwrap();
+        let err = RunLock::acquire(other.path()).err().unwrap().to_string();
+        assert!(
+            err.contains("-elsewhere") && err.contains("remove"),
+            "{err}"
+        );
+    }
+}
