@@ -367,6 +367,41 @@ fn a_jsonl_row_that_does_not_fit_the_inferred_columns_is_dropped_not_fatal() {
     );
 }
 
+/// A key that first appears after the lines the columns come from cannot
+/// be kept: the run says so, naming the line and the key, and keeps the
+/// document.
+#[test]
+fn a_jsonl_key_missing_from_the_first_lines_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("docs.jsonl");
+    let mut body = String::new();
+    for i in 0..1100 {
+        let late = match i {
+            1050 | 1070 => format!(", \"late\": \"v{i}\""),
+            1060 => ", \"empty\": {}".to_string(),
+            _ => String::new(),
+        };
+        body.push_str(&format!(
+            "{{\"id\": \"d{i}\", \"text\": \"document {i}\"{late}}}\n"
+        ));
+    }
+    std::fs::write(&input, body).unwrap();
+    let out = tmp.path().join("out");
+    let spec = spec_for(tmp.path(), &input, &out, "");
+    let o = run_ok(tmp.path(), &["run", spec.to_str().unwrap(), "-q"]);
+    assert_eq!(stats_json(&out)["kept"]["docs"], 1100);
+    let err = stderr(&o);
+    assert!(
+        err.contains("docs.jsonl:1051: key `late` is not among the columns"),
+        "{err}"
+    );
+    assert_eq!(err.matches("key `late`").count(), 1, "named once: {err}");
+    assert!(
+        !err.contains("`empty`"),
+        "an empty value loses nothing: {err}"
+    );
+}
+
 #[test]
 fn jsonl_quirks_keep_their_documents() {
     let tmp = tempfile::tempdir().unwrap();

@@ -316,9 +316,31 @@ struct JsonlReader {
     whole: bool,
     line_no: u64,
     done: bool,
+    /// Keys met that are not columns: each is named once (see `note_unknown_keys`).
+    named: std::collections::HashSet<String>,
 }
 
 impl JsonlReader {
+    /// A key first seen after the lines the columns were inferred from has
+    /// no column: its values cannot be kept, and that must not go unsaid.
+    /// Keys holding nothing (null, {}) lose nothing and are not named.
+    fn note_unknown_keys(&mut self, row: &Value, location: &str) {
+        let Value::Object(m) = row else { return };
+        for (k, v) in m {
+            let empty = v.is_null() || v.as_object().is_some_and(|o| o.is_empty());
+            if empty || self.named.contains(k) || self.schema.field_with_name(k).is_ok() {
+                continue;
+            }
+            eprintln!(
+                "warning: {location}: key `{k}` is not among the columns inferred from the first \
+                 {SCHEMA_SAMPLE_LINES} lines of {}; its values are left out of the output \
+                 (put a line with it among the first)",
+                self.file
+            );
+            self.named.insert(k.clone());
+        }
+    }
+
     /// Where a line is, for messages: `file:line` when the task started at
     /// the file's beginning, `file@byte` for a later piece.
     fn location(&self, line_no: u64, offset: u64) -> String {
@@ -361,6 +383,9 @@ impl JsonlReader {
             }
             let location = self.location(line_no, offset);
             let (row, mark) = self.parse_line(body, &location);
+            if mark.is_none() {
+                self.note_unknown_keys(&row, &location);
+            }
             rows.push(row);
             marks.push(mark);
             locations.push(location);
@@ -549,5 +574,6 @@ fn open_jsonl(task: &InputTask, spec: &InputSpec) -> Result<BatchIter> {
         whole,
         line_no: 0,
         done: false,
+        named: Default::default(),
     }))
 }
