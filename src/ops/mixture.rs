@@ -5,8 +5,9 @@
 //! (`total_tokens` × its weight share) over what it holds, and documents are
 //! repeated or sampled by that factor as `upsample` does: the fraction goes
 //! to the documents of lowest id hash, as many as make the fraction's
-//! tokens (`by_tokens`). Tokens are the text's tokens,
-//! without the BOS/EOS a tokenize step adds.
+//! tokens (`by_tokens`). Tokens are those the tokenize step after it
+//! writes: the text's plus its BOS/EOS (none for an empty text, which it
+//! drops).
 //!
 //! Phases: each task spills `[source, id hash, tokens]` per document and
 //! writes its totals; `plan` sums them and fixes the factors; `count` (one
@@ -105,6 +106,8 @@ pub const INFO: OpInfo = OpInfo {
 
 pub struct Mixture {
     tokenizer: Arc<TextEncoder>,
+    /// BOS/EOS the tokenize step puts around each non-empty document.
+    added_per_doc: u64,
     total_tokens: u64,
     weights: BTreeMap<String, f64>,
     column: String,
@@ -112,16 +115,32 @@ pub struct Mixture {
     seed: u64,
 }
 
-/// The tokenizer of the first `tokenize` step after step `index`.
-fn tokenize_tokenizer(ctx: &BuildCtx) -> Option<PathBuf> {
+/// The first `tokenize` step after this one, if any.
+fn tokenize_step<'a>(ctx: &BuildCtx<'a>) -> Option<&'a crate::pipeline::spec::StepSpec> {
     ctx.spec
         .steps
         .iter()
         .skip(ctx.step.index + 1)
         .find(|s| s.op == "tokenize")
+}
+
+/// The tokenizer of the tokenize step after this one.
+fn tokenize_tokenizer(ctx: &BuildCtx) -> Option<PathBuf> {
+    tokenize_step(ctx)
         .and_then(|s| s.params.get("tokenizer"))
         .and_then(|v| v.as_str())
         .map(PathBuf::from)
+}
+
+/// Tokens the tokenize step after this one adds to each document it
+/// writes (BOS, EOS): they count against the budget as the text's do.
+fn added_per_doc(ctx: &BuildCtx) -> u64 {
+    tokenize_step(ctx).map_or(0, |s| {
+        ["bos", "eos"]
+            .iter()
+            .filter(|k| s.params.get(**k).is_some_and(|v| v.is_str()))
+            .count() as u64
+    })
 }
 
 fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
@@ -160,6 +179,7 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
         TextEncoder::load(&path).map_err(|e| ctx.error("tokenizer", format!("{e:#}")))?;
     Ok(Op::Global(Arc::new(Mixture {
         tokenizer: Arc::new(tokenizer),
+        added_per_doc: added_per_doc(ctx),
         total_tokens: c.total_tokens,
         weights: c.weights,
         column: c.column,
@@ -231,6 +251,7 @@ use crate::io::writer::read_work_json as read_json;
 
 struct Counter {
     tokenizer: Arc<TextEncoder>,
+    added_per_doc: u64,
     column: String,
     seed: u64,
     index: HashMap<Option<String>, u64>,
@@ -270,7 +291,10 @@ impl Observer for Counter {
                 self.counts.buckets.push(vec![0; BUCKETS]);
                 next
             });
-            let tokens = enc.len() as u64;
+            let tokens = match enc.len() as u64 {
+                0 => 0,
+                n => n + self.added_per_doc,
+            };
             let hash = id_hash(ids.value(i), self.seed);
             self.counts.buckets[s as usize][(hash >> 56) as usize] += tokens;
             let t = &mut self.counts.tallies[s as usize];
@@ -472,6 +496,7 @@ impl GlobalOp for Mixture {
         crate::io::store::create_dir_all(&ctx.work.join("tasks"))?;
         Ok(Box::new(Counter {
             tokenizer: self.tokenizer.clone(),
+            added_per_doc: self.added_per_doc,
             column: self.column.clone(),
             seed: self.seed,
             index: HashMap::new(),
