@@ -135,6 +135,87 @@ fn both_backends_write_the_same_codes_and_filter_with_reasons() {
     assert_eq!(kept_and_dropped, texts.len() as u64);
 }
 
+/// `min_score` per language: a named language's threshold, `"*"` for the
+/// others, and no threshold for languages the table leaves out.
+#[test]
+fn min_score_can_be_set_per_language() {
+    type Row = std::collections::BTreeMap<String, String>;
+    let tmp = tempfile::tempdir().unwrap();
+    // Each reference text whole and cut to its first words: the cut ones
+    // score lower, so a language has documents on both sides of a cut.
+    let mut texts: Vec<String> = vec![];
+    for i in reference()["items"].as_array().unwrap() {
+        let t = i["text"].as_str().unwrap();
+        texts.push(t.to_string());
+        texts.push(t.chars().take(12).collect());
+    }
+    let base = format!("backend = \"fasttext\"\nmodel = {:?}\n", model());
+    let (all, _) = run_lang(tmp.path(), &texts, &base);
+    let score = |r: &Row| -> f32 { r["lang_score"].parse().unwrap() };
+    // The language with the most documents, and a threshold between its
+    // lowest and highest score: some of its documents go, the rest stay.
+    let mut by_lang: std::collections::BTreeMap<&str, Vec<f32>> = Default::default();
+    for r in &all {
+        by_lang
+            .entry(r["lang"].as_str())
+            .or_default()
+            .push(score(r));
+    }
+    let (lang, scores) = by_lang.iter().max_by_key(|(_, v)| v.len()).unwrap();
+    let lang = lang.to_string();
+    let (lo, hi) = scores
+        .iter()
+        .fold((1f32, 0f32), |(lo, hi), s| (lo.min(*s), hi.max(*s)));
+    assert!(lo < hi, "{lang}: {scores:?}");
+    let cut = (lo + hi) / 2.0;
+    let below = scores.iter().filter(|s| **s < cut).count();
+    let others: Vec<&Row> = all.iter().filter(|r| r["lang"] != lang).collect();
+    let lowest_other = others.iter().map(|r| score(r)).fold(1f32, f32::min);
+
+    let (rows, stats) = run_lang(
+        tmp.path(),
+        &texts,
+        &format!("{base}min_score = {{ {lang} = {cut} }}\n"),
+    );
+    assert_eq!(dropped(&stats, "lang:low_score"), below as u64, "{stats:#}");
+    assert_eq!(rows.len(), all.len() - below);
+    assert!(rows.iter().all(|r| r["lang"] != lang || score(r) >= cut));
+
+    // "*" covers the others.
+    let star = (lowest_other + 1.0) / 2.0;
+    let step = format!("{base}min_score = {{ {lang} = {cut}, \"*\" = {star} }}\n");
+    let (rows, _) = run_lang(tmp.path(), &texts, &step);
+    let others_left = rows.iter().filter(|r| r["lang"] != lang).count();
+    let others_above = others.iter().filter(|r| score(r) >= star).count();
+    assert_eq!(others_left, others_above);
+    assert!(others_left < others.len());
+
+    // A threshold out of range is named with its language.
+    let input = tmp.path().join("in.parquet");
+    let body = format!(
+        "[input]\npaths = [{input:?}]\n\n[[step]]\nop = \"lang\"\nmin_score = {{ en = 0.5, zh = 1.5 }}\n\n[output]\ndir = \"out\"\n"
+    );
+    let spec = write_spec(tmp.path(), "bad.toml", &body);
+    let o = sluice(tmp.path(), &["run", spec.to_str().unwrap(), "-q"], &[]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("min_score for `zh` must be between 0 and 1"),
+        "{}",
+        stderr(&o)
+    );
+    let spec = write_spec(
+        tmp.path(),
+        "bad.toml",
+        &body.replace("{ en = 0.5, zh = 1.5 }", "\"high\""),
+    );
+    let o = sluice(tmp.path(), &["run", spec.to_str().unwrap(), "-q"], &[]);
+    assert!(
+        stderr(&o).contains("bad.toml:6") && stderr(&o).contains("a table of language = number"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn a_bad_model_path_is_an_error_naming_the_key_and_file() {
     let tmp = tempfile::tempdir().unwrap();

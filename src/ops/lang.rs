@@ -5,6 +5,7 @@
 //! Backends: `whatlang` (built in, no model) and `fasttext` (a local model
 //! such as lid.176.ftz/.bin or GlotLID, read by `models::fasttext`).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -33,6 +34,52 @@ fn default_max_chars() -> usize {
     10_000
 }
 
+/// `min_score = 0.5`, or per language as FineWeb-2 sets it:
+/// `min_score = { en = 0.65, zh = 0.5, "*" = 0.3 }` (`"*"`: the languages
+/// not named; without it they have no threshold).
+#[derive(Debug)]
+pub enum MinScore {
+    All(f32),
+    PerLanguage(BTreeMap<String, f32>),
+}
+
+impl<'de> Deserialize<'de> for MinScore {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            All(f32),
+            PerLanguage(BTreeMap<String, f32>),
+        }
+        match Raw::deserialize(d) {
+            Ok(Raw::All(s)) => Ok(MinScore::All(s)),
+            Ok(Raw::PerLanguage(m)) => Ok(MinScore::PerLanguage(m)),
+            Err(_) => Err(serde::de::Error::custom(
+                "expected a number from 0 to 1, or a table of language = number \
+                 (e.g. { en = 0.65, zh = 0.5, \"*\" = 0.3 })",
+            )),
+        }
+    }
+}
+
+impl MinScore {
+    fn for_language(&self, code: &str) -> Option<f32> {
+        match self {
+            MinScore::All(s) => Some(*s),
+            MinScore::PerLanguage(m) => m.get(code).or_else(|| m.get("*")).copied(),
+        }
+    }
+
+    fn values(&self) -> Vec<(String, f32)> {
+        match self {
+            MinScore::All(s) => vec![(String::new(), *s)],
+            MinScore::PerLanguage(m) => {
+                m.iter().map(|(k, v)| (format!(" for `{k}`"), *v)).collect()
+            }
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LangConfig {
@@ -44,9 +91,9 @@ pub struct LangConfig {
     /// Keep only these languages (codes as the op writes them).
     #[serde(default)]
     pub keep: Option<Vec<String>>,
-    /// Drop predictions scoring below this.
+    /// Drop predictions scoring below this (one value, or per language).
     #[serde(default)]
-    pub min_score: Option<f32>,
+    pub min_score: Option<MinScore>,
     /// The column the code is written to; the score goes to `<column>_score`.
     #[serde(default = "default_column")]
     pub column: String,
@@ -115,7 +162,7 @@ pub const INFO: OpInfo = OpInfo {
         ParamDoc { name: "backend", kind: "string", default: "\"whatlang\"", doc: "\"whatlang\" (built in) or \"fasttext\"" },
         ParamDoc { name: "model", kind: "path", default: "none", doc: "fastText model (lid.176.ftz/.bin, GlotLID); fasttext only" },
         ParamDoc { name: "keep", kind: "list", default: "all", doc: "languages to keep, e.g. [\"en\", \"zh\"]" },
-        ParamDoc { name: "min_score", kind: "float", default: "none", doc: "drop predictions scoring below this" },
+        ParamDoc { name: "min_score", kind: "float or table", default: "none", doc: "drop predictions scoring below this; per language as a table, e.g. { en = 0.65, zh = 0.5, \"*\" = 0.3 } (\"*\": the others; unnamed languages without it: no threshold)" },
         ParamDoc { name: "column", kind: "string", default: "\"lang\"", doc: "output column; the score goes to <column>_score" },
         ParamDoc { name: "max_chars", kind: "integer", default: "10000", doc: "characters of the text used for prediction" },
         ParamDoc { name: "ja_needs_kana", kind: "bool", default: "true", doc: "a text without kana is not Japanese: `ja` goes to `zh`" },
@@ -163,11 +210,11 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
     if config.max_chars == 0 {
         return Err(ctx.error("max_chars", "max_chars must be at least 1".into()));
     }
-    if let Some(s) = config.min_score {
+    for (which, s) in config.min_score.iter().flat_map(MinScore::values) {
         if !(0.0..=1.0).contains(&s) {
             return Err(ctx.error(
                 "min_score",
-                format!("min_score must be between 0 and 1, not {s}"),
+                format!("min_score{which} must be between 0 and 1, not {s}"),
             ));
         }
     }
@@ -361,7 +408,12 @@ impl Lang {
                 return Some(DropMark::new(format!("lang:{code}")));
             }
         }
-        if self.config.min_score.is_some_and(|m| score < m) {
+        let min = self
+            .config
+            .min_score
+            .as_ref()
+            .and_then(|m| m.for_language(code));
+        if min.is_some_and(|m| score < m) {
             return Some(DropMark::new("lang:low_score"));
         }
         None
