@@ -160,13 +160,7 @@ mod tests {
     use crate::vecmath::normalize;
 
     fn vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
-        let mut s = seed;
-        let mut next = move || {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (s >> 33) as f32 / (1u64 << 31) as f32 - 0.5
-        };
+        let mut next = crate::vecmath::test_values(seed);
         (0..n)
             .map(|_| {
                 let mut v: Vec<f32> = (0..dim).map(|_| next()).collect();

@@ -322,13 +322,7 @@ mod tests {
     use crate::vecmath::{dot, normalize};
 
     fn vectors(n: usize, dim: usize, seed: u64, spike: bool) -> Vec<Vec<f32>> {
-        let mut state = seed;
-        let mut rnd = move || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 33) as f32 / (1u64 << 31) as f32 - 0.5
-        };
+        let mut rnd = crate::vecmath::test_values(seed);
         (0..n)
             .map(|i| {
                 let mut v: Vec<f32> = (0..dim).map(|_| rnd()).collect();

@@ -149,6 +149,19 @@ pub fn first_non_finite(v: &[f32]) -> Option<usize> {
     v.iter().position(|x| !x.is_finite())
 }
 
+/// Seeded values in [-0.5, 0.5) for the vector code's tests (a linear
+/// congruential generator: the same vectors on every machine).
+#[cfg(test)]
+pub(crate) fn test_values(seed: u64) -> impl FnMut() -> f32 {
+    let mut state = seed;
+    move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as f32 / (1u64 << 31) as f32 - 0.5
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -609,13 +609,7 @@ mod tests {
 
     #[test]
     fn blocks_decide_as_one_document_at_a_time() {
-        let mut state = 3u64;
-        let mut rnd = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 33) as f32 / (1u64 << 31) as f32 - 0.5
-        };
+        let mut rnd = crate::vecmath::test_values(3);
         // 16 dimensions: whole 8-value chunks; 19: a remainder too.
         for dim in [16, 19] {
             let mut bases: Vec<Vec<f32>> = vec![];
