@@ -276,10 +276,67 @@ fn a_changed_spec_does_not_mix_with_the_old_run() {
     std::fs::write(&spec, src).unwrap();
     let o = sluice(tmp.path(), &["run", spec.to_str().unwrap(), "-q"], &[]);
     assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("the spec has changed"),
+        "{}",
+        stderr(&o)
+    );
     assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
     run_ok(
         tmp.path(),
         &["run", spec.to_str().unwrap(), "-q", "--force"],
+    );
+}
+
+/// A rerun over input files written since the run started stops and names
+/// the file, rather than mix two inputs' output; `--force` starts over.
+#[test]
+fn an_input_file_written_since_the_run_started_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    for f in std::fs::read_dir(repo().join("fixtures/quickstart")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, input.join(f.file_name().unwrap())).unwrap();
+    }
+    let out = tmp.path().join("out");
+    let src = std::fs::read_to_string(repo().join("pipelines/quickstart.toml"))
+        .unwrap()
+        .replace("\"fixtures/quickstart\"", &format!("{input:?}"))
+        .replace("\"out/quickstart\"", &format!("{out:?}"));
+    let spec = write_spec(tmp.path(), "quickstart.toml", &src);
+    run_ok(tmp.path(), &["run", spec.to_str().unwrap(), "-q"]);
+
+    // The same bytes and size, written again later (a regenerated shard).
+    let file = input.join("web_pages.parquet");
+    let later =
+        std::fs::metadata(&file).unwrap().modified().unwrap() + std::time::Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    let o = sluice(tmp.path(), &["run", spec.to_str().unwrap(), "-q"], &[]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("web_pages.parquet has been written since the run started")
+            && e.contains("--force"),
+        "{e}"
+    );
+
+    run_ok(
+        tmp.path(),
+        &["run", spec.to_str().unwrap(), "-q", "--force"],
+    );
+
+    std::fs::remove_file(input.join("speeches.jsonl.gz")).unwrap();
+    let o = sluice(tmp.path(), &["run", spec.to_str().unwrap(), "-q"], &[]);
+    assert!(
+        stderr(&o).contains("speeches.jsonl.gz is gone"),
+        "{}",
+        stderr(&o)
     );
 }
 

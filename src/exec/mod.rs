@@ -8,6 +8,7 @@ pub mod progress;
 pub mod slurm;
 pub mod status;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -20,7 +21,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::io::discover::{discover, InputTask};
+use crate::io::discover::{discover, InputFile, InputTask};
 use crate::io::writer::{compression, is_shard_name, write_atomic, ShardPolicy, ShardWriter};
 use crate::io::{reader, store};
 use crate::ops::{build_steps, DocBatch, GlobalCtx, Observer, OpOutput, RowFilter};
@@ -447,15 +448,49 @@ fn check_plan(layout: &Layout, spec: &Spec, tasks: &[InputTask]) -> Result<()> {
         let bytes = store::read(&path)?;
         let old: Option<PlanRecord> = serde_json::from_slice(&bytes).ok();
         if old.as_ref() != Some(&record) {
+            let why = old.map_or("its plan is unreadable".into(), |o| {
+                plan_change(&o, &record)
+            });
             bail!(
-                "{} holds a run of another spec or other input files; rerun with --force to start over \
-                 (or choose another [output] dir)",
+                "{} holds a run of another spec or other input files ({why}); rerun with --force \
+                 to start over (or choose another [output] dir)",
                 layout.out.display()
             );
         }
         return Ok(());
     }
     write_atomic(&path, &serde_json::to_vec_pretty(&record)?)
+}
+
+/// What differs between a started run's plan and this one, for the message.
+fn plan_change(old: &PlanRecord, new: &PlanRecord) -> String {
+    if old.spec != new.spec {
+        return "the spec has changed".into();
+    }
+    let files = |r: &PlanRecord| -> BTreeMap<PathBuf, InputFile> {
+        r.tasks
+            .iter()
+            .map(|t| (t.file.path.clone(), (*t.file).clone()))
+            .collect()
+    };
+    let (before, now) = (files(old), files(new));
+    for (path, f) in &now {
+        let p = path.display();
+        match before.get(path) {
+            None => return format!("{p} is a new input file"),
+            Some(o) if o.size != f.size => {
+                return format!("{p} has changed: {} bytes, then {}", o.size, f.size)
+            }
+            Some(o) if o.modified != f.modified => {
+                return format!("{p} has been written since the run started")
+            }
+            _ => {}
+        }
+    }
+    if let Some(path) = before.keys().find(|p| !now.contains_key(*p)) {
+        return format!("the input file {} is gone", path.display());
+    }
+    "the input is cut into other tasks".into()
 }
 
 struct Runner<'a> {

@@ -28,6 +28,10 @@ pub struct InputFile {
     pub format: Format,
     pub compression: Compression,
     pub size: u64,
+    /// Last write time (ns since the Unix epoch): with the size, what tells
+    /// a rerun that a file changed under a started run.
+    #[serde(default)]
+    pub modified: Option<u64>,
     /// The `[input.sources]` group the file is in.
     #[serde(default)]
     pub source: Option<String>,
@@ -244,13 +248,16 @@ pub fn discover(spec: &InputSpec) -> Result<Vec<InputTask>> {
     let mut tasks = vec![];
     for (path, source) in input_files(spec)? {
         let (format, compression) = format_of(&path, spec.format).expect("filtered by input_files");
-        let size = store::size(&path)?
+        let (size, modified) = store::stat(&path)?
             .with_context(|| format!("{} disappeared while listing the input", path.display()))?;
         let file = Arc::new(InputFile {
             path: path.clone(),
             format,
             compression,
             size,
+            modified: modified
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos() as u64),
             source,
         });
         match format {

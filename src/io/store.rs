@@ -160,15 +160,21 @@ fn head(o: &Object) -> Result<Option<object_store::ObjectMeta>> {
 
 /// The file's size, or None when it does not exist.
 pub fn size(path: &Path) -> Result<Option<u64>> {
+    Ok(stat(path)?.map(|(size, _)| size))
+}
+
+/// The file's size and last write time (when the filesystem keeps one), or
+/// None when it does not exist.
+pub fn stat(path: &Path) -> Result<Option<(u64, Option<SystemTime>)>> {
     if !is_remote(path) {
         return match std::fs::metadata(path) {
-            Ok(m) if m.is_file() => Ok(Some(m.len())),
+            Ok(m) if m.is_file() => Ok(Some((m.len(), m.modified().ok()))),
             Ok(_) => Ok(None),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
     }
-    Ok(head(&object(path)?)?.map(|m| m.size))
+    Ok(head(&object(path)?)?.map(|m| (m.size, Some(m.last_modified.into()))))
 }
 
 pub fn exists(path: &Path) -> Result<bool> {
