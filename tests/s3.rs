@@ -475,3 +475,39 @@ fn a_pipeline_reading_and_writing_s3_gives_the_local_bytes_and_resumes() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("nothing/here"), "{}", stderr(&o));
 }
+
+/// An endpoint nobody answers on is named at once, not after a minute of
+/// retries (needs no S3 server).
+#[test]
+fn an_unreachable_endpoint_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A port that was just free: nothing listens there.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let spec = dedup_spec(
+        tmp.path(),
+        "unreachable",
+        &repo().join("fixtures/quickstart").display().to_string(),
+        &format!("s3://{BUCKET}/runs/unreachable"),
+    );
+    let o = sluice(
+        tmp.path(),
+        &["run", spec.to_str().unwrap(), "-q"],
+        &[
+            ("AWS_ENDPOINT_URL", &endpoint),
+            ("AWS_ACCESS_KEY_ID", "x"),
+            ("AWS_SECRET_ACCESS_KEY", "y"),
+            ("AWS_REGION", "us-east-1"),
+        ],
+    );
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains(&format!("cannot reach the S3 endpoint {endpoint}")),
+        "{e}"
+    );
+}

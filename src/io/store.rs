@@ -106,6 +106,9 @@ fn store_for(bucket: &str) -> Result<Arc<dyn ObjectStore>> {
         .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
         .or_else(|_| std::env::var("AWS_ENDPOINT"))
         .unwrap_or_default();
+    if !endpoint.is_empty() {
+        check_reachable(&endpoint)?;
+    }
     let mut builder = AmazonS3Builder::from_env()
         .with_bucket_name(bucket)
         .with_retry(retry_config());
@@ -117,6 +120,41 @@ fn store_for(bucket: &str) -> Result<Arc<dyn ObjectStore>> {
     })?);
     stores.insert(bucket.to_string(), store.clone());
     Ok(store)
+}
+
+/// A custom endpoint (a local MinIO or SeaweedFS, a cloud's own) that
+/// refuses connections or does not answer is named at once: the request
+/// retries, meant for a busy server, would otherwise spend over a minute on
+/// a typo in AWS_ENDPOINT_URL.
+fn check_reachable(endpoint: &str) -> Result<()> {
+    use std::net::{TcpStream, ToSocketAddrs};
+    let (rest, port) = match endpoint.split_once("://") {
+        Some(("http", rest)) => (rest, 80),
+        Some((_, rest)) => (rest, 443),
+        None => (endpoint, 443),
+    };
+    let host = rest.split('/').next().unwrap_or(rest);
+    let has_port = host
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
+    let addr = match has_port {
+        true => host.to_string(),
+        false => format!("{host}:{port}"),
+    };
+    let unreachable =
+        |why: String| anyhow!("cannot reach the S3 endpoint {endpoint} (AWS_ENDPOINT_URL): {why}");
+    let addrs: Vec<_> = addr
+        .to_socket_addrs()
+        .map_err(|e| unreachable(e.to_string()))?
+        .collect();
+    let mut last = String::from("no address");
+    for a in addrs {
+        match TcpStream::connect_timeout(&a, Duration::from_secs(10)) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(unreachable(last))
 }
 
 fn object(path: &Path) -> Result<Object> {
