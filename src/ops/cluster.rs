@@ -32,7 +32,7 @@ use super::{
 };
 use crate::ann::{graph_from, Ann, AnnParams};
 use crate::pipeline::spec::SpecError;
-use crate::vecmath::{dot, l2sq, normalize};
+use crate::vecmath::{dot, dots4x2, l2sq, normalize};
 
 fn d_seed() -> u64 {
     1
@@ -417,6 +417,44 @@ impl Cluster {
         best
     }
 
+    /// `nearest` for each of `vs`, the same answers: for cosine, four
+    /// documents against two centroids a pass (`dots4x2`: each product the
+    /// bits of `dot`), centroids still met in index order.
+    fn nearest_all(&self, vs: &[&[f32]], centroids: &[Vec<f32>]) -> Vec<(usize, f32)> {
+        let mut out = Vec::with_capacity(vs.len());
+        let mut quads = vs.chunks_exact(4);
+        if self.cosine {
+            for q in quads.by_ref() {
+                let q = [q[0], q[1], q[2], q[3]];
+                let mut best = [(0usize, f32::INFINITY); 4];
+                let mut offer = |i: usize, j: usize, s: f32| {
+                    let d = 1.0 - s;
+                    if d < best[i].1 {
+                        best[i] = (j, d);
+                    }
+                };
+                let mut j = 0;
+                while j + 2 <= centroids.len() {
+                    let d = dots4x2(q, [&centroids[j], &centroids[j + 1]]);
+                    for (i, d) in d.iter().enumerate() {
+                        offer(i, j, d[0]);
+                        offer(i, j + 1, d[1]);
+                    }
+                    j += 2;
+                }
+                if j < centroids.len() {
+                    for (i, v) in q.iter().enumerate() {
+                        offer(i, j, dot(v, &centroids[j]));
+                    }
+                }
+                out.extend(best);
+            }
+        }
+        let rest = if self.cosine { quads.remainder() } else { vs };
+        out.extend(rest.iter().map(|v| self.nearest(v, centroids)));
+        out
+    }
+
     fn fit(&self, ctx: &GlobalCtx) -> Result<()> {
         // The global sample: the fit_sample lowest hashes of all tasks'.
         let mut sample = Sample {
@@ -560,8 +598,11 @@ impl Cluster {
         for _ in 0..self.max_iter {
             iterations += 1;
             let new: Vec<usize> = points
-                .par_iter()
-                .map(|p| self.nearest(p, &centroids).0)
+                .par_chunks(64)
+                .flat_map_iter(|c| {
+                    let refs: Vec<&[f32]> = c.iter().map(|p| &p[..]).collect();
+                    self.nearest_all(&refs, &centroids).into_iter().map(|n| n.0)
+                })
                 .collect();
             let changed = new != assign;
             assign = new;
@@ -592,8 +633,8 @@ impl Cluster {
         }
         let mut sizes = vec![0u64; self.k];
         let mut inertia = 0f64;
-        for p in points {
-            let (j, d) = self.nearest(p, &centroids);
+        let refs: Vec<&[f32]> = points.iter().map(|p| &p[..]).collect();
+        for (j, d) in self.nearest_all(&refs, &centroids) {
             sizes[j] += 1;
             inertia += d as f64;
         }
@@ -675,22 +716,37 @@ impl RowFilter for Assign {
                 model.centroids.dim
             );
         }
-        let out: Vec<Option<(u32, f32)>> = (0..batch.num_rows())
-            .into_par_iter()
-            .with_min_len(64)
-            .map(|i| {
-                vecs.get(i).map(|v| {
-                    let mut v = v.to_vec();
-                    if self.op.cosine {
-                        normalize(&mut v);
-                    }
-                    let (j, d) = match &model.graph {
-                        Some(g) => g.search(&v, 1)[0],
-                        None => self.op.nearest(&v, &model.centroids.centroids),
-                    };
-                    let d = if self.op.cosine { d } else { d.max(0.0).sqrt() };
-                    (j as u32, d)
-                })
+        let rows: Vec<usize> = (0..batch.num_rows()).collect();
+        let out: Vec<Option<(u32, f32)>> = rows
+            .par_chunks(64)
+            .flat_map_iter(|chunk| {
+                let present: Vec<Vec<f32>> = chunk
+                    .iter()
+                    .filter_map(|&i| vecs.get(i))
+                    .map(|v| {
+                        let mut v = v.to_vec();
+                        if self.op.cosine {
+                            normalize(&mut v);
+                        }
+                        v
+                    })
+                    .collect();
+                let refs: Vec<&[f32]> = present.iter().map(|v| &v[..]).collect();
+                let near = match &model.graph {
+                    Some(g) => refs.iter().map(|v| g.search(v, 1)[0]).collect(),
+                    None => self.op.nearest_all(&refs, &model.centroids.centroids),
+                };
+                let mut near = near.into_iter();
+                let out: Vec<Option<(u32, f32)>> = chunk
+                    .iter()
+                    .map(|&i| {
+                        vecs.get(i)?;
+                        let (j, d) = near.next().expect("one answer per vector");
+                        let d = if self.op.cosine { d } else { d.max(0.0).sqrt() };
+                        Some((j as u32, d))
+                    })
+                    .collect();
+                out
             })
             .collect();
         let ids: UInt32Array = out.iter().map(|o| o.map(|x| x.0)).collect();
@@ -698,5 +754,53 @@ impl RowFilter for Assign {
         let batch = with_column(batch, "cluster_id", Arc::new(ids))?;
         let batch = with_column(batch, "cluster_dist", Arc::new(dists))?;
         Ok(OpOutput::new(batch, vec![]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Four at a time must answer as one at a time: the same centroid
+    /// (lowest index on ties) and the same distance bits.
+    #[test]
+    fn nearest_all_answers_as_nearest() {
+        let mut rnd = crate::vecmath::test_values(11);
+        for (cosine, dim, k, n) in [(true, 16, 7, 10), (true, 19, 8, 13), (false, 16, 5, 6)] {
+            let mut vector = || {
+                let mut v: Vec<f32> = (0..dim).map(|_| rnd()).collect();
+                normalize(&mut v);
+                v
+            };
+            let mut centroids: Vec<Vec<f32>> = (0..k).map(|_| vector()).collect();
+            // A repeated centroid: ties go to the lower index.
+            centroids[k - 1] = centroids[1].clone();
+            let mut docs: Vec<Vec<f32>> = (0..n).map(|_| vector()).collect();
+            docs[2] = centroids[1].clone();
+            let op = Cluster {
+                k,
+                seed: 1,
+                cosine,
+                fit_sample: 10,
+                max_iter: 1,
+                n_init: 1,
+                column: "embedding".into(),
+                ann: None,
+                model: Arc::default(),
+            };
+            let refs: Vec<&[f32]> = docs.iter().map(|v| &v[..]).collect();
+            let want: Vec<(usize, u32)> = refs
+                .iter()
+                .map(|v| op.nearest(v, &centroids))
+                .map(|(j, d)| (j, d.to_bits()))
+                .collect();
+            let got: Vec<(usize, u32)> = op
+                .nearest_all(&refs, &centroids)
+                .into_iter()
+                .map(|(j, d)| (j, d.to_bits()))
+                .collect();
+            assert_eq!(got, want, "cosine {cosine}, {dim} dims, k {k}");
+            assert_eq!(want[2].0, 1, "the tie goes to the lower index");
+        }
     }
 }
