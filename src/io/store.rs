@@ -266,9 +266,14 @@ pub fn list_files_modified(dir: &Path) -> Result<Vec<(PathBuf, SystemTime)>> {
     if !is_remote(dir) {
         for entry in read_dir(dir)? {
             let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
-            let meta = entry.metadata()?;
+            let Some(meta) = entry_meta(&entry)? else {
+                continue;
+            };
             if meta.is_file() {
-                out.push((entry.path(), meta.modified()?));
+                let modified = meta
+                    .modified()
+                    .with_context(|| format!("cannot read {}", entry.path().display()))?;
+                out.push((entry.path(), modified));
             }
         }
     } else {
@@ -293,11 +298,24 @@ fn read_dir(dir: &Path) -> Result<Vec<std::io::Result<std::fs::DirEntry>>> {
     }
 }
 
+/// An entry's metadata; None when it went away after the listing (another
+/// task renaming its temporary file into place, say), which is no error.
+fn entry_meta(entry: &std::fs::DirEntry) -> Result<Option<std::fs::Metadata>> {
+    match entry.metadata() {
+        Ok(m) => Ok(Some(m)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", entry.path().display())),
+    }
+}
+
 fn list_local(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     for entry in read_dir(dir)? {
         let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
         let path = entry.path();
-        if entry.metadata()?.is_dir() {
+        let Some(meta) = entry_meta(&entry)? else {
+            continue;
+        };
+        if meta.is_dir() {
             list_local(&path, out)?;
         } else {
             out.push(path);
@@ -784,4 +802,29 @@ pub fn check_writable(dir: &Path) -> Result<()> {
     write_atomic(&probe, b"")
         .with_context(|| format!("the output folder {} is not writable", dir.display()))?;
     remove_file(&probe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file renamed or removed between the listing and the look at it
+    /// (another task committing its shard) is left out, not an error.
+    #[test]
+    fn a_file_gone_after_the_listing_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (kept, gone) = (dir.path().join("kept"), dir.path().join(".gone.tmp"));
+        std::fs::write(&kept, b"x").unwrap();
+        std::fs::write(&gone, b"y").unwrap();
+        let entries = read_dir(dir.path()).unwrap();
+        std::fs::remove_file(&gone).unwrap();
+        let mut seen = vec![];
+        for e in entries {
+            if let Some(meta) = entry_meta(&e.unwrap()).unwrap() {
+                seen.push(meta.len());
+            }
+        }
+        assert_eq!(seen, vec![1]);
+        assert_eq!(list_files(dir.path()).unwrap(), vec![kept]);
+    }
 }
