@@ -250,12 +250,33 @@ pub fn list(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// The files directly in `dir` (not in its subfolders), sorted.
+/// The files directly in `dir` (not in its subfolders), sorted. On disk the
+/// entry types come with the listing: no look at each file (every shard
+/// writer lists its output folder).
 pub fn list_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    Ok(list_files_modified(dir)?
-        .into_iter()
-        .map(|(p, _)| p)
-        .collect())
+    if is_remote(dir) {
+        return Ok(list_files_modified(dir)?
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect());
+    }
+    let mut out = vec![];
+    for entry in read_dir(dir)? {
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        let file = match entry.file_type() {
+            Ok(t) if t.is_symlink() => entry_meta(&entry)?.is_some_and(|m| m.is_file()),
+            Ok(t) => t.is_file(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read {}", entry.path().display()))
+            }
+        };
+        if file {
+            out.push(entry.path());
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// The files directly in `dir` with when each was last written, sorted by
