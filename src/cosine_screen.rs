@@ -9,19 +9,20 @@
 //! Why integers: with AVX-512 VNNI one instruction does 64 multiply-adds of
 //! bytes (16 kept vectors × 4 dimensions), where the float scan does 8 per
 //! multiply and add pair, and a byte vector is a quarter of the memory.
-//! With AVX2 only, four instructions do 32 (`screen_avx2`). Without
+//! With AVX2 only, three instructions do 32 (`screen_avx2`). Without
 //! either there is no screen (`Screen::new` is `None`) and the scan
 //! compares floats, with the same results.
 //!
-//! The bound: write a = s·qa + ea, b = s·qb + eb (s the scale, q the
-//! integers, e the rounding left over). Then
-//! a·b − s²(qa·qb) = ea·b + s·qa·eb, at most |ea|·|b| + |s·qa|·|eb|
+//! The bound: write the document a = sd·qa + ea and the kept vector
+//! b = sk·qb + eb (s the scales, q the integers, e the rounding left over).
+//! Then a·b − sd·sk(qa·qb) = ea·b + sd·qa·eb, at most |ea|·|b| + |sd·qa|·|eb|
 //! (Cauchy–Schwarz), and `dot` (floats, d products summed in any order)
-//! lies within γ_d·|a|·|b| of a·b, γ_d = d·u/(1 − d·u), u = 2⁻²⁴. With R
-//! the largest |e|, N the largest |v| and M the largest |s·q| of the
-//! cluster: dot(a, b) ≤ s²(qa·qb) + R·N + M·R + γ_d·N². A pair whose
-//! integer product is below (threshold − that) / s² is left out; the cut
-//! is rounded down, so rounding in computing it can only let more through.
+//! lies within γ_d·|a|·|b| of a·b, γ_d = d·u/(1 − d·u), u = 2⁻²⁴. With Rd
+//! and Rk the largest |e| as document and as kept vector, N the largest
+//! |v| and M the largest |sd·q| of the cluster:
+//! dot(a, b) ≤ sd·sk(qa·qb) + Rd·N + M·Rk + γ_d·N². A pair whose integer
+//! product is below (threshold − that) / (sd·sk) is left out; the cut is
+//! rounded down, so rounding in computing it can only let more through.
 
 /// Kept vectors per tile: one 64-byte register holds 4 dimensions of 16.
 pub const TILE: usize = 16;
@@ -37,7 +38,7 @@ const MAX_DIM: usize = 16_384;
 pub enum Kernel {
     /// AVX-512 VNNI: 64 byte products an instruction.
     Vnni,
-    /// AVX2: 32 byte products in four instructions.
+    /// AVX2: 32 byte products in three instructions.
     Avx2,
 }
 
@@ -64,32 +65,50 @@ impl Kernel {
     }
 }
 
+/// Kept vectors are bytes of ±127 at one scale (the cluster's largest
+/// component / 127) and documents bytes of ±127 (VNNI) or ±63 (AVX2, see
+/// `screen_avx2`) at another.
 pub struct Screen {
     kernel: Kernel,
-    scale: f64,
     /// Dimensions, padded to a multiple of 4 (the pad is zeros).
     padded: usize,
-    dim: usize,
     /// Integer products below this cannot reach the threshold.
     cut: i64,
 }
 
-/// A cluster's documents, quantised: `padded` signed bytes each, and each
-/// one's sum (VNNI multiplies unsigned by signed bytes, so kept vectors
-/// are stored offset by 128 and the offset's share, 128·Σq, comes off).
+/// A cluster's vectors, quantised: as documents (`padded` signed bytes
+/// each, and each one's sum: kept vectors are stored offset by 128, so the
+/// offset's share, 128·Σq, comes off) and, where the scales differ, as
+/// kept vectors.
 pub struct Quantised {
-    pub bytes: Vec<i8>,
+    padded: usize,
+    docs: Vec<i8>,
     pub sums: Vec<i64>,
+    kept: Option<Vec<i8>>,
+}
+
+impl Quantised {
+    /// Vector `i` as a document is screened.
+    pub fn doc(&self, i: usize) -> &[i8] {
+        &self.docs[i * self.padded..(i + 1) * self.padded]
+    }
+
+    /// Vector `i` as it joins the tiles when kept.
+    pub fn kept(&self, i: usize) -> &[i8] {
+        let bytes = self.kept.as_ref().unwrap_or(&self.docs);
+        &bytes[i * self.padded..(i + 1) * self.padded]
+    }
 }
 
 impl Screen {
-    /// The screen for these vectors at `threshold`, or `None` where the
-    /// CPU cannot run one or the vectors give no scale (all zero).
+    /// The screen for these vectors at `threshold` and the vectors in its
+    /// bytes, or `None` where the CPU cannot run one or the vectors give no
+    /// scale (all zero).
     pub fn new<'a>(
         vectors: impl Iterator<Item = &'a [f32]> + Clone,
         dim: usize,
         threshold: f32,
-    ) -> Option<Screen> {
+    ) -> Option<(Screen, Quantised)> {
         Screen::with_kernel(Kernel::best()?, vectors, dim, threshold)
     }
 
@@ -99,7 +118,7 @@ impl Screen {
         vectors: impl Iterator<Item = &'a [f32]> + Clone,
         dim: usize,
         threshold: f32,
-    ) -> Option<Screen> {
+    ) -> Option<(Screen, Quantised)> {
         assert!(
             Kernel::available().contains(&kernel),
             "{kernel:?} on this CPU"
@@ -115,46 +134,68 @@ impl Screen {
         if !(max.is_finite() && max > 0.0) {
             return None;
         }
-        let scale = max as f64 / 127.0;
-        let (mut r, mut n, mut m) = (0f64, 0f64, 0f64);
+        let doc_limit = match kernel {
+            Kernel::Vnni => 127.0,
+            Kernel::Avx2 => 63.0,
+        };
+        let (kept_scale, doc_scale) = (max as f64 / 127.0, max as f64 / doc_limit);
+        let padded = dim.div_ceil(4) * 4;
+        let two = doc_limit != 127.0;
+        let mut q = Quantised {
+            padded,
+            docs: vec![],
+            sums: vec![],
+            kept: two.then(Vec::new),
+        };
+        // The largest rounding left over as a document (rd) and as a kept
+        // vector (rk), the largest length (n) and quantised length (md).
+        let (mut rd, mut rk, mut n, mut md) = (0f64, 0f64, 0f64, 0f64);
         for v in vectors {
-            let (mut e2, mut n2, mut m2) = (0f64, 0f64, 0f64);
+            assert_eq!(v.len(), dim, "vectors of one length");
+            let (mut ed2, mut ek2, mut n2, mut md2) = (0f64, 0f64, 0f64, 0f64);
+            let mut sum = 0i64;
             for &x in v {
-                let q = quantise(x, scale) as f64 * scale;
-                e2 += (x as f64 - q).powi(2);
-                n2 += (x as f64).powi(2);
-                m2 += q * q;
+                let x64 = x as f64;
+                let qd = quantise(x, doc_scale, doc_limit);
+                q.docs.push(qd);
+                sum += qd as i64;
+                let d = qd as f64 * doc_scale;
+                ed2 += (x64 - d).powi(2);
+                md2 += d * d;
+                n2 += x64 * x64;
+                let k = match &mut q.kept {
+                    Some(kept) => {
+                        let qk = quantise(x, kept_scale, 127.0);
+                        kept.push(qk);
+                        qk as f64 * kept_scale
+                    }
+                    None => d,
+                };
+                ek2 += (x64 - k).powi(2);
             }
-            r = r.max(e2.sqrt());
+            q.docs.resize(q.docs.len() + padded - dim, 0);
+            if let Some(kept) = &mut q.kept {
+                kept.resize(kept.len() + padded - dim, 0);
+            }
+            q.sums.push(sum);
+            rd = rd.max(ed2.sqrt());
+            rk = rk.max(ek2.sqrt());
             n = n.max(n2.sqrt());
-            m = m.max(m2.sqrt());
+            md = md.max(md2.sqrt());
         }
         let u = 2f64.powi(-24); // f32's unit roundoff
         let d = dim as f64;
         let gamma = d * u / (1.0 - d * u);
-        // Slack for the f64 arithmetic above (relative 1e-15 on values near 1).
-        let bound = r * n + m * r + gamma * n * n + 1e-9;
-        let cut = ((threshold as f64 - bound) / (scale * scale)).floor() - 1.0;
-        Some(Screen {
+        // a·b − sd·sk(qa·qb) = ea·b + sd·qa·eb (a the document, b the kept
+        // vector); slack for the f64 arithmetic (relative 1e-15 near 1).
+        let bound = rd * n + md * rk + gamma * n * n + 1e-9;
+        let cut = ((threshold as f64 - bound) / (doc_scale * kept_scale)).floor() - 1.0;
+        let screen = Screen {
             kernel,
-            scale,
-            padded: dim.div_ceil(4) * 4,
-            dim,
+            padded,
             cut: cut.clamp(i32::MIN as f64 / 2.0, i32::MAX as f64 / 2.0) as i64,
-        })
-    }
-
-    pub fn quantise<'a>(&self, vectors: impl Iterator<Item = &'a [f32]>) -> Quantised {
-        let mut bytes = vec![];
-        let mut sums = vec![];
-        for v in vectors {
-            assert_eq!(v.len(), self.dim, "vectors of one length");
-            let start = bytes.len();
-            bytes.extend(v.iter().map(|&x| quantise(x, self.scale)));
-            bytes.resize(start + self.padded, 0);
-            sums.push(bytes[start..].iter().map(|&q| q as i64).sum());
-        }
-        Quantised { bytes, sums }
+        };
+        Some((screen, q))
     }
 
     pub fn padded(&self) -> usize {
@@ -176,26 +217,26 @@ impl Screen {
         for d in docs {
             assert_eq!(d.len(), self.padded, "a quantised vector");
         }
-        let clamp = |c: i64| c.clamp(i32::MIN as i64, i32::MAX as i64) as i32;
+        // Both kernels multiply the kept bytes as stored (q + 128), so the
+        // offset's share comes onto the cut.
+        let cuts =
+            sums.map(|s| (self.cut + 128 * s).clamp(i32::MIN as i64, i32::MAX as i64) as i32);
         match self.kernel {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `with_kernel` checked the CPU runs the kernel; the
-            // lengths were checked above. VNNI multiplies the kept bytes as
-            // stored (q + 128), so the offset's share comes onto the cut.
-            Kernel::Vnni => unsafe {
-                screen_vnni(tile, docs, sums.map(|s| clamp(self.cut + 128 * s)))
-            },
+            // lengths were checked above.
+            Kernel::Vnni => unsafe { screen_vnni(tile, docs, cuts) },
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: as above.
-            Kernel::Avx2 => unsafe { screen_avx2(tile, docs, clamp(self.cut)) },
+            // SAFETY: as above; documents are within ±63 (`doc_limit`).
+            Kernel::Avx2 => unsafe { screen_avx2(tile, docs, cuts) },
             #[cfg(not(target_arch = "x86_64"))]
             _ => unreachable!("no kernel is available off x86-64"),
         }
     }
 }
 
-fn quantise(x: f32, scale: f64) -> i8 {
-    (x as f64 / scale).round().clamp(-127.0, 127.0) as i8
+fn quantise(x: f32, scale: f64, limit: f64) -> i8 {
+    (x as f64 / scale).round().clamp(-limit, limit) as i8
 }
 
 /// Kept vectors, 16 to a tile, laid out so one 64-byte load holds four
@@ -241,14 +282,14 @@ impl Tiles {
 /// What the kernels compute, one product at a time (for the tests: on a
 /// CPU without them the float scan is faster).
 #[cfg(test)]
-fn screen_plain(tile: &[u8], docs: [&[i8]; DOCS], cut: i32) -> [u16; DOCS] {
+fn screen_plain(tile: &[u8], docs: [&[i8]; DOCS], cut: i64) -> [u16; DOCS] {
     let mut out = [0u16; DOCS];
     for (i, d) in docs.iter().enumerate() {
         for lane in 0..TILE {
-            let mut acc = 0i32;
+            let mut acc = 0i64;
             for (g, four) in d.chunks_exact(4).enumerate() {
                 for (o, &x) in four.iter().enumerate() {
-                    acc += (tile[g * TILE * 4 + lane * 4 + o] ^ 0x80) as i8 as i32 * x as i32;
+                    acc += (tile[g * TILE * 4 + lane * 4 + o] ^ 0x80) as i8 as i64 * x as i64;
                 }
             }
             if acc >= cut {
@@ -281,33 +322,32 @@ unsafe fn screen_vnni(tile: &[u8], docs: [&[i8]; DOCS], cuts: [i32; DOCS]) -> [u
 }
 
 /// AVX2 has no byte dot product into 32 bits: `maddubs` multiplies
-/// unsigned by signed bytes into pairs summed to 16 bits (saturating), so
-/// the document's sign moves onto the kept byte and its magnitude (≤ 127)
-/// is the unsigned side: each pair sum is at most 2·127·127 < 2¹⁵, exact.
-/// Then `madd` with ones sums pairs into 32 bits. A 64-byte group of the
-/// tile is two registers: lanes 0–7 and 8–15.
+/// unsigned by signed bytes into pairs summed to 16 bits, saturating. The
+/// kept bytes (q + 128 ≤ 255) are the unsigned side and documents are
+/// quantised to ±63, so a pair sum is at most 2·255·63 < 2¹⁵: exact. Then
+/// `madd` with ones sums pairs into 32 bits. A 64-byte group of the tile is
+/// two registers: lanes 0–7 and 8–15.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn screen_avx2(tile: &[u8], docs: [&[i8]; DOCS], cut: i32) -> [u16; DOCS] {
+unsafe fn screen_avx2(tile: &[u8], docs: [&[i8]; DOCS], cuts: [i32; DOCS]) -> [u16; DOCS] {
     use std::arch::x86_64::*;
     let groups = docs[0].len() / 4;
-    let (flip, ones) = (_mm256_set1_epi8(-128), _mm256_set1_epi16(1));
-    let below = _mm256_set1_epi32(cut.saturating_sub(1));
+    let ones = _mm256_set1_epi16(1);
     let mut out = [0u16; DOCS];
     for half in 0..2 {
         let mut acc = [_mm256_setzero_si256(); DOCS];
         for g in 0..groups {
             // SAFETY: the tile holds groups × 64 bytes; each document 4·groups.
             let at = tile.as_ptr().add(g * 64 + half * 32) as *const __m256i;
-            let k = _mm256_xor_si256(_mm256_loadu_si256(at), flip);
+            let k = _mm256_loadu_si256(at);
             for i in 0..DOCS {
                 let four = (docs[i].as_ptr().add(g * 4) as *const i32).read_unaligned();
-                let d = _mm256_set1_epi32(four);
-                let pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(d), _mm256_sign_epi8(k, d));
+                let pairs = _mm256_maddubs_epi16(k, _mm256_set1_epi32(four));
                 acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(pairs, ones));
             }
         }
         for i in 0..DOCS {
+            let below = _mm256_set1_epi32(cuts[i].saturating_sub(1));
             let over = _mm256_cmpgt_epi32(acc[i], below);
             let bits = _mm256_movemask_ps(_mm256_castsi256_ps(over)) as u16;
             out[i] |= bits << (8 * half);
@@ -358,15 +398,13 @@ mod tests {
                 // Thresholds at pairs' own values: the hardest case for a cut.
                 for q in [0.5, 0.9, 0.99, 0.999] {
                     let threshold = sorted[(q * (sorted.len() - 1) as f64) as usize];
-                    let screen =
+                    let (screen, qs) =
                         Screen::with_kernel(kernel, vs.iter().map(|v| &v[..]), dim, threshold)
                             .unwrap();
-                    let qs = screen.quantise(vs.iter().map(|v| &v[..]));
-                    let p = screen.padded();
-                    let doc = |i: usize| &qs.bytes[i * p..(i + 1) * p];
-                    let mut tiles = Tiles::new(p);
+                    let doc = |i: usize| qs.doc(i);
+                    let mut tiles = Tiles::new(screen.padded());
                     for i in 0..vs.len() {
-                        tiles.push(doc(i));
+                        tiles.push(qs.kept(i));
                     }
                     let (mut passed, mut needed) = (0, 0);
                     for start in (0..vs.len()).step_by(DOCS) {
@@ -376,7 +414,7 @@ mod tests {
                         let sums = idx.map(|i| qs.sums[i]);
                         for t in 0..vs.len().div_ceil(TILE) {
                             let masks = screen.pass(&tiles, t, docs, sums);
-                            let plain = screen_plain(tiles.tile(t), docs, screen.cut as i32);
+                            let plain = screen_plain(tiles.tile(t), docs, screen.cut);
                             assert_eq!(masks, plain, "{kernel:?}'s lanes");
                             for (i, &a) in idx.iter().enumerate() {
                                 for lane in 0..TILE {

@@ -338,19 +338,20 @@ fn better(best: &mut Option<(f32, usize)>, s: f32, k: usize, threshold: f32) {
 fn by_scan(cluster: &[Doc], threshold: f32) -> Vec<Option<usize>> {
     let dim = cluster.first().map_or(0, |d| d.vector.len());
     let screen = Screen::new(cluster.iter().map(|d| &d.vector[..]), dim, threshold);
-    scan(cluster, threshold, screen.as_ref())
+    scan(cluster, threshold, screen.as_ref().map(|(s, q)| (s, q)))
 }
 
-fn scan(cluster: &[Doc], threshold: f32, screen: Option<&Screen>) -> Vec<Option<usize>> {
+fn scan(
+    cluster: &[Doc],
+    threshold: f32,
+    screen: Option<(&Screen, &Quantised)>,
+) -> Vec<Option<usize>> {
     let dim = cluster.first().map_or(0, |d| d.vector.len());
     let mut kept: Vec<usize> = vec![];
     // The kept vectors side by side, in kept order: a tile is one run of
     // memory, streamed without a pointer per document.
     let mut kept_vecs: Vec<f32> = vec![];
-    let mut screened = screen.map(|s| {
-        let q = s.quantise(cluster.iter().map(|d| &d.vector[..]));
-        (s, q, Tiles::new(s.padded()))
-    });
+    let mut screened = screen.map(|(s, q)| (s, q, Tiles::new(s.padded())));
     let mut of: Vec<Option<usize>> = vec![None; cluster.len()];
     for start in (0..cluster.len()).step_by(BLOCK) {
         let block = &cluster[start..(start + BLOCK).min(cluster.len())];
@@ -380,9 +381,8 @@ fn scan(cluster: &[Doc], threshold: f32, screen: Option<&Screen>) -> Vec<Option<
                 None => {
                     kept.push(start + i);
                     kept_vecs.extend_from_slice(&d.vector);
-                    if let Some((s, q, tiles)) = &mut screened {
-                        let p = s.padded();
-                        tiles.push(&q.bytes[(start + i) * p..(start + i + 1) * p]);
+                    if let Some((_, q, tiles)) = &mut screened {
+                        tiles.push(q.kept(start + i));
                     }
                 }
             }
@@ -448,8 +448,8 @@ fn screened_pass(
     threshold: f32,
     best: &mut [Option<(f32, usize)>],
 ) {
-    let (dim, p) = (block[0].vector.len(), screen.padded());
-    let doc = |i: usize| &q.bytes[(start + i) * p..(start + i + 1) * p];
+    let dim = block[0].vector.len();
+    let doc = |i: usize| q.doc(start + i);
     for t in 0..kept.len().div_ceil(SCREEN_TILE) {
         let lanes = (kept.len() - t * SCREEN_TILE).min(SCREEN_TILE);
         let valid = (1u32 << lanes) - 1;
@@ -646,9 +646,9 @@ mod tests {
                 );
                 let vecs = || cluster.iter().map(|d| &d.vector[..]);
                 for kernel in Kernel::available() {
-                    let screen = Screen::with_kernel(kernel, vecs(), dim, threshold).unwrap();
+                    let (screen, q) = Screen::with_kernel(kernel, vecs(), dim, threshold).unwrap();
                     assert_eq!(
-                        scan(&cluster, threshold, Some(&screen)),
+                        scan(&cluster, threshold, Some((&screen, &q))),
                         want,
                         "screened ({kernel:?}), at {threshold}, {dim} dimensions"
                     );
