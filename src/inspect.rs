@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _, Result};
 use polars::prelude::*;
 
+use crate::io::store;
 use crate::stats::RunStats;
 
 /// Columns whose value counts are shown when present.
@@ -97,8 +98,50 @@ fn describe_indexed(files: &[PathBuf], opt: &TokenOptions, out: &mut String) -> 
 
 /// Describes the shards of `path` (a folder or one file): Parquet with, for a
 /// run folder, its `excluded/` shards and `stats.json`; or Megatron
-/// `.bin`/`.idx`.
+/// `.bin`/`.idx`. An `s3://` path is first copied to the scratch folder
+/// (what `inspect` reads of it: the shards, `excluded/`, `stats.json`):
+/// polars and the Megatron reader read local files.
 pub fn inspect(path: &Path, text_column: &str, tokens: &TokenOptions) -> Result<String> {
+    if !store::is_remote(path) {
+        return inspect_local(path, text_column, tokens);
+    }
+    let local = store::scratch_dir().join("inspect");
+    let url = path.to_string_lossy().trim_end_matches('/').to_string();
+    let wanted = |rel: &str| {
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        let shard = [".parquet", ".idx", ".bin"]
+            .iter()
+            .any(|e| name.ends_with(e))
+            && !name.starts_with('.');
+        let top = !rel.contains('/');
+        (top && (shard || name == "stats.json"))
+            || (rel.starts_with("excluded/") && rel.matches('/').count() == 1 && shard)
+    };
+    if store::exists(path)? {
+        // One object.
+        let name = url.rsplit('/').next().unwrap_or("file");
+        store::copy(path, &local.join(name))?;
+        let out = inspect_local(&local.join(name), text_column, tokens)?;
+        return Ok(out.replace(&local.join(name).display().to_string(), &url));
+    }
+    let mut found = false;
+    for p in store::list(path)? {
+        let rel = p.to_string_lossy()[url.len()..]
+            .trim_start_matches('/')
+            .to_string();
+        if wanted(&rel) {
+            store::copy(&p, &local.join(&rel))?;
+            found = true;
+        }
+    }
+    if !found {
+        bail!("{url} holds no shards (nothing under it, or no .parquet/.idx files)");
+    }
+    let out = inspect_local(&local, text_column, tokens)?;
+    Ok(out.replace(&local.display().to_string(), &url))
+}
+
+fn inspect_local(path: &Path, text_column: &str, tokens: &TokenOptions) -> Result<String> {
     let mut out = String::new();
     if path.is_file() && is_indexed(path) {
         describe_indexed(&[path.to_path_buf()], tokens, &mut out)?;

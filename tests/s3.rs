@@ -331,6 +331,14 @@ fn a_pipeline_reading_and_writing_s3_gives_the_local_bytes_and_resumes() {
         local.keys().collect::<Vec<_>>(),
         remote.keys().collect::<Vec<_>>()
     );
+    // `sluice inspect` of the bucket folder says what it says of the local one.
+    let inspect = |p: &str| stdout(&run_ok(tmp.path(), &["inspect", p]));
+    let local_out_s = local_out.to_str().unwrap();
+    assert_eq!(
+        inspect(&out).replace(&out, "OUT"),
+        inspect(local_out_s).replace(local_out_s, "OUT")
+    );
+    assert!(inspect(&out).contains("(dropped documents)"));
 
     // A crash in the middle of the near-duplicate phase (after dedup_exact):
     // no marker for that task; the rerun does only what is missing and ends
