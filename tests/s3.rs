@@ -340,6 +340,45 @@ fn a_pipeline_reading_and_writing_s3_gives_the_local_bytes_and_resumes() {
     );
     assert!(inspect(&out).contains("(dropped documents)"));
 
+    // The trainers read from and write to the bucket, leaving nothing on
+    // disk under a folder named `s3:`.
+    let q = fixtures.display().to_string();
+    let body = format!(
+        "[train]\npositive = [\"{input}/python_docs.jsonl.zst\", {:?}]\nnegative = [{:?}]\n\
+         holdout_fraction = 0.3\n\n[model]\ndim = 16\nbucket = 50000\nepoch = 10\n\n\
+         [output]\ndir = \"s3://{BUCKET}/models/quality\"\n",
+        format!("{q}/speeches.jsonl.gz"),
+        format!("{q}/web_pages.parquet"),
+    );
+    let spec = write_spec(tmp.path(), "classifier.toml", &body);
+    run_ok(
+        tmp.path(),
+        &["train-classifier", spec.to_str().unwrap(), "-q"],
+    );
+    let tok = std::fs::read_to_string(repo().join("pipelines/tokenizer.toml"))
+        .unwrap()
+        .replace("\"fixtures/quickstart/", &format!("\"{q}/"))
+        .replace(
+            "\"out/tokenizer\"",
+            &format!("\"s3://{BUCKET}/models/tokenizer\""),
+        );
+    let spec = write_spec(tmp.path(), "tokenizer.toml", &tok);
+    run_ok(
+        tmp.path(),
+        &["train-tokenizer", spec.to_str().unwrap(), "-q"],
+    );
+    let models = remote_files(&format!("s3://{BUCKET}/models"));
+    assert_eq!(
+        models.keys().collect::<Vec<_>>(),
+        [
+            "quality/model.bin",
+            "quality/report.json",
+            "tokenizer/report.json",
+            "tokenizer/tokenizer.json"
+        ]
+    );
+    assert!(!tmp.path().join("s3:").exists(), "a local folder named s3:");
+
     // A crash in the middle of the near-duplicate phase (after dedup_exact):
     // no marker for that task; the rerun does only what is missing and ends
     // with the same bytes.

@@ -219,7 +219,13 @@ pub fn run(spec_path: &Path, quiet: bool) -> Result<()> {
     let spec = ClassifierSpec::load(spec_path)?;
     let t = &spec.train;
     let out = &spec.output.dir;
-    let work = out.join("_work");
+    // fastText trains from and saves to local files: for an output in a
+    // bucket they live in scratch, and the model and report are uploaded.
+    let work = match crate::io::store::is_remote(out) {
+        true => crate::io::store::scratch_dir().join("classifier"),
+        false => out.join("_work"),
+    };
+    crate::io::store::check_writable(out)?;
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
     let create = |p: PathBuf| -> Result<BufWriter<std::fs::File>> {
@@ -317,14 +323,13 @@ pub fn run(spec_path: &Path, quiet: bool) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("fastText training failed: {e}"))?;
     let train_seconds = trained.elapsed().as_secs_f64();
     let model_path = out.join("model.bin");
-    let tmp = out.join(".model.bin.tmp");
+    let tmp = crate::io::store::staging(&model_path);
     ft.save_model(&tmp.display().to_string())
         .map_err(|e| anyhow::anyhow!("cannot save the model: {e}"))?;
-    std::fs::rename(&tmp, &model_path)?;
-
     // The held-out split, scored by the saved model as the pipeline reads
     // it, and by the C++ library that trained it (they must agree).
-    let ours = FastTextModel::load(&model_path)?;
+    let ours = FastTextModel::load(&tmp)?;
+    crate::io::store::commit(&tmp, &model_path)?;
     let mut scored = vec![];
     let mut max_diff = 0f32;
     let hp = work.join("holdout.txt");

@@ -211,7 +211,9 @@ fn compare_hf(
     let t = &spec.tokenizer;
     let out = std::process::Command::new(python)
         .args(["-c", HF_COMPARE])
-        .arg(spec.output.dir.join("tokenizer.json"))
+        .arg(crate::io::store::local_copy(
+            &spec.output.dir.join("tokenizer.json"),
+        )?)
         .arg(folder)
         .arg(t.vocab_size.to_string())
         .arg(t.min_frequency.to_string())
@@ -248,7 +250,13 @@ pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
     let (pre, pattern) = spec.pre_tokenizer().map_err(anyhow::Error::msg)?;
     let required = spec.required_tokens().map_err(anyhow::Error::msg)?;
     let t = &spec.tokenizer;
-    let compare_dir = spec.output.dir.join("_compare");
+    // The Hugging Face comparison runs in a local Python: its files (and
+    // a local copy of the tokenizer) go to scratch when the output is in
+    // a bucket.
+    let compare_dir = match crate::io::store::is_remote(&spec.output.dir) {
+        true => crate::io::store::scratch_dir().join("compare"),
+        false => spec.output.dir.join("_compare"),
+    };
     if spec.report.compare_hf.is_some() {
         let _ = std::fs::remove_dir_all(&compare_dir);
         std::fs::create_dir_all(&compare_dir)
@@ -357,7 +365,7 @@ pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
         encoder: Encoder::new(bpe),
     };
     let dir = &spec.output.dir;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    crate::io::store::create_dir_all(dir)?;
     write_atomic(
         &dir.join("tokenizer.json"),
         serde_json::to_string_pretty(&tokenizer.to_json())?.as_bytes(),
