@@ -377,9 +377,9 @@ fn a_jsonl_key_missing_from_the_first_lines_is_named() {
     let mut body = String::new();
     for i in 0..1100 {
         let late = match i {
-            1050 | 1070 => format!(", \"late\": \"v{i}\""),
-            1060 => ", \"empty\": {}".to_string(),
-            _ => String::new(),
+            1050 | 1070 => format!(", \"late\": \"v{i}\", \"meta\": {{\"a\": 1}}"),
+            1060 => ", \"empty\": {}, \"meta\": {\"a\": 2, \"b\": 3}".to_string(),
+            _ => ", \"meta\": {\"a\": 0}".to_string(),
         };
         body.push_str(&format!(
             "{{\"id\": \"d{i}\", \"text\": \"document {i}\"{late}}}\n"
@@ -399,6 +399,14 @@ fn a_jsonl_key_missing_from_the_first_lines_is_named() {
     assert!(
         !err.contains("`empty`"),
         "an empty value loses nothing: {err}"
+    );
+    assert!(
+        err.contains("docs.jsonl:1061: key `meta.b` is not among the columns"),
+        "a key inside an object: {err}"
+    );
+    assert!(
+        !err.contains("`meta`") && !err.contains("`meta.a`"),
+        "{err}"
     );
 }
 

@@ -302,6 +302,30 @@ fn jsonl_schema(task: &InputTask, spec: &InputSpec) -> Result<SchemaRef> {
     Ok(Arc::new(Schema::new(fields)))
 }
 
+/// Keys of `m` (and, inside objects the columns hold as structs, their
+/// keys, as `outer.inner`) that have no field: their values would be lost.
+/// Keys holding nothing (null, {}) lose nothing and are not listed.
+fn unknown_keys(
+    m: &Map<String, Value>,
+    fields: &arrow::datatypes::Fields,
+    prefix: &str,
+    out: &mut Vec<String>,
+) {
+    for (k, v) in m {
+        if v.is_null() || v.as_object().is_some_and(|o| o.is_empty()) {
+            continue;
+        }
+        match fields.find(k) {
+            None => out.push(format!("{prefix}{k}")),
+            Some((_, f)) => {
+                if let (DataType::Struct(children), Value::Object(inner)) = (f.data_type(), v) {
+                    unknown_keys(inner, children, &format!("{prefix}{k}."), out);
+                }
+            }
+        }
+    }
+}
+
 struct JsonlReader {
     lines: Box<dyn BufRead + Send>,
     schema: SchemaRef,
@@ -326,9 +350,10 @@ impl JsonlReader {
     /// Keys holding nothing (null, {}) lose nothing and are not named.
     fn note_unknown_keys(&mut self, row: &Value, location: &str) {
         let Value::Object(m) = row else { return };
-        for (k, v) in m {
-            let empty = v.is_null() || v.as_object().is_some_and(|o| o.is_empty());
-            if empty || self.named.contains(k) || self.schema.field_with_name(k).is_ok() {
+        let mut unknown = vec![];
+        unknown_keys(m, self.schema.fields(), "", &mut unknown);
+        for k in unknown {
+            if self.named.contains(&k) {
                 continue;
             }
             eprintln!(
@@ -337,7 +362,7 @@ impl JsonlReader {
                  (put a line with it among the first)",
                 self.file
             );
-            self.named.insert(k.clone());
+            self.named.insert(k);
         }
     }
 
