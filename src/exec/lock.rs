@@ -52,7 +52,12 @@ impl RunLock {
             if store::create_new(&path, &bytes)? {
                 return Ok(RunLock { path });
             }
-            let held = store::read(&path).ok();
+            let held = match store::read(&path) {
+                Ok(bytes) => Some(bytes),
+                // Released between our attempt and this look: try again.
+                Err(_) if !store::exists(&path)? => continue,
+                Err(_) => None,
+            };
             let holder = held.and_then(|b| serde_json::from_slice::<Holder>(&b).ok());
             match holder {
                 Some(h) if h.host == me.host && !alive(&h) => {
