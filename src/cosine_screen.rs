@@ -1,6 +1,6 @@
 //! An integer screen for "is the cosine of these two unit vectors at least
 //! `threshold`?", used by `dedup_semantic`'s exact scan. Vectors of a
-//! cluster are quantised to 8 bits with one scale; the integer dot product
+//! cluster are quantised to bytes (a scale per side: see `Screen`); the integer dot product
 //! of two quantised vectors, plus a proven bound on its error, tells which
 //! pairs cannot reach the threshold. Only the others get the float `dot`,
 //! so decisions are exactly those of comparing every pair with `dot`: the
@@ -140,12 +140,11 @@ impl Screen {
         };
         let (kept_scale, doc_scale) = (max as f64 / 127.0, max as f64 / doc_limit);
         let padded = dim.div_ceil(4) * 4;
-        let two = doc_limit != 127.0;
         let mut q = Quantised {
             padded,
             docs: vec![],
             sums: vec![],
-            kept: two.then(Vec::new),
+            kept: (doc_limit != 127.0).then(Vec::new),
         };
         // The largest rounding left over as a document (rd) and as a kept
         // vector (rk), the largest length (n) and quantised length (md).

@@ -105,8 +105,8 @@ pub fn inspect(path: &Path, text_column: &str, tokens: &TokenOptions) -> Result<
     if !store::is_remote(path) {
         return inspect_local(path, text_column, tokens);
     }
-    let local = store::scratch_dir().join("inspect");
     let url = path.to_string_lossy().trim_end_matches('/').to_string();
+    let local = store::local_for(Path::new(&url));
     let wanted = |rel: &str| {
         let name = rel.rsplit('/').next().unwrap_or(rel);
         let shard = [".parquet", ".idx", ".bin"]
@@ -119,10 +119,9 @@ pub fn inspect(path: &Path, text_column: &str, tokens: &TokenOptions) -> Result<
     };
     if store::exists(path)? {
         // One object.
-        let name = url.rsplit('/').next().unwrap_or("file");
-        store::copy(path, &local.join(name))?;
-        let out = inspect_local(&local.join(name), text_column, tokens)?;
-        return Ok(out.replace(&local.join(name).display().to_string(), &url));
+        store::copy(path, &local)?;
+        let out = inspect_local(&local, text_column, tokens)?;
+        return Ok(out.replace(&local.display().to_string(), &url));
     }
     let mut found = false;
     for p in store::list(path)? {

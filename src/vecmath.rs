@@ -125,6 +125,31 @@ pub fn dots4x2(a: [&[f32]; 4], b: [&[f32]; 2]) -> [[f32; 2]; 4] {
     a.map(|a| [dot(a, b[0]), dot(a, b[1])])
 }
 
+/// Every dot product of four vectors with `n` others (`b(j)`), two of
+/// those at a time (`dots4x2`), handed to `f(i, j, dot)` in the order of
+/// j: each product the bits of `dot`.
+pub fn dots4xn<'b>(
+    a: [&[f32]; 4],
+    n: usize,
+    b: impl Fn(usize) -> &'b [f32],
+    mut f: impl FnMut(usize, usize, f32),
+) {
+    let mut j = 0;
+    while j + 2 <= n {
+        let d = dots4x2(a, [b(j), b(j + 1)]);
+        for (i, d) in d.iter().enumerate() {
+            f(i, j, d[0]);
+            f(i, j + 1, d[1]);
+        }
+        j += 2;
+    }
+    if j < n {
+        for (i, v) in a.iter().enumerate() {
+            f(i, j, dot(v, b(j)));
+        }
+    }
+}
+
 /// Squared Euclidean distance.
 pub fn l2sq(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]

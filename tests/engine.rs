@@ -10,13 +10,15 @@ use common::*;
 
 /// The quickstart pipeline with its output in `out`, inputs from the repo's fixtures.
 fn quickstart_spec(dir: &Path, out: &Path) -> std::path::PathBuf {
-    let src = std::fs::read_to_string(repo().join("pipelines/quickstart.toml")).unwrap();
-    let src = src
-        .replace(
-            "\"fixtures/quickstart\"",
-            &format!("{:?}", repo().join("fixtures/quickstart")),
-        )
-        .replace("\"out/quickstart\"", &format!("{:?}", out));
+    quickstart_spec_over(dir, &repo().join("fixtures/quickstart"), out)
+}
+
+/// The quickstart pipeline over the files of `input`, its output in `out`.
+fn quickstart_spec_over(dir: &Path, input: &Path, out: &Path) -> std::path::PathBuf {
+    let src = std::fs::read_to_string(repo().join("pipelines/quickstart.toml"))
+        .unwrap()
+        .replace("\"fixtures/quickstart\"", &format!("{input:?}"))
+        .replace("\"out/quickstart\"", &format!("{out:?}"));
     write_spec(dir, "quickstart.toml", &src)
 }
 
@@ -299,12 +301,7 @@ fn an_input_file_written_since_the_run_started_is_named() {
         let f = f.unwrap().path();
         std::fs::copy(&f, input.join(f.file_name().unwrap())).unwrap();
     }
-    let out = tmp.path().join("out");
-    let src = std::fs::read_to_string(repo().join("pipelines/quickstart.toml"))
-        .unwrap()
-        .replace("\"fixtures/quickstart\"", &format!("{input:?}"))
-        .replace("\"out/quickstart\"", &format!("{out:?}"));
-    let spec = write_spec(tmp.path(), "quickstart.toml", &src);
+    let spec = quickstart_spec_over(tmp.path(), &input, &tmp.path().join("out"));
     run_ok(tmp.path(), &["run", spec.to_str().unwrap(), "-q"]);
 
     // The same bytes and size, written again later (a regenerated shard).

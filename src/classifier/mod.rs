@@ -221,10 +221,7 @@ pub fn run(spec_path: &Path, quiet: bool) -> Result<()> {
     let out = &spec.output.dir;
     // fastText trains from and saves to local files: for an output in a
     // bucket they live in scratch, and the model and report are uploaded.
-    let work = match crate::io::store::is_remote(out) {
-        true => crate::io::store::scratch_dir().join("classifier"),
-        false => out.join("_work"),
-    };
+    let work = crate::io::store::local_for(&out.join("_work"));
     crate::io::store::check_writable(out)?;
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;

@@ -387,13 +387,13 @@ impl Runner<'_> {
     }
 }
 
-/// Creates the output folder and checks that it is writable. With `force`,
-/// or when the folder holds no plan of an earlier run, removes what a sluice
-/// run may have left there (its shards, `excluded/`, `_work/`, `stats.json`),
-/// so that a new run never mixes with old output. Other files stay.
+/// With `force`, or when the folder holds no plan of an earlier run,
+/// removes what a sluice run may have left there (its shards, `excluded/`,
+/// `_work/`, `stats.json`), so that a new run never mixes with old output.
+/// Other files stay. The driver holds the output's lock by now, which made
+/// the folder and checked it is writable.
 fn prepare_output(layout: &Layout, force: bool) -> Result<()> {
     let out = &layout.out;
-    store::check_writable(out)?;
     let plan = layout.work.join("plan.json");
     let planned = store::exists(&plan)?;
     if !force && planned {
@@ -467,10 +467,10 @@ fn plan_change(old: &PlanRecord, new: &PlanRecord) -> String {
     if old.spec != new.spec {
         return "the spec has changed".into();
     }
-    let files = |r: &PlanRecord| -> BTreeMap<PathBuf, InputFile> {
+    let files = |r: &PlanRecord| -> BTreeMap<PathBuf, Arc<InputFile>> {
         r.tasks
             .iter()
-            .map(|t| (t.file.path.clone(), (*t.file).clone()))
+            .map(|t| (t.file.path.clone(), t.file.clone()))
             .collect()
     };
     let (before, now) = (files(old), files(new));

@@ -263,15 +263,7 @@ pub fn list_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = vec![];
     for entry in read_dir(dir)? {
         let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
-        let file = match entry.file_type() {
-            Ok(t) if t.is_symlink() => entry_meta(&entry)?.is_some_and(|m| m.is_file()),
-            Ok(t) => t.is_file(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot read {}", entry.path().display()))
-            }
-        };
-        if file {
+        if entry_type(&entry)?.is_some_and(|t| t.is_file()) {
             out.push(entry.path());
         }
     }
@@ -329,14 +321,24 @@ fn entry_meta(entry: &std::fs::DirEntry) -> Result<Option<std::fs::Metadata>> {
     }
 }
 
+/// An entry's own type (a link is a link); None when it went away. The
+/// type comes with the listing on most filesystems: no look at the file.
+fn entry_type(entry: &std::fs::DirEntry) -> Result<Option<std::fs::FileType>> {
+    match entry.file_type() {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", entry.path().display())),
+    }
+}
+
 fn list_local(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     for entry in read_dir(dir)? {
         let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
         let path = entry.path();
-        let Some(meta) = entry_meta(&entry)? else {
+        let Some(kind) = entry_type(&entry)? else {
             continue;
         };
-        if meta.is_dir() {
+        if kind.is_dir() {
             list_local(&path, out)?;
         } else {
             out.push(path);

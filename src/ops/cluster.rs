@@ -32,7 +32,7 @@ use super::{
 };
 use crate::ann::{graph_from, Ann, AnnParams};
 use crate::pipeline::spec::SpecError;
-use crate::vecmath::{dot, dots4x2, l2sq, normalize};
+use crate::vecmath::{dot, dots4xn, l2sq, normalize};
 
 fn d_seed() -> u64 {
     1
@@ -427,26 +427,17 @@ impl Cluster {
             for q in quads.by_ref() {
                 let q = [q[0], q[1], q[2], q[3]];
                 let mut best = [(0usize, f32::INFINITY); 4];
-                let mut offer = |i: usize, j: usize, s: f32| {
-                    let d = 1.0 - s;
-                    if d < best[i].1 {
-                        best[i] = (j, d);
-                    }
-                };
-                let mut j = 0;
-                while j + 2 <= centroids.len() {
-                    let d = dots4x2(q, [&centroids[j], &centroids[j + 1]]);
-                    for (i, d) in d.iter().enumerate() {
-                        offer(i, j, d[0]);
-                        offer(i, j + 1, d[1]);
-                    }
-                    j += 2;
-                }
-                if j < centroids.len() {
-                    for (i, v) in q.iter().enumerate() {
-                        offer(i, j, dot(v, &centroids[j]));
-                    }
-                }
+                dots4xn(
+                    q,
+                    centroids.len(),
+                    |j| &centroids[j],
+                    |i, j, s| {
+                        let d = 1.0 - s;
+                        if d < best[i].1 {
+                            best[i] = (j, d);
+                        }
+                    },
+                );
                 out.extend(best);
             }
         }

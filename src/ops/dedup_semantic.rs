@@ -31,7 +31,7 @@ use crate::ann::{graph_from, Ann, AnnParams};
 use crate::cosine_screen::{Quantised, Screen, Tiles, DOCS as SCREEN_DOCS, TILE as SCREEN_TILE};
 use crate::io::partfile::{put_str, put_u64, read_part, PartWriter};
 use crate::pipeline::spec::SpecError;
-use crate::vecmath::{dot, dots4x2, normalize};
+use crate::vecmath::{dot, dots4xn, normalize};
 
 fn d_eps() -> f64 {
     0.05
@@ -408,21 +408,10 @@ fn float_pass(
         let mut i = 0;
         while i + 4 <= block.len() {
             let a = [0, 1, 2, 3].map(|r| &block[i + r].vector[..]);
-            let mut j = 0;
-            while j + 2 <= tile.len() {
-                let (k0, k1) = (tile[j], tile[j + 1]);
-                let d = dots4x2(a, [v(j), v(j + 1)]);
-                for (b, d) in best[i..i + 4].iter_mut().zip(d) {
-                    better(b, d[0], k0, threshold);
-                    better(b, d[1], k1, threshold);
-                }
-                j += 2;
-            }
-            if j < tile.len() {
-                for (b, a) in best[i..i + 4].iter_mut().zip(a) {
-                    better(b, dot(a, v(j)), tile[j], threshold);
-                }
-            }
+            let quad = &mut best[i..i + 4];
+            dots4xn(a, tile.len(), v, |r, j, s| {
+                better(&mut quad[r], s, tile[j], threshold)
+            });
             i += 4;
         }
         for (b, d) in best[i..].iter_mut().zip(&block[i..]) {

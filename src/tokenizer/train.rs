@@ -253,10 +253,7 @@ pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
     // The Hugging Face comparison runs in a local Python: its files (and
     // a local copy of the tokenizer) go to scratch when the output is in
     // a bucket.
-    let compare_dir = match crate::io::store::is_remote(&spec.output.dir) {
-        true => crate::io::store::scratch_dir().join("compare"),
-        false => spec.output.dir.join("_compare"),
-    };
+    let compare_dir = crate::io::store::local_for(&spec.output.dir.join("_compare"));
     if spec.report.compare_hf.is_some() {
         let _ = std::fs::remove_dir_all(&compare_dir);
         std::fs::create_dir_all(&compare_dir)
