@@ -1,4 +1,6 @@
-//! `sluice inspect`: what a folder of shards holds, by a lazy polars scan:
+//! `sluice inspect`: what a folder of shards holds, reading only the columns
+//! it summarises (Arrow, not polars: polars cannot take every column type a
+//! shard holds, e.g. `embed`'s fixed-size lists, and panicked on them):
 //! rows, columns and types, sizes, text-length quantiles, counts by `lang`,
 //! `source` and `drop_reason`, and the drop reasons of the run's `stats.json`.
 //! Megatron `.bin`/`.idx` shards: documents, sequences, tokens, dtype, and
@@ -8,7 +10,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
-use polars::prelude::*;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
 
 use crate::io::store;
 use crate::stats::RunStats;
@@ -213,7 +216,102 @@ fn inspect_local(path: &Path, text_column: &str, tokens: &TokenOptions) -> Resul
     Ok(out)
 }
 
+/// A column type as a short name (polars' names for the common ones, which
+/// earlier versions printed), whatever the type: nothing in a shard makes
+/// `inspect` fail.
+fn type_name(t: &arrow::datatypes::DataType) -> String {
+    use arrow::datatypes::DataType as T;
+    match t {
+        T::Utf8 | T::LargeUtf8 | T::Utf8View => "str".into(),
+        T::Boolean => "bool".into(),
+        T::Int8 => "i8".into(),
+        T::Int16 => "i16".into(),
+        T::Int32 => "i32".into(),
+        T::Int64 => "i64".into(),
+        T::UInt8 => "u8".into(),
+        T::UInt16 => "u16".into(),
+        T::UInt32 => "u32".into(),
+        T::UInt64 => "u64".into(),
+        T::Float16 => "f16".into(),
+        T::Float32 => "f32".into(),
+        T::Float64 => "f64".into(),
+        T::Binary | T::LargeBinary | T::BinaryView => "binary".into(),
+        T::Null => "null".into(),
+        T::List(f) | T::LargeList(f) | T::ListView(f) | T::LargeListView(f) => {
+            format!("list[{}]", type_name(f.data_type()))
+        }
+        T::FixedSizeList(f, n) => format!("fixed_size_list<{}, {n}>", type_name(f.data_type())),
+        T::Struct(fields) => {
+            let inner: Vec<String> = fields
+                .iter()
+                .map(|f| format!("{}: {}", f.name(), type_name(f.data_type())))
+                .collect();
+            format!("struct{{{}}}", inner.join(", "))
+        }
+        T::Dictionary(_, v) => format!("dictionary<{}>", type_name(v)),
+        T::Decimal32(p, s) | T::Decimal64(p, s) => format!("decimal({p}, {s})"),
+        T::Decimal128(p, s) | T::Decimal256(p, s) => format!("decimal({p}, {s})"),
+        other => other.to_string().to_lowercase(),
+    }
+}
+
+/// The Parquet shards' metadata: rows, and the union of their columns (shards
+/// of one folder may differ: inputs with different columns).
+fn shard_schemas(files: &[PathBuf]) -> Result<(u64, Vec<arrow::datatypes::FieldRef>)> {
+    let mut rows = 0u64;
+    let mut union: Vec<arrow::datatypes::FieldRef> = vec![];
+    for f in files {
+        // Through the store's reader, which stops a decoder that reads past
+        // the end of a corrupt file for ever.
+        let file = store::open(f)?;
+        let b = ParquetRecordBatchReaderBuilder::try_new(file)
+            .with_context(|| format!("{}: not a readable Parquet file", f.display()))?;
+        rows += b.metadata().file_metadata().num_rows().max(0) as u64;
+        for field in b.schema().fields() {
+            if !union.iter().any(|u| u.name() == field.name()) {
+                union.push(field.clone());
+            }
+        }
+    }
+    Ok((rows, union))
+}
+
+/// Calls `each` with every batch of `column` (as strings) in the shards that
+/// have it, reading that column only.
+fn scan_column(
+    files: &[PathBuf],
+    column: &str,
+    mut each: impl FnMut(&arrow::array::StringArray),
+) -> Result<()> {
+    use arrow::array::Array as _;
+    for f in files {
+        // Through the store's reader, which stops a decoder that reads past
+        // the end of a corrupt file for ever.
+        let file = store::open(f)?;
+        let b = ParquetRecordBatchReaderBuilder::try_new(file)
+            .with_context(|| format!("{}: not a readable Parquet file", f.display()))?;
+        let Some(i) = b.schema().fields().iter().position(|x| x.name() == column) else {
+            continue;
+        };
+        let mask = ProjectionMask::roots(b.parquet_schema(), [i]);
+        for batch in b.with_projection(mask).build()? {
+            let batch =
+                batch.with_context(|| format!("{}: cannot read `{column}`", f.display()))?;
+            let col = batch.column(0);
+            let strings = arrow::compute::cast(col, &arrow::datatypes::DataType::Utf8)
+                .with_context(|| format!("{}: `{column}` is not text", f.display()))?;
+            let strings = strings
+                .as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .ok_or_else(|| anyhow::anyhow!("internal error (a bug): cast to Utf8"))?;
+            each(strings);
+        }
+    }
+    Ok(())
+}
+
 fn describe(files: &[PathBuf], text_column: &str, out: &mut String) -> Result<()> {
+    use arrow::array::Array as _;
     let bytes: u64 = files
         .iter()
         .filter_map(|f| std::fs::metadata(f).ok())
@@ -225,100 +323,66 @@ fn describe(files: &[PathBuf], text_column: &str, out: &mut String) -> Result<()
         files.len(),
         bytes as f64 / 1e6
     )?;
-    let paths: Vec<PlRefPath> = files
-        .iter()
-        .map(|p| PlRefPath::new(p.to_string_lossy().as_ref()))
-        .collect();
-    // Shards of one folder may differ in columns (inputs with different
-    // columns): scan them under the union of their schemas.
-    let mut union = Schema::default();
-    for p in &paths {
-        let s = LazyFrame::scan_parquet(p.clone(), ScanArgsParquet::default())?.collect_schema()?;
-        for (name, dtype) in s.iter() {
-            if union.get(name).is_none() {
-                union.with_column(name.clone(), dtype.clone());
-            }
-        }
-    }
-    let args = ScanArgsParquet {
-        allow_missing_columns: true,
-        schema: Some(Arc::new(union)),
-        ..Default::default()
-    };
-    let lf = anyhow::Context::context(
-        LazyFrame::scan_parquet_files(paths.into_iter().collect(), args),
-        "cannot scan the Parquet shards",
-    )?;
-    let schema = anyhow::Context::context(
-        lf.clone().collect_schema(),
-        "cannot read the shards' schema",
-    )?;
-    let rows = lf.clone().select([len().alias("rows")]).collect()?;
-    let rows = rows.column("rows")?.get(0)?.try_extract::<u64>()?;
+    let (rows, fields) = shard_schemas(files)?;
     writeln!(out, "rows: {rows}")?;
     writeln!(out, "columns:")?;
-    for (name, dtype) in schema.iter() {
-        writeln!(out, "  {name:<24} {dtype}")?;
+    for f in &fields {
+        writeln!(out, "  {:<24} {}", f.name(), type_name(f.data_type()))?;
     }
-    if schema.get(text_column).is_some() && rows > 0 {
-        let len = col(text_column).str().len_chars();
-        let mut exprs: Vec<Expr> = QUANTILES
-            .iter()
-            .map(|q| {
-                len.clone()
-                    .quantile(lit(*q), QuantileMethod::Nearest)
-                    .alias(format!("q{q}"))
-            })
-            .collect();
-        exprs.push(len.clone().mean().alias("mean"));
-        exprs.push(len.sum().alias("total"));
-        let q = lf.clone().select(exprs).collect()?;
-        let value =
-            |name: &str| -> Result<f64> { Ok(q.column(name)?.get(0)?.try_extract::<f64>()?) };
-        writeln!(out, "text length (characters):")?;
-        let mut line = String::new();
-        for qv in QUANTILES {
-            write!(
-                line,
-                "  p{:<4} {:>10.0}",
-                qv * 100.0,
-                value(&format!("q{qv}"))?
-            )?;
-        }
-        writeln!(out, "{line}")?;
-        writeln!(
-            out,
-            "  mean {:>10.1}  total {:>14.0}",
-            value("mean")?,
-            value("total")?
-        )?;
-    }
-    for name in COUNT_COLUMNS {
-        if schema.get(name).is_none() {
-            continue;
-        }
-        let counts = lf
-            .clone()
-            .group_by([col(*name)])
-            .agg([len().alias("n")])
-            .sort(
-                ["n", *name],
-                SortMultipleOptions::default().with_order_descending_multi([true, false]),
-            )
-            .limit(20)
-            .collect()?;
-        writeln!(out, "by {name} (top 20):")?;
-        let keys = counts.column(name)?.cast(&DataType::String)?;
-        let keys = keys.str()?;
-        let ns = counts.column("n")?.cast(&DataType::UInt64)?;
-        let ns = ns.u64()?;
-        for (k, n) in keys.iter().zip(ns.iter()) {
+    let is_text = |name: &str| {
+        fields.iter().any(|f| {
+            f.name() == name
+                && matches!(
+                    f.data_type(),
+                    arrow::datatypes::DataType::Utf8
+                        | arrow::datatypes::DataType::LargeUtf8
+                        | arrow::datatypes::DataType::Utf8View
+                )
+        })
+    };
+    if is_text(text_column) && rows > 0 {
+        // One length per document: 4 bytes each, for exact quantiles.
+        let mut lens: Vec<u32> = Vec::with_capacity(rows.min(1 << 28) as usize);
+        scan_column(files, text_column, |texts| {
+            for t in texts.iter().flatten() {
+                lens.push(t.chars().count() as u32);
+            }
+        })?;
+        lens.sort_unstable();
+        if !lens.is_empty() {
+            let total: u64 = lens.iter().map(|&l| l as u64).sum();
+            // The nearest rank, as polars' `QuantileMethod::Nearest`.
+            let q = |q: f64| lens[((lens.len() - 1) as f64 * q).round() as usize];
+            writeln!(out, "text length (characters):")?;
+            let mut line = String::new();
+            for qv in QUANTILES {
+                write!(line, "  p{:<4} {:>10.0}", qv * 100.0, q(*qv) as f64)?;
+            }
+            writeln!(out, "{line}")?;
             writeln!(
                 out,
-                "  {:<40} {:>10}",
-                k.unwrap_or("(null)"),
-                n.unwrap_or(0)
+                "  mean {:>10.1}  total {:>14.0}",
+                total as f64 / lens.len() as f64,
+                total as f64
             )?;
+        }
+    }
+    for name in COUNT_COLUMNS {
+        if !fields.iter().any(|f| f.name() == name) {
+            continue;
+        }
+        let mut counts: std::collections::HashMap<Option<String>, u64> = Default::default();
+        scan_column(files, name, |values| {
+            for i in 0..values.len() {
+                let k = (!values.is_null(i)).then(|| values.value(i).to_string());
+                *counts.entry(k).or_default() += 1;
+            }
+        })?;
+        let mut counts: Vec<(Option<String>, u64)> = counts.into_iter().collect();
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        writeln!(out, "by {name} (top 20):")?;
+        for (k, n) in counts.into_iter().take(20) {
+            writeln!(out, "  {:<40} {:>10}", k.as_deref().unwrap_or("(null)"), n)?;
         }
     }
     Ok(())

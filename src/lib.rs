@@ -7,6 +7,8 @@ pub mod ann;
 pub mod classifier;
 pub mod cosine_screen;
 pub mod exec;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inspect;
 pub mod io;
 pub mod models;

@@ -167,13 +167,85 @@ impl SlurmArgs {
     }
 }
 
-/// `--workers`, or every core.
+/// `--workers`, or every core. More threads than this many per core only
+/// cost memory (each holds batches in flight): capped, with a note.
+const MAX_WORKERS_PER_CORE: usize = 8;
+
 fn workers_or_all(workers: Option<usize>) -> usize {
-    workers.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    })
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let cap = (cores * MAX_WORKERS_PER_CORE).max(64);
+    match workers {
+        None => cores,
+        Some(0) => {
+            eprintln!("note: --workers 0 taken as 1");
+            1
+        }
+        Some(w) if w > cap => {
+            eprintln!(
+                "note: --workers {w} is more than {MAX_WORKERS_PER_CORE} per core on this \
+                 machine ({cores} cores): using {cap}"
+            );
+            cap
+        }
+        Some(w) => w,
+    }
+}
+
+/// A panic is a bug: said as one, with where it happened. A task that
+/// panics fails as a task (the executor catches it); elsewhere the process
+/// ends with this message.
+fn report_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let at = info
+            .location()
+            .map(|l| format!(" (at {}:{})", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("internal error (a bug; please report it): {what}{at}");
+    }));
+}
+
+/// The words said when Ctrl-C or SIGTERM ends a run; set before the
+/// handler is installed (a signal handler may not allocate).
+static INTERRUPTED: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    if let Some(msg) = INTERRUPTED.get() {
+        // SAFETY: write(2), signal(2) and raise(3) are async-signal-safe;
+        // the message was built before the handler was installed.
+        unsafe {
+            libc::write(2, msg.as_ptr().cast(), msg.len());
+        }
+    }
+    // Die of the signal as before (exit status 130/143), at once: the
+    // markers make the rerun resume.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        libc::raise(sig);
+    }
+}
+
+/// Says, on Ctrl-C or SIGTERM, that the run stopped and how to resume it.
+fn say_when_interrupted(spec: &std::path::Path) {
+    let msg = format!(
+        "\ninterrupted: the run stopped; the tasks it finished are kept. `sluice run {}` \
+         resumes it (`--force` starts over)\n",
+        spec.display()
+    );
+    if INTERRUPTED.set(msg.into_bytes()).is_ok() {
+        // SAFETY: installs a handler that only writes and re-raises.
+        unsafe {
+            libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+            libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -183,7 +255,13 @@ fn main() -> ExitCode {
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
         std::env::set_var("CANDLE_NUM_THREADS", "1");
     }
+    report_panics();
     let cli = Cli::parse();
+    if let Command::Run { spec, executor, .. } = &cli.command {
+        if executor == "local" {
+            say_when_interrupted(spec);
+        }
+    }
     let result = match cli.command {
         Command::Run {
             spec,

@@ -204,11 +204,11 @@ fn a_label_column_and_spec_errors() {
 /// (measured 0.994 against 0.588).
 #[test]
 fn chinese_needs_its_characters_as_tokens() {
-    let shared = repo().join("../shared/data/prose");
-    if !shared.join("zh_reviews.parquet").exists() {
-        eprintln!("!!! SKIPPED: ../shared/data/prose is missing");
+    let Some(shared) =
+        shared("data/prose/zh_reviews.parquet").map(|_| repo().join("../shared/data/prose"))
+    else {
         return;
-    }
+    };
     let tmp = tempfile::tempdir().unwrap();
     let auc = |split: bool| -> f64 {
         let out = tmp.path().join(format!("zh-{split}"));

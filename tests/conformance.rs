@@ -17,16 +17,10 @@ use sluice::ops::gopher::{
 };
 use sluice::text::words::Segmenter;
 
+mod common;
+
 fn conformance_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance");
-    if dir.join("docs.parquet").exists() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "!!! SKIPPED: ../shared/conformance/ is missing; the conformance test did not run"
-        );
-        None
-    }
+    common::shared("conformance/docs.parquet").map(|p| p.parent().unwrap().to_path_buf())
 }
 
 fn columns(path: &PathBuf, names: &[&str]) -> Vec<Vec<Option<String>>> {

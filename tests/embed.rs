@@ -14,13 +14,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use sluice::models::static_embed::StaticEmbedder;
 
 fn wordllama() -> Option<PathBuf> {
-    let p = repo().join("../shared/models/wordllama-l2-256");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("!!! SKIPPED: {} is missing", p.display());
-        None
-    }
+    shared("models/wordllama-l2-256")
 }
 
 /// Every `embedding` of the shards in `dir`, by id.
@@ -109,7 +103,7 @@ fn piecewise_tokenizing_gives_the_pipelines_ids() {
     for f in ["zh_news.parquet", "web_pages.parquet"] {
         texts.extend(read_parquet_column(&q.join(f), "text"));
     }
-    let shared = repo().join("../shared/data/prose");
+    let shared = shared("data/prose").expect("../shared/data/prose beside the model");
     for f in [
         "en_linux_kernel_docs.parquet",
         "zh_reviews.parquet",
@@ -279,11 +273,9 @@ fn model_mistakes_are_named_before_any_data_is_read() {
 /// sort are exercised).
 #[test]
 fn transformer_backend_matches_minilm_reference_vectors() {
-    let dir = repo().join("../shared/models/all-MiniLM-L6-v2");
-    if !dir.is_dir() {
-        eprintln!("!!! SKIPPED: {} is missing", dir.display());
+    let Some(dir) = shared("models/all-MiniLM-L6-v2") else {
         return;
-    }
+    };
     let m = sluice::models::transformer_embed::TransformerEmbedder::load(&dir, 8).unwrap();
     assert_eq!((m.dim, m.max_len), (384, 256));
     let reference: serde_json::Value =

@@ -269,8 +269,9 @@ fn rust_fasttext_matches_the_cpp_library() {
         "emoji 🎉🎉 and \u{0} NUL \t tabs".into(),
         "数字 123 and mixed 中文 text".into(),
     ];
-    let shared = repo().join("../shared/data/lid");
-    if shared.join("lingua_paragraphs.parquet").exists() {
+    if let Some(shared) =
+        shared("data/lid/lingua_paragraphs.parquet").map(|p| p.parent().unwrap().to_path_buf())
+    {
         for (file, every) in [
             ("lingua_paragraphs.parquet", 5),
             ("lingua_sentences.parquet", 10),
@@ -278,10 +279,6 @@ fn rust_fasttext_matches_the_cpp_library() {
             let rows = read_parquet_column(&shared.join(file), "text");
             texts.extend(rows.into_iter().step_by(every));
         }
-    } else {
-        eprintln!(
-            "!!! SKIPPED part: ../shared/data/lid is missing; compared on the built-in texts only"
-        );
     }
     let mut compared = 0;
     for text in &texts {

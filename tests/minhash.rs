@@ -13,15 +13,7 @@ use common::*;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 fn dedup_dir() -> Option<PathBuf> {
-    let d = repo().join("../shared/data/dedup");
-    if d.join("neardup_en/pairs.parquet").exists() {
-        Some(d)
-    } else {
-        eprintln!(
-            "!!! SKIPPED: ../shared/data/dedup is missing; the MinHash accuracy test did not run"
-        );
-        None
-    }
+    shared("data/dedup/neardup_en/pairs.parquet").map(|_| repo().join("../shared/data/dedup"))
 }
 
 /// (id_a, id_b) → Jaccard, for every pair above 0.5.

@@ -121,11 +121,9 @@ fn per_language_rules_follow_the_lang_column_and_overrides() {
 /// and at least 97% of those of 100 characters or more.
 #[test]
 fn chinese_news_prose_survives_the_web_chain() {
-    let input = repo().join("../shared/data/prose/zh_peoples_daily_1998.parquet");
-    if !input.exists() {
-        eprintln!("!!! SKIPPED: {} is missing", input.display());
+    let Some(input) = shared("data/prose/zh_peoples_daily_1998.parquet") else {
         return;
-    }
+    };
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let model = train_fixture_classifier(tmp.path(), "quality", "").join("model.bin");

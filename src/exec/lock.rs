@@ -116,12 +116,17 @@ fn hostname() -> String {
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
-/// Field 22 of /proc/<pid>/stat: when the process started.
-fn process_start(pid: u32) -> Option<u64> {
+/// Fields 3 on of /proc/<pid>/stat (state, ppid, …).
+fn proc_stat(pid: u32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) is in parentheses and may hold spaces.
     let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}
+
+/// Field 22 of /proc/<pid>/stat: when the process started.
+fn process_start(pid: u32) -> Option<u64> {
+    proc_stat(pid)?.get(19)?.parse().ok()
 }
 
 /// Whether the lock's holder (on this host) still runs.
@@ -129,10 +134,23 @@ fn alive(h: &Holder) -> bool {
     // SAFETY: signal 0 only checks that the process exists.
     let exists = unsafe { libc::kill(h.pid as libc::pid_t, 0) } == 0
         || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-    match (exists, h.process_start, process_start(h.pid)) {
-        (false, _, _) => false,
-        (true, Some(then), Some(now)) => then == now,
-        (true, _, _) => true,
+    if !exists {
+        return false;
+    }
+    let stat = proc_stat(h.pid);
+    // A killed run whose parent has not reaped it yet is a zombie: it
+    // exists, with its start time, but runs no more (state Z, or X).
+    if stat
+        .as_ref()
+        .and_then(|f| f.first())
+        .is_some_and(|state| state == "Z" || state == "X")
+    {
+        return false;
+    }
+    let now = stat.and_then(|f| f.get(19)?.parse::<u64>().ok());
+    match (h.process_start, now) {
+        (Some(then), Some(now)) => then == now,
+        _ => true,
     }
 }
 
@@ -180,6 +198,28 @@ mod tests {
         assert!(!alive(&reused));
         reused.process_start = process_start(std::process::id());
         assert!(alive(&reused));
+
+        // A holder killed but not yet reaped (a zombie: its parent has not
+        // waited) exists with its start time, and is not alive.
+        let mut zombie = std::process::Command::new("true").spawn().unwrap();
+        let zpid = zombie.id();
+        let started = process_start(zpid);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while proc_stat(zpid).and_then(|f| f.first().cloned()).as_deref() != Some("Z") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the child never became a zombie"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let holder = Holder {
+            host: hostname(),
+            pid: zpid,
+            process_start: started,
+            since: 0,
+        };
+        assert!(!alive(&holder), "a zombie holds no lock");
+        zombie.wait().unwrap();
 
         // Another host's lock cannot be checked: refused.
         let other = tempfile::tempdir().unwrap();

@@ -167,6 +167,9 @@ pub(crate) fn prepare(spec: &Spec, opts: &RunOptions, role: Role) -> Result<Prep
             );
         }
     }
+    if role != Role::Worker {
+        preflight(&steps, &tasks[0], spec)?;
+    }
     if role != Role::DryRun {
         check_plan(&layout, spec, &tasks)?;
     }
@@ -181,6 +184,43 @@ pub(crate) fn prepare(spec: &Spec, opts: &RunOptions, role: Role) -> Result<Prep
         tasks,
         policy,
     })
+}
+
+/// Checks the steps against the columns of the first input task before any
+/// task runs, so that a step naming a column the rows will not have (a
+/// `keep` column, a key) fails now, not hours in: the streaming ops run on
+/// no rows, the global ops check what they need (as far as the columns
+/// are known: an op that cannot say what its filter passes on ends the
+/// check). A first file that cannot be read is left to its task to report.
+fn preflight(steps: &[crate::ops::Step], first: &InputTask, spec: &Spec) -> Result<()> {
+    let Ok(start) = reader::empty_batch(first, &spec.input) else {
+        return Ok(());
+    };
+    let mut batch = start.batch;
+    for step in steps {
+        let failed = |e: anyhow::Error| {
+            e.context(format!(
+                "step {} (checked against the columns of {} before any task ran)",
+                step.label,
+                first.file.path.display()
+            ))
+        };
+        match &step.op {
+            crate::ops::Op::Stream(s) => batch = s.apply(batch).map_err(failed)?.batch,
+            crate::ops::Op::Global(g) => {
+                match g.check_input(&batch.data.schema()).map_err(failed)? {
+                    Some(schema) => {
+                        batch = DocBatch {
+                            data: RecordBatch::new_empty(schema),
+                            ..batch
+                        }
+                    }
+                    None => return Ok(()),
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A phase as `_work/phases.json` lists it, for `sluice status`.
@@ -257,6 +297,7 @@ pub fn run_spec(spec: &Spec, opts: &RunOptions) -> Result<RunStats> {
     let prepared = prepare(spec, opts, Role::Driver)?;
     let plan = prepared.plan(opts.workers);
     prepared.record_phases(&plan)?;
+    warn_if_short_of_space(&prepared, &plan);
     let runner = prepared.runner(spec, &plan, opts.quiet);
     let pool = pool(opts.workers)?;
     let mut times = vec![];
@@ -264,6 +305,63 @@ pub fn run_spec(spec: &Spec, opts: &RunOptions) -> Result<RunStats> {
         times.push(pool.install(|| runner.run_phase(phase, None))?);
     }
     runner.finish(times)
+}
+
+/// Work space per byte of input for each global step: the rows it observes
+/// are written to `_work` between segments (LZ4, larger than the input's
+/// zstd), beside the op's own files (keys, signatures, vectors, sorted
+/// runs). Measured on the fixtures' dedup pipeline (see README, Disk
+/// space), rounded up.
+const WORK_BYTES_PER_INPUT_BYTE_PER_GLOBAL_STEP: u64 = 4;
+
+/// The disk a run needs at its peak: its output (at most about the input)
+/// and its work files.
+pub fn space_needed(input_bytes: u64, global_steps: usize) -> u64 {
+    input_bytes.saturating_mul(1 + WORK_BYTES_PER_INPUT_BYTE_PER_GLOBAL_STEP * global_steps as u64)
+}
+
+/// Free bytes on the file system holding `dir` (None where unknown).
+/// `SLUICE_TEST_FREE_BYTES` stands in for the file system's answer (tests).
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    if let Ok(v) = std::env::var("SLUICE_TEST_FREE_BYTES") {
+        return v.parse().ok();
+    }
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a statvfs to fill.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+/// Says at the start when the output's disk has less free space than the
+/// run is likely to need (a run that fills it fails its tasks one by one).
+fn warn_if_short_of_space(prepared: &Prepared, plan: &Plan) {
+    if store::is_remote(&prepared.layout.out) {
+        return;
+    }
+    let globals = plan
+        .segments
+        .iter()
+        .filter(|s| s.observed_by.is_some())
+        .count();
+    let input: u64 = prepared.tasks.iter().map(|t| t.bytes).sum();
+    let need = space_needed(input, globals);
+    if let Some(free) = free_bytes(&prepared.layout.out) {
+        if free < need {
+            eprintln!(
+                "warning: {} has {:.1} GB free; a run over {:.1} GB of input with {globals} \
+                 global step(s) needs about {:.1} GB at its peak (output and _work; see README, \
+                 Disk space)",
+                prepared.layout.out.display(),
+                free as f64 / 1e9,
+                input as f64 / 1e9,
+                need as f64 / 1e9
+            );
+        }
+    }
 }
 
 /// `sluice task`: runs the given tasks (all when empty) of one phase of a
@@ -335,11 +433,65 @@ pub fn finish_run(spec: &Spec, opts: &RunOptions) -> Result<RunStats> {
     prepared.runner(spec, &plan, true).finish(times)
 }
 
+/// What a panic said.
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".into()
+    }
+}
+
+/// Why an input file is not the one planned (its size or write time has
+/// changed), or None when it is the same, or cannot be looked at.
+fn changed_since_planned(f: &InputFile) -> Option<anyhow::Error> {
+    let (size, modified) = match store::stat(&f.path) {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            return Some(anyhow::anyhow!(
+                "{} is gone: it was removed during the run, which cannot count its documents; \
+                 rerun with --force once the input is final",
+                f.path.display()
+            ))
+        }
+        Err(_) => return None,
+    };
+    let modified = modified
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos() as u64);
+    let what = if size != f.size {
+        format!("{} bytes when the run was planned, {size} now", f.size)
+    } else if modified != f.modified {
+        "rewritten since the run was planned".to_string()
+    } else {
+        return None;
+    };
+    Some(anyhow::anyhow!(
+        "{} changed during the run ({what}): what was read of it cannot be trusted; rerun with \
+         --force once the input is final",
+        f.path.display()
+    ))
+}
+
 impl Runner<'_> {
+    /// Task `t` of the first phase read a file that has changed since the plan.
+    fn input_changed(&self, t: usize) -> Option<anyhow::Error> {
+        changed_since_planned(&self.tasks[t].file)
+    }
+
     /// After every phase: merges the task stats into `stats.json` and
     /// removes the work files (unless `keep_work`).
     fn finish(&self, times: Vec<PhaseTime>) -> Result<RunStats> {
         let (plan, layout, spec) = (self.plan, self.layout, self.spec);
+        // A file written after its tasks read it: the documents counted
+        // are no longer the file's (its tasks checked it when they ended).
+        let mut files: Vec<&InputFile> = self.tasks.iter().map(|t| t.file.as_ref()).collect();
+        files.dedup_by(|a, b| a.path == b.path);
+        if let Some(e) = files.into_iter().find_map(changed_since_planned) {
+            return Err(e);
+        }
         let mut steps_stats: Vec<OpStats> = vec![];
         for (k, _) in plan.segments.iter().enumerate() {
             let mut merged = TaskStats::default();
@@ -502,23 +654,35 @@ struct Runner<'a> {
     quiet: bool,
 }
 
-/// Test hook: `SLUICE_TEST_ABORT=<phase>/<task>` aborts the process inside that
-/// task, after it has written part of its output, as a crash would.
-/// `SLUICE_TEST_PAUSE=<phase>/<task>` holds that task there for ten
-/// minutes, so that a test can kill it mid-task (scancel).
-fn maybe_abort(phase: &str, task: usize) {
-    if let Ok(v) = std::env::var("SLUICE_TEST_ABORT") {
-        if v == format!("{phase}/{task}") {
-            eprintln!("[sluice] SLUICE_TEST_ABORT: aborting in {phase}/{task}");
-            std::process::abort();
+/// Test hooks, each `<phase>/<task>`, acting inside that task after it has
+/// written part of its output: `SLUICE_TEST_ABORT` aborts the process, as a
+/// crash would; `SLUICE_TEST_PAUSE` holds the task for ten minutes (or the
+/// seconds after an `@`: `s0/1@3`), so that a test can kill it or change
+/// its input mid-task; `SLUICE_TEST_FAIL` fails the task with an error and
+/// `SLUICE_TEST_PANIC` makes it panic, as a fault in an op would.
+fn maybe_abort(phase: &str, task: usize) -> Result<()> {
+    let here = format!("{phase}/{task}");
+    let hook = |name: &str| std::env::var(name).ok();
+    if hook("SLUICE_TEST_ABORT").as_deref() == Some(here.as_str()) {
+        eprintln!("[sluice] SLUICE_TEST_ABORT: aborting in {here}");
+        std::process::abort();
+    }
+    if let Some(v) = hook("SLUICE_TEST_PAUSE") {
+        let (at, secs) = v.split_once('@').unwrap_or((v.as_str(), "600"));
+        if at == here {
+            eprintln!("[sluice] SLUICE_TEST_PAUSE: holding {here}");
+            std::thread::sleep(std::time::Duration::from_secs_f64(
+                secs.parse().unwrap_or(600.0),
+            ));
         }
     }
-    if let Ok(v) = std::env::var("SLUICE_TEST_PAUSE") {
-        if v == format!("{phase}/{task}") {
-            eprintln!("[sluice] SLUICE_TEST_PAUSE: holding {phase}/{task}");
-            std::thread::sleep(std::time::Duration::from_secs(600));
-        }
+    if hook("SLUICE_TEST_FAIL").as_deref() == Some(here.as_str()) {
+        bail!("SLUICE_TEST_FAIL: failing {here}");
     }
+    if hook("SLUICE_TEST_PANIC").as_deref() == Some(here.as_str()) {
+        panic!("SLUICE_TEST_PANIC: panicking in {here}");
+    }
+    Ok(())
 }
 
 impl Runner<'_> {
@@ -536,17 +700,35 @@ impl Runner<'_> {
         let failures: Vec<(usize, anyhow::Error)> = pending
             .par_iter()
             .filter_map(|&t| {
-                let result = match phase {
+                let run = || match phase {
                     Phase::Stream(k) => self.run_stream_task(*k, t, &progress),
                     Phase::Global { step, phase: p, .. } => step
                         .op
                         .run_phase(&step.ctx, *p, t)
                         .and_then(|_| {
-                            maybe_abort(&name, t);
+                            maybe_abort(&name, t)?;
                             write_atomic(&self.layout.marker(&name, t), b"{}")
                         })
                         .with_context(|| format!("{} task {t}", step.label)),
                 };
+                // A panic (ours, or a library's on input it did not expect)
+                // fails its task, as an error would, instead of the run.
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+                    .unwrap_or_else(|panic| {
+                        let what = match phase {
+                            Phase::Stream(0) => self.tasks[t].describe(),
+                            Phase::Stream(_) => format!("task {t}"),
+                            Phase::Global { step, .. } => format!("{} task {t}", step.label),
+                        };
+                        let err = anyhow::anyhow!(
+                            "{what}: internal error (a bug; please report it): {}",
+                            panic_message(&panic)
+                        );
+                        match phase {
+                            Phase::Stream(0) => self.input_changed(t).map_or(Err(err), Err),
+                            _ => Err(err),
+                        }
+                    });
                 progress.task_done();
                 match result {
                     Ok(()) => None,
@@ -560,6 +742,7 @@ impl Runner<'_> {
             .collect();
         progress.finish();
         if !failures.is_empty() {
+            store::discard_staged();
             let list: Vec<String> = failures
                 .iter()
                 .map(|(t, e)| format!("  task {t}: {e:#}"))
@@ -661,7 +844,12 @@ impl Runner<'_> {
         let mut out_rows = 0u64;
         let mut batches = 0usize;
         for item in source.by_ref() {
-            let (out, input) = item.with_context(|| where_.clone())?;
+            let (out, input) = match item {
+                Ok(item) => item,
+                // A file rewritten under the reader reads as corrupt: say why.
+                Err(e) if k == 0 => return Err(self.input_changed(t).unwrap_or(e)),
+                Err(e) => return Err(e.context(where_.clone())),
+            };
             if excluded.schema.is_none() {
                 excluded.schema = Some(segment_schema(&out.batch, seg)?);
             }
@@ -690,7 +878,12 @@ impl Runner<'_> {
             }
             batches += 1;
             if batches == 1 {
-                maybe_abort(&Phase::Stream(k).name(), t);
+                maybe_abort(&Phase::Stream(k).name(), t)?;
+            }
+        }
+        if k == 0 {
+            if let Some(e) = self.input_changed(t) {
+                return Err(e);
             }
         }
         stats.push(first);
@@ -931,14 +1124,16 @@ fn read_intermediate(
     text_column: &str,
     id_column: &str,
 ) -> Result<Box<dyn Iterator<Item = Result<DocBatch>> + Send>> {
-    let files: Vec<PathBuf> = store::list_files(dir)?
-        .into_iter()
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&format!("{prefix}-")) && n.ends_with(".parquet"))
-        })
-        .collect();
+    // A task's shards are numbered from 0 without gaps: found by name, as a
+    // listing of the folder would make every task pay for all the others.
+    let mut files: Vec<PathBuf> = vec![];
+    loop {
+        let path = dir.join(format!("{prefix}-{:04}.parquet", files.len()));
+        if !store::exists(&path)? {
+            break;
+        }
+        files.push(path);
+    }
     let text_column = text_column.to_string();
     let id_column = id_column.to_string();
     let iter = files.into_iter().flat_map(move |path| {

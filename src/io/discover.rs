@@ -83,7 +83,9 @@ impl InputTask {
 }
 
 fn format_of(path: &Path, forced: Option<Format>) -> Option<(Format, Compression)> {
-    let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+    // Lossy: a name that is not UTF-8 is still recognised as input, so
+    // that `utf8_path` can refuse it by name rather than skip it.
+    let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
     let (stem, compression) = if let Some(s) = name.strip_suffix(".gz") {
         (s.to_string(), Compression::Gzip)
     } else if let Some(s) = name.strip_suffix(".zst") {
@@ -111,7 +113,55 @@ fn is_hidden(path: &Path) -> bool {
         .is_some_and(|n| n.starts_with('.') || n.starts_with('_'))
 }
 
+/// An input file's path as text. Paths name files in ids, messages and the
+/// plan, all text: a name that is not UTF-8 is refused by name (its bytes
+/// escaped), never skipped.
+fn utf8_path(path: &Path) -> Result<()> {
+    if path.to_str().is_none() {
+        bail!(
+            "{}: the name is not valid UTF-8 (as bytes: {:?}); sluice cannot name it in ids and \
+             messages: rename the file or folder",
+            path.to_string_lossy(),
+            path.as_os_str()
+        );
+    }
+    Ok(())
+}
+
+/// A symbolic link that points nowhere: said as such, not as a file that
+/// disappeared.
+fn dangling(path: &Path) -> Option<anyhow::Error> {
+    let link = std::fs::symlink_metadata(path).ok()?;
+    if !link.file_type().is_symlink() || std::fs::metadata(path).is_ok() {
+        return None;
+    }
+    let target = std::fs::read_link(path).unwrap_or_default();
+    Some(anyhow::anyhow!(
+        "{} is a symbolic link to {}, which does not exist (a dangling link): remove it or \
+         point it at a file",
+        path.display(),
+        target.display()
+    ))
+}
+
+/// Folders already walked, by canonical path: a link to a folder walked
+/// before (its parent, in a loop) is not walked again.
+type Walked = std::collections::HashSet<PathBuf>;
+
 fn walk(dir: &Path, forced: Option<Format>, out: &mut Vec<PathBuf>) -> Result<()> {
+    let mut walked = Walked::new();
+    if let Ok(c) = dir.canonicalize() {
+        walked.insert(c);
+    }
+    walk_in(dir, forced, out, &mut walked)
+}
+
+fn walk_in(
+    dir: &Path,
+    forced: Option<Format>,
+    out: &mut Vec<PathBuf>,
+    walked: &mut Walked,
+) -> Result<()> {
     if store::is_remote(dir) {
         // An object store lists every key under the prefix at once; hidden
         // "folders" are skipped as on disk.
@@ -130,18 +180,113 @@ fn walk(dir: &Path, forced: Option<Format>, out: &mut Vec<PathBuf>) -> Result<()
     }
     let entries = std::fs::read_dir(dir)
         .with_context(|| format!("cannot list input folder {}", dir.display()))?;
+    // In name order, so that which of two links to one folder is walked
+    // does not depend on the file system.
+    let mut paths = vec![];
     for entry in entries {
-        let path = entry?.path();
+        let entry = entry.with_context(|| format!("cannot list input folder {}", dir.display()))?;
+        paths.push(entry.path());
+    }
+    paths.sort();
+    for path in paths {
         if is_hidden(&path) {
             continue;
         }
         if path.is_dir() {
-            walk(&path, forced, out)?;
+            let canonical = path
+                .canonicalize()
+                .with_context(|| format!("cannot resolve {}", path.display()))?;
+            if !walked.insert(canonical.clone()) {
+                eprintln!(
+                    "note: {} leads to {}, a folder already read (a symbolic link loop or a \
+                     second link): not read again",
+                    path.display(),
+                    canonical.display()
+                );
+                continue;
+            }
+            walk_in(&path, forced, out, walked)?;
         } else if format_of(&path, forced).is_some() {
+            if let Some(e) = dangling(&path) {
+                return Err(e);
+            }
+            utf8_path(&path)?;
             out.push(path);
         }
     }
     Ok(())
+}
+
+/// The local paths a glob pattern matches, component by component (as the
+/// `glob` crate does, whose walk skips names that are not UTF-8 without a
+/// word: here such a name that matches is an error).
+fn local_glob(pattern: &str, key: &str) -> Result<Vec<PathBuf>> {
+    glob::Pattern::new(pattern)
+        .with_context(|| format!("bad glob pattern `{pattern}` in [input] {key}"))?;
+    let (mut current, rest) = match pattern.strip_prefix('/') {
+        Some(r) => (vec![PathBuf::from("/")], r),
+        None => (vec![PathBuf::new()], pattern),
+    };
+    let comps: Vec<&str> = rest.split('/').filter(|c| !c.is_empty()).collect();
+    let listing = |dir: &Path| -> Vec<PathBuf> {
+        let d = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let mut v: Vec<PathBuf> = std::fs::read_dir(d)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| dir.join(e.file_name()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    for (i, comp) in comps.iter().enumerate() {
+        let last = i + 1 == comps.len();
+        let mut next = vec![];
+        if *comp == "**" {
+            // This folder and every folder below it (each once).
+            let mut walked = Walked::new();
+            let mut stack: Vec<PathBuf> = current.into_iter().rev().collect();
+            while let Some(d) = stack.pop() {
+                let key_dir = if d.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    d.clone()
+                };
+                if !walked.insert(key_dir.canonicalize().unwrap_or(key_dir)) {
+                    continue;
+                }
+                let subs: Vec<PathBuf> = listing(&d).into_iter().filter(|p| p.is_dir()).collect();
+                next.push(d);
+                stack.extend(subs.into_iter().rev());
+            }
+        } else if !comp.contains(['*', '?', '[']) {
+            for base in current {
+                let p = base.join(comp);
+                if std::fs::symlink_metadata(&p).is_ok() && (last || p.is_dir()) {
+                    next.push(p);
+                }
+            }
+        } else {
+            let pat = glob::Pattern::new(comp)
+                .with_context(|| format!("bad glob pattern `{pattern}` in [input] {key}"))?;
+            for base in current {
+                for p in listing(&base) {
+                    let name = p.file_name().unwrap_or_default();
+                    if !pat.matches(&name.to_string_lossy()) || !(last || p.is_dir()) {
+                        continue;
+                    }
+                    next.push(p);
+                }
+            }
+        }
+        current = next;
+    }
+    Ok(current)
 }
 
 /// The objects an `s3://` pattern with wildcards matches: the prefix before
@@ -179,13 +324,14 @@ fn matching(pattern: &str, forced: Option<Format>, key: &str) -> Result<Vec<Path
             bail!("[input] {key}: `{pattern}` matches no Parquet or JSONL file");
         }
     } else if pattern.contains(['*', '?', '[']) {
-        let matches = glob::glob(pattern)
-            .with_context(|| format!("bad glob pattern `{pattern}` in [input] {key}"))?;
-        for m in matches {
-            let p = m.with_context(|| format!("reading a match of `{pattern}`"))?;
+        for p in local_glob(pattern, key)? {
             if p.is_dir() {
                 walk(&p, forced, &mut files)?;
             } else if format_of(&p, forced).is_some() {
+                if let Some(e) = dangling(&p) {
+                    return Err(e);
+                }
+                utf8_path(&p)?;
                 files.push(p);
             }
         }
@@ -209,6 +355,8 @@ fn matching(pattern: &str, forced: Option<Format>, key: &str) -> Result<Vec<Path
                 path.display()
             );
         }
+    } else if let Some(e) = dangling(path) {
+        return Err(e.context(format!("[input] {key}")));
     } else {
         bail!("[input] {key}: {} does not exist", path.display());
     }
@@ -217,30 +365,65 @@ fn matching(pattern: &str, forced: Option<Format>, key: &str) -> Result<Vec<Path
 
 /// The input files named by `paths` and `sources`, sorted and without
 /// repeats, each with the source group it belongs to. A file in two groups
-/// is an error; a file in `paths` and in a group belongs to the group.
+/// is an error; a file in `paths` and in a group belongs to the group. One
+/// file reached by two paths (`a/../a/x.jsonl`, a link) is read once, under
+/// the first of its paths in sort order, and the run says so.
 pub fn input_files(spec: &InputSpec) -> Result<Vec<(PathBuf, Option<String>)>> {
-    let mut files: std::collections::BTreeMap<PathBuf, Option<String>> = Default::default();
+    let mut matched: Vec<(PathBuf, Option<&String>)> = vec![];
     for pattern in &spec.paths {
         for f in matching(pattern, spec.format, "paths")? {
-            files.insert(f, None);
+            matched.push((f, None));
         }
     }
     for (name, patterns) in &spec.sources {
         for pattern in patterns {
             for f in matching(pattern, spec.format, &format!("sources.{name}"))? {
-                if let Some(Some(other)) = files.get(&f) {
-                    if other != name {
-                        bail!(
-                            "[input] sources: {} is in both `{other}` and `{name}`",
-                            f.display()
-                        );
-                    }
-                }
-                files.insert(f, Some(name.clone()));
+                matched.push((f, Some(name)));
             }
         }
     }
-    Ok(files.into_iter().collect())
+    // The file each path is: its canonical path on disk, the URL in a bucket.
+    let identity = |p: &Path| -> PathBuf {
+        match store::is_remote(p) {
+            true => p.to_path_buf(),
+            false => p.canonicalize().unwrap_or_else(|_| p.to_path_buf()),
+        }
+    };
+    // file → (the path it is read under, its group)
+    let mut files: std::collections::BTreeMap<PathBuf, (PathBuf, Option<String>)> =
+        Default::default();
+    let mut aliases: std::collections::BTreeMap<PathBuf, std::collections::BTreeSet<PathBuf>> =
+        Default::default();
+    for (path, group) in matched {
+        let id = identity(&path);
+        aliases.entry(id.clone()).or_default().insert(path.clone());
+        let entry = files.entry(id).or_insert_with(|| (path.clone(), None));
+        if path < entry.0 {
+            entry.0 = path.clone();
+        }
+        if let Some(name) = group {
+            if let Some(other) = &entry.1 {
+                if other != name {
+                    bail!(
+                        "[input] sources: {} is in both `{other}` and `{name}`",
+                        path.display()
+                    );
+                }
+            }
+            entry.1 = Some(name.clone());
+        }
+    }
+    for names in aliases.values().filter(|a| a.len() > 1) {
+        let list: Vec<String> = names.iter().map(|p| p.display().to_string()).collect();
+        eprintln!(
+            "note: {} are one file; it is read once, as {}",
+            list.join(" and "),
+            list[0]
+        );
+    }
+    let mut out: Vec<(PathBuf, Option<String>)> = files.into_values().collect();
+    out.sort();
+    Ok(out)
 }
 
 /// Cuts the input files into tasks, numbered in file order.

@@ -82,7 +82,53 @@ fn open_parquet(task: &InputTask, spec: &InputSpec) -> Result<BatchIter> {
     })))
 }
 
+/// The documents' columns a task will give, as a batch of no rows: what
+/// the steps can be checked against before any task runs.
+pub fn empty_batch(task: &InputTask, spec: &InputSpec) -> Result<OpOutput> {
+    let schema: SchemaRef = match task.file.format {
+        Format::Parquet => {
+            let path = &task.file.path;
+            let builder = ParquetRecordBatchReaderBuilder::try_new(store::open(path)?)
+                .with_context(|| format!("{}: not a readable Parquet file", path.display()))?;
+            let schema = builder.schema().clone();
+            check_text_column(&schema, &spec.text_column, &path.display().to_string())?;
+            schema
+        }
+        Format::Jsonl => jsonl_schema(task, spec)?,
+    };
+    let out = to_docs(
+        RecordBatch::new_empty(schema),
+        &spec.text_column,
+        &spec.id_column,
+        |_| String::new(),
+    )?;
+    match &task.file.source {
+        None => Ok(out),
+        Some(_) => {
+            let values: ArrayRef = Arc::new(StringArray::from(Vec::<&str>::new()));
+            Ok(OpOutput {
+                batch: crate::ops::with_column(out.batch, &spec.source_column, values)?,
+                ..out
+            })
+        }
+    }
+}
+
 fn check_text_column(schema: &Schema, text: &str, file: &str) -> Result<()> {
+    // Two columns of one name would pass through into shards that other
+    // tools cannot read (and which of the two is the text is a guess).
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = schema
+        .fields()
+        .iter()
+        .map(|f| f.name())
+        .find(|n| !seen.insert(n.as_str()))
+    {
+        bail!(
+            "{file}: two columns are named `{dup}`; sluice cannot tell them apart (and Parquet \
+             readers refuse such output): rename one in the input"
+        );
+    }
     let field = schema.field_with_name(text).map_err(|_| {
         let names: Vec<String> = schema
             .fields()
@@ -141,7 +187,10 @@ fn to_docs(
     let mut drops: Vec<Option<DropMark>> = Vec::with_capacity(batch.num_rows());
     for i in 0..texts.len() {
         drops.push(if texts.is_null(i) {
-            Some(DropMark::new("read:null_text"))
+            Some(DropMark {
+                reason: "read:null_text".into(),
+                detail: Some(format!("{}: the text is null", synth(i))),
+            })
         } else if texts.value(i).is_empty() {
             Some(DropMark::new("read:empty_text"))
         } else {
@@ -342,6 +391,8 @@ struct JsonlReader {
     done: bool,
     /// Keys met that are not columns: each is named once (see `note_unknown_keys`).
     named: std::collections::HashSet<String>,
+    /// Whether any column holds integers (which `misfit` checks).
+    has_ints: bool,
 }
 
 impl JsonlReader {
@@ -381,6 +432,9 @@ impl JsonlReader {
         let mut marks: Vec<Option<DropMark>> = Vec::with_capacity(self.batch_rows);
         let mut ids: Vec<String> = Vec::with_capacity(self.batch_rows);
         let mut locations: Vec<String> = Vec::with_capacity(self.batch_rows);
+        // The lines as read, so that a row the columns cannot hold reaches
+        // `excluded/` as it was written (keys in order, numbers unrounded).
+        let mut raw = RawLines::default();
         let mut buf = vec![];
         let mut batch_bytes = 0usize;
         // Rows and bytes both bound a batch: Arrow strings hold at most 2 GiB.
@@ -407,6 +461,7 @@ impl JsonlReader {
                 continue; // a blank line holds no document
             }
             let location = self.location(line_no, offset);
+            raw.push(body);
             let (row, mark) = self.parse_line(body, &location);
             if mark.is_none() {
                 self.note_unknown_keys(&row, &location);
@@ -419,7 +474,7 @@ impl JsonlReader {
         if rows.is_empty() {
             return Ok(None);
         }
-        let batch = self.decode(&mut rows, &mut marks, &locations)?;
+        let batch = self.decode(&mut rows, &mut marks, &locations, &raw)?;
         let mut out = to_docs(batch, &self.text_column, &self.id_column, |i| {
             ids[i].clone()
         })?;
@@ -434,12 +489,23 @@ impl JsonlReader {
             m.insert(self.text_column.clone(), Value::String(text));
             Value::Object(m)
         };
-        let Ok(s) = std::str::from_utf8(body) else {
-            let mark = DropMark {
-                reason: "read:invalid_utf8".into(),
-                detail: Some(format!("{location}: the line is not valid UTF-8")),
-            };
-            return (raw(String::from_utf8_lossy(body).into_owned()), Some(mark));
+        let s = match std::str::from_utf8(body) {
+            Ok(s) => s,
+            Err(e) => {
+                // The text column can only hold the line with U+FFFD in
+                // place of the bad bytes: the bytes themselves go in the
+                // detail, so that the line can be recovered.
+                use base64::Engine as _;
+                let mark = DropMark {
+                    reason: "read:invalid_utf8".into(),
+                    detail: Some(format!(
+                        "{location}: the line is not valid UTF-8 (at byte {}); the line as base64: {}",
+                        e.valid_up_to(),
+                        base64::engine::general_purpose::STANDARD.encode(body)
+                    )),
+                };
+                return (raw(String::from_utf8_lossy(body).into_owned()), Some(mark));
+            }
         };
         let mut obj = match serde_json::from_str::<Value>(s) {
             Ok(Value::Object(m)) => m,
@@ -481,6 +547,20 @@ impl JsonlReader {
         if mark.is_some() && !obj.contains_key(&self.text_column) {
             obj.insert(self.text_column.clone(), Value::String(String::new()));
         }
+        if mark.is_none() && self.has_ints {
+            if let Some(why) = misfit(&obj, self.schema.fields()) {
+                // The decoder would round or wrap it without a word.
+                let mark = DropMark {
+                    reason: "read:invalid_json".into(),
+                    detail: Some(format!(
+                        "{location}: {why}, which the column inferred from the file's first \
+                         {SCHEMA_SAMPLE_LINES} lines cannot hold exactly (put such a line among the \
+                         first to widen it)"
+                    )),
+                };
+                return (raw(s.to_string()), Some(mark));
+            }
+        }
         (Value::Object(obj), mark)
     }
 
@@ -492,6 +572,7 @@ impl JsonlReader {
         rows: &mut [Value],
         marks: &mut [Option<DropMark>],
         ids: &[String],
+        raw: &RawLines,
     ) -> Result<RecordBatch> {
         let decode = |rows: &[Value]| -> Result<Option<RecordBatch>> {
             let mut d = arrow_json::ReaderBuilder::new(self.schema.clone())
@@ -506,7 +587,7 @@ impl JsonlReader {
         }
         for i in 0..rows.len() {
             if let Err(e) = decode(&rows[i..i + 1]) {
-                let text = serde_json::to_string(&rows[i]).unwrap_or_default();
+                let text = String::from_utf8_lossy(raw.get(i)).into_owned();
                 let mut m = Map::new();
                 m.insert(self.text_column.clone(), Value::String(text));
                 rows[i] = Value::Object(m);
@@ -520,6 +601,99 @@ impl JsonlReader {
             }
         }
         decode(rows)?.ok_or_else(|| anyhow!("{}: decoder returned no rows", self.file))
+    }
+}
+
+/// The lines of one batch, end to end.
+#[derive(Default)]
+struct RawLines {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl RawLines {
+    fn push(&mut self, line: &[u8]) {
+        self.bytes.extend_from_slice(line);
+        self.ends.push(self.bytes.len());
+    }
+    fn get(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bytes[start..self.ends[i]]
+    }
+}
+
+/// The first value of `m` that its column would not hold exactly: Arrow's
+/// JSON decoder truncates a fraction into an integer column (0.5 becomes 0)
+/// and saturates a number beyond it, where it should refuse.
+fn misfit(m: &Map<String, Value>, fields: &arrow::datatypes::Fields) -> Option<String> {
+    fields.iter().find_map(|f| {
+        let v = m.get(f.name())?;
+        misfit_value(v, f.data_type()).map(|why| format!("`{}` is {why}", f.name()))
+    })
+}
+
+fn schema_has_ints(schema: &Schema) -> bool {
+    fn has(t: &DataType) -> bool {
+        match t {
+            DataType::Struct(c) => c.iter().any(|f| has(f.data_type())),
+            DataType::List(f) | DataType::LargeList(f) => has(f.data_type()),
+            t => t.is_integer(),
+        }
+    }
+    schema.fields().iter().any(|f| has(f.data_type()))
+}
+
+fn misfit_value(v: &Value, t: &DataType) -> Option<String> {
+    let int_range = |t: &DataType| -> Option<(i128, i128)> {
+        Some(match t {
+            DataType::Int8 => (i8::MIN as i128, i8::MAX as i128),
+            DataType::Int16 => (i16::MIN as i128, i16::MAX as i128),
+            DataType::Int32 => (i32::MIN as i128, i32::MAX as i128),
+            DataType::Int64 => (i64::MIN as i128, i64::MAX as i128),
+            DataType::UInt8 => (0, u8::MAX as i128),
+            DataType::UInt16 => (0, u16::MAX as i128),
+            DataType::UInt32 => (0, u32::MAX as i128),
+            DataType::UInt64 => (0, u64::MAX as i128),
+            _ => return None,
+        })
+    };
+    match (v, t) {
+        (Value::Null, _) => None,
+        (Value::Object(m), DataType::Struct(children)) => {
+            misfit(m, children).map(|why| format!("an object whose {why}"))
+        }
+        (Value::Array(items), DataType::List(f) | DataType::LargeList(f)) => items
+            .iter()
+            .find_map(|x| misfit_value(x, f.data_type()))
+            .map(|why| format!("a list holding {why}")),
+        (Value::Number(_) | Value::String(_), t) => {
+            let (lo, hi) = int_range(t)?;
+            let exact: Option<i128> = match v {
+                Value::Number(n) => n
+                    .as_i64()
+                    .map(i128::from)
+                    .or_else(|| n.as_u64().map(i128::from))
+                    .or_else(|| {
+                        // A whole float below 2^53 is the integer it shows.
+                        let x = n.as_f64()?;
+                        (x.fract() == 0.0 && x.abs() <= 9_007_199_254_740_992.0)
+                            .then_some(x as i128)
+                    }),
+                // The decoder parses strings into numbers; a string it
+                // would round counts as a misfit like the number.
+                Value::String(s) => match s.trim().parse::<i128>() {
+                    Ok(x) => Some(x),
+                    Err(_) if s.trim().parse::<f64>().is_ok() => None,
+                    Err(_) => return None, // not a number: the decoder refuses it
+                },
+                _ => None,
+            };
+            match exact {
+                Some(x) if (lo..=hi).contains(&x) => None,
+                _ => Some(format!("{v} (the column is {t})")),
+            }
+        }
+        _ => None,
     }
 }
 
@@ -589,7 +763,6 @@ fn open_jsonl(task: &InputTask, spec: &InputSpec) -> Result<BatchIter> {
     let (lines, offset) = open_stream(task)?;
     Ok(Box::new(JsonlReader {
         lines,
-        schema,
         text_column: spec.text_column.clone(),
         id_column: spec.id_column.clone(),
         batch_rows: spec.batch_rows,
@@ -600,5 +773,7 @@ fn open_jsonl(task: &InputTask, spec: &InputSpec) -> Result<BatchIter> {
         line_no: 0,
         done: false,
         named: Default::default(),
+        has_ints: schema_has_ints(&schema),
+        schema,
     }))
 }

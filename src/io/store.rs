@@ -546,13 +546,43 @@ impl parquet::file::reader::Length for Source {
     }
 }
 
+/// A reader that fails once it has been asked for bytes past the end of
+/// the file a few times. A reader may see the end more than once, but a
+/// Parquet page reader meeting a corrupt length (a list of 2^31 fields to
+/// skip) asks again and again: the `parquet` crate does not check what
+/// its skips read, and such a file made a task spin on `read` at the end
+/// of the file for ever (found by the fuzzer).
+pub struct EndChecked<R> {
+    inner: R,
+    at_end: u32,
+}
+
+impl<R: Read> Read for EndChecked<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(out)?;
+        if n == 0 && !out.is_empty() {
+            self.at_end += 1;
+            if self.at_end > 64 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "read past the end of the file again and again: a length in the file is corrupt",
+                ));
+            }
+        }
+        Ok(n)
+    }
+}
+
 impl parquet::file::reader::ChunkReader for Source {
-    type T = std::io::BufReader<Source>;
+    type T = std::io::BufReader<EndChecked<Source>>;
 
     fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
         Ok(std::io::BufReader::with_capacity(
             1 << 16,
-            self.reader_at(start)?,
+            EndChecked {
+                inner: self.reader_at(start)?,
+                at_end: 0,
+            },
         ))
     }
 
@@ -616,6 +646,33 @@ pub fn create_dir_all(dir: &Path) -> Result<()> {
 /// the scratch folder for an object (its folder made here; where that
 /// fails, creating the file names it).
 pub fn staging(path: &Path) -> PathBuf {
+    let staged = staged_name(path);
+    staged_files()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(staged.clone());
+    staged
+}
+
+/// Files staged and not yet committed by this process.
+fn staged_files() -> &'static Mutex<std::collections::HashSet<PathBuf>> {
+    static STAGED: OnceLock<Mutex<std::collections::HashSet<PathBuf>>> = OnceLock::new();
+    STAGED.get_or_init(Default::default)
+}
+
+/// Removes every file staged and never committed: after a failed phase
+/// (nothing is being written then), what failed tasks left half-written,
+/// which on a full disk would keep it full until the next run.
+pub fn discard_staged() {
+    let staged = std::mem::take(&mut *staged_files().lock().unwrap_or_else(|e| e.into_inner()));
+    for p in staged {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// The name [`staging`] gives the temporary of `path` on disk (it stands
+/// beside it), without staging anything.
+pub fn staged_name(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -653,6 +710,15 @@ pub fn local_for(dir: &Path) -> PathBuf {
 /// Makes the staged file `path`: a rename on disk, an upload (then the
 /// staged file is removed) for an object.
 pub fn commit(staged: &Path, path: &Path) -> Result<()> {
+    commit_staged(staged, path)?;
+    staged_files()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(staged);
+    Ok(())
+}
+
+fn commit_staged(staged: &Path, path: &Path) -> Result<()> {
     if !is_remote(path) {
         return std::fs::rename(staged, path)
             .with_context(|| format!("cannot rename {} to {}", staged.display(), path.display()));

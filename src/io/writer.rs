@@ -68,13 +68,11 @@ impl ShardWriter {
     /// then starts writing.
     pub fn new(dir: &Path, prefix: &str, policy: ShardPolicy) -> Result<Self> {
         store::create_dir_all(dir)?;
-        // In a bucket nothing half-written is ever visible, and a redo
-        // writes the same names again, from 0: only shards past its last
-        // can be left, which `finish` removes (a listing of the whole
-        // output folder per task would cost more).
-        if !store::is_remote(dir) {
-            remove_with_prefix(dir, prefix)?;
-        }
+        // A redo writes the same names again, from 0, over what an
+        // interrupted attempt left: only shards past its last (and the
+        // temporary of the shard it was writing) can be left, which
+        // `finish` removes by name. Listing the folder here instead made
+        // every task pay for all the shards of the tasks before it.
         Ok(ShardWriter {
             dir: dir.to_path_buf(),
             prefix: prefix.to_string(),
@@ -151,16 +149,24 @@ impl ShardWriter {
     /// Closes the last shard; returns every shard written.
     pub fn finish(mut self) -> Result<Vec<PathBuf>> {
         self.close_open()?;
-        if store::is_remote(&self.dir) {
-            loop {
-                let name = format!("{}-{:04}.parquet", self.prefix, self.next);
-                let stale = self.dir.join(name);
-                if !store::exists(&stale)? {
-                    break;
-                }
+        let remote = store::is_remote(&self.dir);
+        loop {
+            let name = format!("{}-{:04}.parquet", self.prefix, self.next);
+            let stale = self.dir.join(&name);
+            let mut found = false;
+            if store::exists(&stale)? {
                 store::remove_file(&stale)?;
-                self.next += 1;
+                found = true;
             }
+            // In a bucket nothing half-written is ever visible.
+            if !remote {
+                let tmp = store::staged_name(&stale);
+                found |= std::fs::remove_file(&tmp).is_ok();
+            }
+            if !found {
+                break;
+            }
+            self.next += 1;
         }
         Ok(std::mem::take(&mut self.written))
     }
@@ -187,18 +193,6 @@ pub fn is_shard_name(name: &str, prefix: &str) -> bool {
         .and_then(|r| r.strip_prefix('-'))
         .and_then(|r| r.strip_suffix(".parquet"))
         .is_some_and(|n| n.len() >= 4 && n.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// Deletes the shards (and temporaries) this writer made for `prefix` in
-/// `dir`, and nothing else: other tools' `part-*` files stay.
-pub fn remove_with_prefix(dir: &Path, prefix: &str) -> Result<()> {
-    for path in store::list_files(dir)? {
-        let name = path.file_name().unwrap_or_default().to_string_lossy();
-        if is_shard_name(&name, prefix) {
-            store::remove_file(&path)?;
-        }
-    }
-    Ok(())
 }
 
 /// A JSON file a global op wrote to its work folder; a damaged one says

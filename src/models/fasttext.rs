@@ -164,7 +164,11 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        if self.pos + n > self.buf.len() {
+        if self
+            .pos
+            .checked_add(n)
+            .is_none_or(|end| end > self.buf.len())
+        {
             bail!("the file ends early (at byte {})", self.buf.len());
         }
         let s = &self.buf[self.pos..self.pos + n];
@@ -228,7 +232,12 @@ impl<'a> Reader<'a> {
         let codesize = self.i32()?;
         let codes = self.take(codesize.max(0) as usize)?.to_vec();
         let pq = self.pq()?;
-        if pq.dsub * (pq.nsubq - 1) + pq.lastdsub != dim || codes.len() != rows * pq.nsubq {
+        let fits = pq
+            .dsub
+            .checked_mul(pq.nsubq - 1)
+            .and_then(|d| d.checked_add(pq.lastdsub))
+            == Some(dim);
+        if !fits || Some(codes.len()) != rows.checked_mul(pq.nsubq) {
             bail!("the quantised matrix does not match its quantiser");
         }
         let norms = if qnorm {
@@ -265,7 +274,8 @@ impl FastTextModel {
         Self::parse(&bytes).with_context(|| format!("{} is not a fastText model", path.display()))
     }
 
-    fn parse(bytes: &[u8]) -> Result<Self> {
+    /// A model from the bytes of its file.
+    pub fn parse(bytes: &[u8]) -> Result<Self> {
         let mut r = Reader { buf: bytes, pos: 0 };
         if r.i32()? != MAGIC {
             bail!("wrong magic number");
@@ -307,10 +317,13 @@ impl FastTextModel {
         let nlabels = r.i32()?;
         let _ntokens = r.i64()?;
         let prune_size = r.i64()?;
-        if size < 0 || nwords < 0 || nlabels <= 0 || nwords + nlabels != size {
+        if size < 0 || nwords < 0 || nlabels <= 0 || nwords as i64 + nlabels as i64 != size as i64 {
             bail!("bad dictionary sizes ({size} = {nwords} words + {nlabels} labels?)");
         }
-        let mut words = HashMap::with_capacity(nwords as usize);
+        // Sizes come from the file: no more room than its bytes can fill
+        // (an entry takes at least 10 of them).
+        let room = r.buf.len().saturating_sub(r.pos) / 10;
+        let mut words = HashMap::with_capacity((nwords as usize).min(room));
         let mut labels = vec![];
         let mut label_counts = vec![];
         for i in 0..size {
@@ -340,7 +353,8 @@ impl FastTextModel {
             );
         }
         let prune = if prune_size > 0 {
-            let mut m = HashMap::with_capacity(prune_size as usize);
+            let room = r.buf.len().saturating_sub(r.pos) / 8;
+            let mut m = HashMap::with_capacity((prune_size as usize).min(room));
             for _ in 0..prune_size {
                 let (a, b) = (r.i32()?, r.i32()?);
                 m.insert(a, b);
@@ -426,7 +440,9 @@ impl FastTextModel {
         if let Some(w) = wid {
             rows.push(w as usize);
         }
-        if self.maxn == 0 || token == EOS.as_bytes() {
+        // A model with no buckets has no n-gram rows (and `% bucket` would
+        // divide by zero).
+        if self.maxn == 0 || self.bucket == 0 || token == EOS.as_bytes() {
             return;
         }
         let mut word = Vec::with_capacity(token.len() + 2);
@@ -499,6 +515,9 @@ impl FastTextModel {
             }
         });
         // Word n-grams (wordNgrams > 1) depend on neighbours: not cached.
+        if self.bucket == 0 {
+            hashes.clear(); // no buckets, no n-gram rows
+        }
         for i in 0..hashes.len() {
             let mut h = hashes[i] as i32 as i64 as u64;
             for &next in hashes.iter().take(i + self.word_ngrams).skip(i + 1) {
@@ -659,8 +678,13 @@ fn build_tree(counts: &[i64]) -> Vec<Node> {
         };
         2 * osz - 1
     ];
-    let mut count: Vec<i64> = vec![1_000_000_000_000_000; 2 * osz - 1];
-    count[..osz].copy_from_slice(counts);
+    const UNBUILT: i64 = 1_000_000_000_000_000;
+    let mut count: Vec<i64> = vec![UNBUILT; 2 * osz - 1];
+    // A count from the file at or past the mark of an unbuilt node would
+    // make the walk below pick one; real counts are far below it.
+    for (c, &n) in count.iter_mut().zip(counts) {
+        *c = n.min(UNBUILT - 1);
+    }
     let mut leaf = osz as i64 - 1;
     let mut node = osz;
     for i in osz..2 * osz - 1 {
@@ -678,7 +702,7 @@ fn build_tree(counts: &[i64]) -> Vec<Node> {
             left: mini[0] as i32,
             right: mini[1] as i32,
         };
-        count[i] = count[mini[0]] + count[mini[1]];
+        count[i] = count[mini[0]].saturating_add(count[mini[1]]);
     }
     tree
 }

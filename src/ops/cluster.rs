@@ -251,13 +251,11 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
 
 /// The vectors of a batch.
 fn vectors<'a>(batch: &'a DocBatch, column: &str) -> Result<VectorColumn<'a>> {
-    VectorColumn::read(
-        batch,
-        column,
-        "cluster",
-        "put an `embed` step before `cluster`",
-    )
+    VectorColumn::read(batch, column, "cluster", VECTORS_BEFORE)
 }
+
+/// What a missing vector column asks for.
+const VECTORS_BEFORE: &str = "put an `embed` step before `cluster`";
 
 fn sample_path(ctx: &GlobalCtx, task: usize) -> PathBuf {
     ctx.work.join("sample").join(format!("{task:05}.bin"))
@@ -634,6 +632,21 @@ impl Cluster {
 }
 
 impl GlobalOp for Cluster {
+    fn check_input(
+        &self,
+        schema: &arrow::datatypes::SchemaRef,
+    ) -> Result<Option<arrow::datatypes::SchemaRef>> {
+        super::vector_column::check(schema, &self.column, "cluster", VECTORS_BEFORE)?;
+        use arrow::datatypes::{DataType, Field};
+        Ok(Some(super::with_fields(
+            schema,
+            &[
+                Field::new("cluster_id", DataType::UInt32, true),
+                Field::new("cluster_dist", DataType::Float32, true),
+            ],
+        )))
+    }
+
     fn phases(&self, _ctx: &GlobalCtx) -> Vec<PhaseSpec> {
         vec![PhaseSpec {
             name: "fit".into(),

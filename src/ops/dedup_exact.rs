@@ -266,6 +266,25 @@ impl Observer for KeyObserver {
 }
 
 impl GlobalOp for DedupExact {
+    fn check_input(
+        &self,
+        schema: &arrow::datatypes::SchemaRef,
+    ) -> Result<Option<arrow::datatypes::SchemaRef>> {
+        if let Some(name) = &self.column {
+            if schema.field_with_name(name).is_err() {
+                anyhow::bail!(
+                    "dedup_exact: no column `{name}` to use as the key (`column` of the step)"
+                );
+            }
+        }
+        super::dup::check_keep(
+            schema,
+            (self.keep != "first").then_some(&self.keep),
+            "dedup_exact",
+        )?;
+        Ok(Some(super::dup::with_dup_fields(schema)))
+    }
+
     fn phases(&self, ctx: &GlobalCtx) -> Vec<PhaseSpec> {
         vec![PhaseSpec {
             name: "find".into(),

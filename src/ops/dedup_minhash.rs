@@ -631,6 +631,15 @@ impl Observer for MinhashObserver {
 }
 
 impl GlobalOp for DedupMinhash {
+    fn check_input(
+        &self,
+        schema: &arrow::datatypes::SchemaRef,
+    ) -> Result<Option<arrow::datatypes::SchemaRef>> {
+        let keep = &self.config.keep;
+        super::dup::check_keep(schema, (keep != "first").then_some(keep), "dedup_minhash")?;
+        Ok(Some(super::dup::with_dup_fields(schema)))
+    }
+
     fn phases(&self, ctx: &GlobalCtx) -> Vec<PhaseSpec> {
         vec![
             PhaseSpec {

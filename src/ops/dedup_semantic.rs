@@ -205,19 +205,18 @@ struct Spiller {
     partitions: usize,
 }
 
+/// What a missing vector column asks for.
+const VECTORS_BEFORE: &str = "put `embed` and `cluster` before it";
+const NO_CLUSTERS: &str = "dedup_semantic: no `cluster_id` column (put a `cluster` step before it)";
+
 impl Observer for Spiller {
     fn observe(&mut self, batch: &DocBatch, first_row: u64) -> Result<()> {
-        let vecs = VectorColumn::read(
-            batch,
-            &self.op.column,
-            "dedup_semantic",
-            "put `embed` and `cluster` before it",
-        )?;
+        let vecs = VectorColumn::read(batch, &self.op.column, "dedup_semantic", VECTORS_BEFORE)?;
         let clusters = batch
             .data
             .column_by_name("cluster_id")
             .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
-            .context("dedup_semantic: no `cluster_id` column (put a `cluster` step before it)")?;
+            .context(NO_CLUSTERS)?;
         let dist = batch
             .data
             .column_by_name("cluster_dist")
@@ -531,6 +530,20 @@ impl DedupSemantic {
 }
 
 impl GlobalOp for DedupSemantic {
+    fn check_input(
+        &self,
+        schema: &arrow::datatypes::SchemaRef,
+    ) -> Result<Option<arrow::datatypes::SchemaRef>> {
+        super::vector_column::check(schema, &self.column, "dedup_semantic", VECTORS_BEFORE)?;
+        if schema.field_with_name("cluster_id").is_err() {
+            bail!("{NO_CLUSTERS}");
+        }
+        if let Keep::Column(c) = &self.keep {
+            super::dup::check_keep(schema, Some(c), "dedup_semantic")?;
+        }
+        Ok(Some(super::dup::with_dup_fields(schema)))
+    }
+
     fn phases(&self, ctx: &GlobalCtx) -> Vec<PhaseSpec> {
         vec![PhaseSpec {
             name: "dedup".into(),

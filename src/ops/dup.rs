@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use arrow::array::{Array, ArrayRef, Float64Array, UInt32Array, UInt64Array};
 use arrow::compute::cast;
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, SchemaRef};
 
 use super::{with_column, DocBatch, DropMark, OpOutput, RowFilter};
 use crate::io::partfile::{put_str, put_u64, read_part, Cursor};
@@ -26,6 +26,7 @@ impl KeepScores {
                 "{op}: no column `{name}` to choose the kept document by (`keep` of the step)"
             )
         })?;
+        check_keep_type(name, col.data_type(), op)?;
         let col = cast(col, &DataType::Float64)
             .with_context(|| format!("{op}: `keep` column `{name}` is not numeric"))?;
         Ok(KeepScores(Some(
@@ -44,6 +45,46 @@ impl KeepScores {
             None => 0.0,
         }
     }
+}
+
+/// A `keep` column must hold numbers: strings would cast to nulls (every
+/// document the same score) without a word.
+fn check_keep_type(name: &str, t: &DataType, op: &str) -> Result<()> {
+    let t = match t {
+        DataType::Dictionary(_, v) => v.as_ref(),
+        t => t,
+    };
+    if !(t.is_numeric() || t == &DataType::Boolean) {
+        bail!("{op}: `keep` column `{name}` holds {t}, not numbers: name a numeric column (the largest value is kept) or \"first\"");
+    }
+    Ok(())
+}
+
+/// Checks a `keep` column (None: "first") against the schema of the rows
+/// the op will see.
+pub fn check_keep(schema: &SchemaRef, keep: Option<&str>, op: &str) -> Result<()> {
+    let Some(name) = keep else { return Ok(()) };
+    let field = schema.field_with_name(name).map_err(|_| {
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        anyhow::anyhow!(
+            "{op}: no column `{name}` to choose the kept document by (`keep` of the step); the \
+             rows will have: {}",
+            names.join(", ")
+        )
+    })?;
+    check_keep_type(name, field.data_type(), op)
+}
+
+/// The schema after [`with_dup_columns`].
+pub fn with_dup_fields(schema: &SchemaRef) -> SchemaRef {
+    use arrow::datatypes::Field;
+    super::with_fields(
+        schema,
+        &[
+            Field::new("dup_cluster", DataType::UInt64, true),
+            Field::new("dup_count", DataType::UInt32, true),
+        ],
+    )
 }
 
 /// Adds `dup_cluster` (the group's id) and `dup_count` (its size).

@@ -32,6 +32,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use arrow::array::{Array, RecordBatch, StringArray};
+use arrow::datatypes::SchemaRef;
 use serde::de::DeserializeOwned;
 
 use crate::pipeline::spec::{Section, Spec, SpecError, StepSpec};
@@ -187,6 +188,30 @@ pub trait GlobalOp: Send + Sync {
     fn summary(&self, _ctx: &GlobalCtx) -> Option<String> {
         None
     }
+    /// Checks the columns this op needs in the rows it will observe (their
+    /// schema, known before any task runs), and returns the schema of the
+    /// rows its filter passes on where the op knows it; None stops the
+    /// check there (the steps after it are checked when they run).
+    fn check_input(&self, _schema: &SchemaRef) -> Result<Option<SchemaRef>> {
+        Ok(None)
+    }
+}
+
+/// `schema` with `fields` set (replaced where present, else appended), as
+/// [`with_column`] sets a column.
+pub fn with_fields(schema: &SchemaRef, fields: &[arrow::datatypes::Field]) -> SchemaRef {
+    let mut out: Vec<arrow::datatypes::Field> =
+        schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    for f in fields {
+        match out.iter().position(|o| o.name() == f.name()) {
+            Some(i) => out[i] = f.clone(),
+            None => out.push(f.clone()),
+        }
+    }
+    Arc::new(arrow::datatypes::Schema::new_with_metadata(
+        out,
+        schema.metadata().clone(),
+    ))
 }
 
 pub enum Op {

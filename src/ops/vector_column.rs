@@ -15,10 +15,33 @@ pub struct VectorColumn<'a> {
     pub dim: usize,
 }
 
+/// Checks that `schema` has `column` as vectors (`embed`'s fixed-size
+/// list of f32), with the errors [`VectorColumn::read`] gives, so that a
+/// step can be checked before any task runs.
+pub fn check(
+    schema: &arrow::datatypes::Schema,
+    column: &str,
+    op: &str,
+    before: &str,
+) -> Result<()> {
+    use arrow::datatypes::DataType;
+    let field = schema
+        .field_with_name(column)
+        .map_err(|_| anyhow::anyhow!("{op}: no column `{column}` ({before})"))?;
+    match field.data_type() {
+        DataType::FixedSizeList(f, _) if f.data_type() == &DataType::Float32 => Ok(()),
+        DataType::FixedSizeList(..) => bail!("{op}: column `{column}` does not hold f32 values"),
+        t => bail!(
+            "{op}: column `{column}` is {t}, not a fixed-size list of f32 (as `embed` writes)"
+        ),
+    }
+}
+
 impl<'a> VectorColumn<'a> {
     /// `op` and `before` name the step and what must come before it, for
     /// the errors.
     pub fn read(batch: &'a DocBatch, column: &str, op: &str, before: &str) -> Result<Self> {
+        check(&batch.data.schema(), column, op, before)?;
         let col = batch
             .data
             .column_by_name(column)

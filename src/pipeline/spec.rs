@@ -69,6 +69,11 @@ fn default_source_column() -> String {
 fn default_batch_rows() -> usize {
     4096
 }
+/// The largest `batch_rows`: a batch is in memory per worker.
+const MAX_BATCH_ROWS: usize = 10_000_000;
+/// The smallest `max_task_bytes`: below it, tasks cost more than they read.
+const MIN_TASK_BYTES: u64 = 1024;
+
 fn default_task_bytes() -> u64 {
     256 << 20
 }
@@ -346,6 +351,48 @@ impl Spec {
                 Section::Input,
                 Some("batch_rows"),
                 "`batch_rows` must be at least 1".into(),
+            ));
+        }
+        if self.input.batch_rows > MAX_BATCH_ROWS {
+            return Err(self.error(
+                Section::Input,
+                Some("batch_rows"),
+                format!(
+                    "`batch_rows` = {} is more than {MAX_BATCH_ROWS}: a batch is held in memory \
+                     by each worker (the default 4096 suits most corpora)",
+                    self.input.batch_rows
+                ),
+            ));
+        }
+        if self.input.max_task_bytes < MIN_TASK_BYTES {
+            return Err(self.error(
+                Section::Input,
+                Some("max_task_bytes"),
+                format!(
+                    "`max_task_bytes` = {} is too small: give at least {MIN_TASK_BYTES} bytes \
+                     (the default is \"256MiB\"; a task per line costs more than it reads)",
+                    self.input.max_task_bytes
+                ),
+            ));
+        }
+        if self.output.bytes_per_shard == Some(0) {
+            return Err(self.error(
+                Section::Output,
+                Some("bytes_per_shard"),
+                "`bytes_per_shard` must be at least 1 (leave it out for no byte limit)".into(),
+            ));
+        }
+        if self.output.compression_level.is_some()
+            && !["zstd", "gzip"].contains(&self.output.compression.as_str())
+        {
+            return Err(self.error(
+                Section::Output,
+                Some("compression_level"),
+                format!(
+                    "`compression_level` applies to zstd and gzip, not `{}`: remove it or \
+                     change `compression`",
+                    self.output.compression
+                ),
             ));
         }
         if self.output.rows_per_shard == 0 {

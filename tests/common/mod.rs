@@ -17,6 +17,26 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `../shared/<rel>` when it is there. Where it is not, the test skips,
+/// loudly, on a clone without `../shared`; under `SLUICE_REQUIRE_SHARED`
+/// (CI, which has it) it fails instead: a skip must not pass for a check.
+pub fn shared(rel: &str) -> Option<PathBuf> {
+    let p = repo().join("../shared").join(rel);
+    if p.exists() {
+        return Some(p);
+    }
+    assert!(
+        std::env::var_os("SLUICE_REQUIRE_SHARED").is_none(),
+        "SLUICE_REQUIRE_SHARED is set but {} is missing",
+        p.display()
+    );
+    eprintln!(
+        "!!! SKIPPED: {} is missing; what needs it did not run",
+        p.display()
+    );
+    None
+}
+
 /// Runs `sluice` with `args` in `cwd`.
 pub fn sluice(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));

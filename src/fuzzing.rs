@@ -1,0 +1,178 @@
+//! What the fuzz targets (`fuzz/`) run, kept in the library so that every
+//! input they found a fault with replays as an ordinary test
+//! (`tests/faults.rs` runs `fuzz/regressions/<target>/*`). Each entry takes
+//! arbitrary bytes and may fail with an error; it must not panic in sluice's
+//! own code, hang, or exhaust memory.
+//!
+//! A panic inside a library sluice calls (a Parquet decoder meeting a
+//! corrupt page) is caught where the executor catches it, at the task
+//! boundary, and fails that task with its message: [`contained`] tells those
+//! apart from sluice's own panics, which are bugs.
+
+use std::path::{Path, PathBuf};
+
+use crate::io::{discover, reader};
+use crate::pipeline::spec::Spec;
+
+/// A file of this thread's own in the scratch folder (tmpfs where there is
+/// one), rewritten for each input.
+fn scratch(name: &str) -> PathBuf {
+    let base = Path::new("/dev/shm");
+    let base = if base.is_dir() {
+        base.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    let thread = format!("{:?}", std::thread::current().id());
+    let thread: String = thread.chars().filter(char::is_ascii_digit).collect();
+    let dir = base.join(format!("sluice-fuzz-{}-{thread}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    dir.join(name)
+}
+
+/// Reads `path` as the input of a run whose spec adds `extra` to `[input]`,
+/// every task to its end: the path a run's first phase takes.
+fn read_all(path: &Path, extra: &str) {
+    let source = format!("[input]\npaths = [{path:?}]\n{extra}\n[output]\ndir = \"unused\"\n");
+    let spec = Spec::parse("fuzz.toml", &source).expect("the fuzz spec is valid");
+    let Ok(tasks) = discover::discover(&spec.input) else {
+        return;
+    };
+    for task in &tasks {
+        let _ = reader::empty_batch(task, &spec.input);
+        let Ok(batches) = reader::open(task, &spec.input) else {
+            continue;
+        };
+        for b in batches {
+            if b.is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// A JSONL file; the first byte chooses whether it is cut into byte ranges.
+pub fn jsonl(data: &[u8]) {
+    let (split, body) = match data.split_first() {
+        Some((b, rest)) => (b & 1 == 1, rest),
+        None => (false, data),
+    };
+    let path = scratch("input.jsonl");
+    if std::fs::write(&path, body).is_err() {
+        return;
+    }
+    let extra = if split {
+        "max_task_bytes = 1024\nbatch_rows = 7"
+    } else {
+        "batch_rows = 64"
+    };
+    read_all(&path, extra);
+}
+
+/// A Parquet file, read as a run reads it, then described by `inspect`.
+pub fn parquet(data: &[u8]) {
+    let path = scratch("input.parquet");
+    if std::fs::write(&path, data).is_err() {
+        return;
+    }
+    read_all(&path, "max_task_bytes = 1024");
+    let _ = crate::inspect::inspect(&path, "text", &Default::default());
+}
+
+/// A pipeline spec: parsed, validated and its steps built (which loads no
+/// model unless the spec names one).
+pub fn spec(data: &[u8]) {
+    let Ok(source) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(spec) = Spec::parse("fuzz.toml", source) {
+        let _ = crate::ops::build_steps(&spec);
+    }
+}
+
+/// A `tokenizer.json`, loaded as `tokenize` loads one (the `tokenizers`
+/// crate, and sluice's own encoder where the file is one sluice wrote),
+/// then used on a few texts.
+pub fn tokenizer(data: &[u8]) {
+    let path = scratch("tokenizer.json");
+    if std::fs::write(&path, data).is_err() {
+        return;
+    }
+    let Ok(enc) = crate::tokenizer::load::TextEncoder::load(&path) else {
+        return;
+    };
+    for text in ["", "Hello, world!", "数字 123 中文", "\u{0} \t\n 🎉"] {
+        let _ = enc.encode_batch(&[text]);
+    }
+}
+
+/// A fastText model file, loaded and asked for a prediction.
+pub fn fasttext(data: &[u8]) {
+    if let Ok(m) = crate::models::fasttext::FastTextModel::parse(data) {
+        for text in ["", "hello world", "数字 中文"] {
+            let _ = m.predict(text, 3, 0.0);
+        }
+    }
+}
+
+/// The entries by target name (the names of `fuzz/fuzz_targets/*.rs`).
+pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+    ("jsonl", jsonl),
+    ("parquet", parquet),
+    ("spec", spec),
+    ("tokenizer", tokenizer),
+    ("fasttext", fasttext),
+];
+
+/// Whether a panic at `file` (as `std::panic::Location` names it) is one
+/// the executor contains: in a library's code, not sluice's own.
+pub fn contained(file: &str) -> bool {
+    // Crates from the registry, and the standard library (e.g. a capacity
+    // overflow a decoder asked for), are named by absolute paths.
+    file.contains("/registry/src/") || file.starts_with("/rustc/")
+}
+
+thread_local! {
+    /// Where the last panic on this thread happened, while [`check`] runs.
+    static PANIC_AT: std::cell::RefCell<Option<Option<String>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs one input through `target` as the executor runs a task, and
+/// returns where sluice's own code panicked, if it did. A panic in a
+/// library is caught, as the executor catches it (the task would fail with
+/// its message), and is not returned.
+pub fn check(target: fn(&[u8]), data: &[u8]) -> Option<String> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let recording = PANIC_AT.with(|p| p.borrow().is_some());
+            if !recording {
+                return previous(info);
+            }
+            let at = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            PANIC_AT.with(|p| *p.borrow_mut() = Some(Some(at)));
+        }));
+    });
+    PANIC_AT.with(|p| *p.borrow_mut() = Some(None));
+    let result = std::panic::catch_unwind(|| target(data));
+    let at = PANIC_AT.with(|p| p.borrow_mut().take()).flatten();
+    match (result, at) {
+        (Ok(()), _) => None,
+        (Err(_), Some(at)) if contained(&at) => None,
+        (Err(_), at) => Some(at.unwrap_or_else(|| "an unknown place".into())),
+    }
+}
+
+/// What a fuzz target runs: [`check`], aborting (a crash, to the fuzzer)
+/// when sluice's code panicked.
+pub fn run(target: fn(&[u8]), data: &[u8]) {
+    if let Some(at) = check(target, data) {
+        eprintln!("sluice panicked at {at}");
+        std::process::abort();
+    }
+}
