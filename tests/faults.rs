@@ -404,6 +404,22 @@ fn zero_and_absurd_sizes_and_idle_options_are_spec_errors() {
         let o = sluice(tmp.path(), &["run", spec.to_str().unwrap(), "-q"], &[]);
         fails_with(&o, &["spec.toml", key]);
     }
+    // Op parameters too: values that would never end or overflow.
+    for (steps, key) in [
+        ("[[step]]\nop = \"embed\"\ncolumn = \"v\"\ndim = 1000000000000\n", "dim"),
+        (
+            "[[step]]\nop = \"embed\"\ncolumn = \"v\"\ndim = 2\n\n[[step]]\nop = \"cluster\"\nk = 2\nn_init = 1000000000000\n",
+            "n_init",
+        ),
+        (
+            "[[step]]\nop = \"embed\"\ncolumn = \"v\"\ndim = 2\n\n[[step]]\nop = \"cluster\"\nk = 2\nmax_iter = 1000000000000\n",
+            "max_iter",
+        ),
+    ] {
+        let spec = spec_over(tmp.path(), &[&input], &out, "", steps);
+        let o = sluice(tmp.path(), &["run", spec.to_str().unwrap(), "-q"], &[]);
+        fails_with(&o, &["spec.toml", key, "must be"]);
+    }
 }
 
 // 11: a `keep` column the rows will not have, or one of text, fails before

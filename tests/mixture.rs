@@ -191,10 +191,21 @@ fn sources_must_have_weights() {
             "weights = { web = -1.0 }",
             "weights are shares, 0 or more",
         ),
+        // A budget a thousand times the corpus would be written for ever.
+        (
+            sources_table(),
+            "total_tokens = 1_000_000_000_000\nweights = { web = 1.0, news = 0, docs = 0, speeches = 0 }",
+            "source `web` would be repeated",
+        ),
     ];
     for (input, weights, want) in cases {
+        let total = if weights.contains("total_tokens") {
+            ""
+        } else {
+            "total_tokens = 1000\n"
+        };
         let body = format!(
-            "{input}\n[[step]]\nop = \"mixture\"\ntotal_tokens = 1000\n{weights}\n\n[[step]]\nop = \"tokenize\"\ntokenizer = {tok:?}\n\n[output]\ndir = {out:?}\n"
+            "{input}\n[[step]]\nop = \"mixture\"\n{total}{weights}\n\n[[step]]\nop = \"tokenize\"\ntokenizer = {tok:?}\n\n[output]\ndir = {out:?}\n"
         );
         let spec = write_spec(tmp.path(), "bad.toml", &body);
         let o = sluice(

@@ -127,13 +127,13 @@ pub const INFO: OpInfo = OpInfo {
             name: "max_iter",
             kind: "integer",
             default: "50",
-            doc: "Lloyd iterations at most",
+            doc: "Lloyd iterations at most (1–100,000)",
         },
         ParamDoc {
             name: "n_init",
             kind: "integer",
             default: "1",
-            doc: "k-means++ starts; the one of lowest inertia is kept",
+            doc: "k-means++ starts (1–1,000); the one of lowest inertia is kept",
         },
         ParamDoc {
             name: "column",
@@ -220,11 +220,22 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
             ),
         ));
     }
-    if c.max_iter == 0 {
-        return Err(ctx.error("max_iter", "`max_iter` must be at least 1".into()));
+    // Each start and iteration is a pass over the sample: past these, a
+    // run would not end in any useful time (a typo, not a setting).
+    if !(1..=100_000).contains(&c.max_iter) {
+        return Err(ctx.error(
+            "max_iter",
+            format!(
+                "`max_iter` must be between 1 and 100000, not {}",
+                c.max_iter
+            ),
+        ));
     }
-    if c.n_init == 0 {
-        return Err(ctx.error("n_init", "`n_init` must be at least 1".into()));
+    if !(1..=1000).contains(&c.n_init) {
+        return Err(ctx.error(
+            "n_init",
+            format!("`n_init` must be between 1 and 1000, not {}", c.n_init),
+        ));
     }
     let params = AnnParams {
         m: c.hnsw_m,

@@ -78,7 +78,7 @@ pub const INFO: OpInfo = OpInfo {
             name: "dim",
             kind: "integer",
             default: "none",
-            doc: "with `column`: the vectors' length (required)",
+            doc: "with `column`: the vectors' length (required, at most 65,536)",
         },
         ParamDoc {
             name: "batch_size",
@@ -102,6 +102,10 @@ pub struct Embed {
     batch_size: usize,
 }
 
+/// The longest vectors a `column` may hold (the largest models' are 4,096
+/// to 8,192; a larger `dim` is a typo, and Arrow's sizes would overflow).
+const MAX_DIM: usize = 65_536;
+
 fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
     let c: Config = ctx.config()?;
     if c.batch_size == 0 {
@@ -115,6 +119,12 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
             ))
         }
         (None, Some(col)) => match c.dim {
+            Some(d) if d > MAX_DIM => {
+                return Err(ctx.error(
+                    "dim",
+                    format!("`dim` must be at most {MAX_DIM}, not {d}: no embedding is that long"),
+                ))
+            }
             Some(d) if d > 0 => Source::Column(col.clone(), d),
             _ => {
                 return Err(ctx.error(

@@ -371,6 +371,16 @@ impl Mixture {
             if let Some(m) = self.max_epochs {
                 f = f.min(m);
             }
+            // As `upsample` refuses: past it, the output would not fit
+            // anywhere (and writing it would not end).
+            if f > super::upsample::MAX_FACTOR {
+                bail!(
+                    "mixture: source `{s}` would be repeated {f:.0} times to give its share of \
+                     total_tokens ({target:.0} tokens from {have}); at most {} is allowed: lower \
+                     `total_tokens` or set `max_epochs`",
+                    super::upsample::MAX_FACTOR
+                );
+            }
             if let Some(b) = buckets.get(s) {
                 f = by_tokens(f, have, b);
             }

@@ -84,7 +84,7 @@ pub const INFO: OpInfo = OpInfo {
 };
 
 /// Larger factors are almost surely a typo (and would blow up the output).
-const MAX_FACTOR: f64 = 1000.0;
+pub const MAX_FACTOR: f64 = 1000.0;
 
 fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
     let u: Upsample = ctx.config()?;
