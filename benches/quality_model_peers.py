@@ -9,7 +9,7 @@ reports how far its scores are from sluice's.
 
     python3 -m venv /tmp/ftbench && /tmp/ftbench/bin/pip install fasttext-wheel==0.9.2 pyarrow==17.0.0 "numpy<2"
     cargo build --release
-    ./target/release/sluice train-classifier pipelines/quality-classifier.toml   # the model
+    ./target/release/sluice train-classifier benches/quality-classifier-shared.toml   # the model
     /tmp/ftbench/bin/python benches/quality_model_peers.py
 
 fastText's Python `predict` runs on one core, so sluice is timed with one
@@ -73,7 +73,7 @@ def best_of(f):
 
 def main():
     if not os.path.exists(MODEL):
-        sys.exit("train the model first: sluice train-classifier pipelines/quality-classifier.toml")
+        sys.exit("train the model first: sluice train-classifier benches/quality-classifier-shared.toml")
     import pyarrow.parquet as pq
     mb = sum(len(t.encode()) for p in FILES for t in pq.read_table(p, columns=["text"]).column("text").to_pylist()
              if t) / 1e6

@@ -1,9 +1,11 @@
 //! sluice: turns raw text shards into training data for large language models.
 //!
-//! The architecture is in DESIGN.md: streaming ops over Arrow batches, global
-//! ops as phases of independent tasks, resumable, every document accounted for.
+//! The architecture is in the README ("How it runs", "Layout"): streaming
+//! ops over Arrow batches, global ops as phases of independent tasks,
+//! resumable, every document accounted for.
 
 pub mod ann;
+pub mod batch;
 pub mod classifier;
 pub mod cosine_screen;
 pub mod exec;

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::*;
 
@@ -458,4 +458,131 @@ fn upsample_repeats_sources_by_their_factors_and_accounts_for_copies() {
         .collect();
     assert!(d0 == ["0", "1"] || d0 == ["0", "1", "2"], "{d0:?}");
     assert!(stdout(&o).contains("added"), "{}", stdout(&o));
+}
+
+/// Every spec in pipelines/ runs with nothing but the repository (no
+/// ../shared), in the order pipelines/README.md gives: its `sh` block is
+/// run line by line in a folder holding only the repo's `fixtures/` and
+/// `pipelines/`, as in a fresh clone.
+#[test]
+fn every_pipeline_runs_from_the_repository_alone_in_the_documented_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    for d in ["fixtures", "pipelines"] {
+        std::os::unix::fs::symlink(repo().join(d), tmp.path().join(d)).unwrap();
+    }
+    let readme = std::fs::read_to_string(repo().join("pipelines/README.md")).unwrap();
+    let block = readme
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("pipelines/README.md has an sh block");
+    let mut ran = std::collections::BTreeSet::new();
+    for line in block.lines() {
+        let cmd = line.split('#').next().unwrap().trim();
+        if cmd.is_empty() {
+            continue;
+        }
+        let words: Vec<&str> = cmd.split_whitespace().collect();
+        assert_eq!(words[0], "sluice", "{line}");
+        let mut args = words[1..].to_vec();
+        args.push("-q");
+        run_ok(tmp.path(), &args);
+        ran.insert(words[2].to_string());
+    }
+    for e in std::fs::read_dir(repo().join("pipelines")).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        if name.ends_with(".toml") {
+            assert!(
+                ran.contains(&format!("pipelines/{name}")),
+                "pipelines/README.md does not run {name}"
+            );
+        }
+    }
+}
+
+/// Only a dedup step reports documents by duplicate-group size: a later
+/// global step passes `dup_count` through and reported dedup_semantic's
+/// histogram (its kept rows') as its own.
+#[test]
+fn only_dedup_steps_report_duplicate_groups() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let src = std::fs::read_to_string(repo().join("pipelines/semantic.toml"))
+        .unwrap()
+        .replace("\"fixtures/", &format!("\"{}/fixtures/", repo().display()))
+        .replace("\"out/semantic\"", &format!("{out:?}"));
+    let spec = write_spec(tmp.path(), "semantic.toml", &src);
+    run_ok(tmp.path(), &["run", spec.to_str().unwrap(), "-q"]);
+    let stats = stats_json(&out);
+    let step = |name: &str| {
+        stats["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["step"].as_str().unwrap().ends_with(name))
+            .unwrap()
+            .clone()
+    };
+    assert!(
+        step(":dedup_semantic")["docs_by_group_size"].is_object(),
+        "{stats}"
+    );
+    assert!(
+        step(":cluster_sample").get("docs_by_group_size").is_none(),
+        "{}",
+        step(":cluster_sample")
+    );
+}
+
+/// A model or tokenizer that is not there is named with the command that
+/// makes one.
+#[test]
+fn a_missing_model_names_the_command_that_makes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = repo().join("fixtures/quickstart/speeches.jsonl.gz");
+    let out = tmp.path().join("out");
+    for (step, want) in [
+        (
+            "op = \"quality_model\"\nmodel = \"out/quality-model/model.bin\"",
+            "sluice train-classifier",
+        ),
+        (
+            "op = \"tokenize\"\ntokenizer = \"out/tokenizer/tokenizer.json\"",
+            "sluice train-tokenizer",
+        ),
+    ] {
+        let body = format!(
+            "[input]\npaths = [{input:?}]\n\n[[step]]\n{step}\n\n[output]\ndir = {out:?}\n"
+        );
+        let spec = write_spec(tmp.path(), "spec.toml", &body);
+        let o = sluice(tmp.path(), &["run", spec.to_str().unwrap(), "-q"], &[]);
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains(want), "{want}: {}", stderr(&o));
+        assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+    }
+}
+
+/// Layers point down: the batch types, the readers and writers, the spec
+/// and the models know nothing of the ops or the executor.
+#[test]
+fn lower_layers_import_nothing_from_ops_or_exec() {
+    let mut offenders = vec![];
+    let mut stack: Vec<PathBuf> = ["src/io", "src/pipeline", "src/models", "src/batch.rs"]
+        .iter()
+        .map(|p| repo().join(p))
+        .collect();
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            stack.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap();
+            if code.contains("crate::ops") || code.contains("crate::exec") {
+                offenders.push(format!("{}:{}: {}", p.display(), i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "{}", offenders.join("\n"));
 }

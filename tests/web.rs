@@ -10,9 +10,20 @@ use common::*;
 fn web_pipeline_keeps_chinese_prose_and_drops_boilerplate() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    // The quality model web.toml names is trained on ../shared; here, a
-    // small one on the fixtures stands in for it.
-    let model = train_fixture_classifier(tmp.path(), "quality", "").join("model.bin");
+    // The quality model web.toml names, trained as pipelines/README.md says.
+    let classifier = std::fs::read_to_string(repo().join("pipelines/quality-classifier.toml"))
+        .unwrap()
+        .replace("\"fixtures/", &format!("\"{}/fixtures/", repo().display()))
+        .replace(
+            "\"out/quality-model\"",
+            &format!("{:?}", tmp.path().join("quality")),
+        );
+    let cspec = write_spec(tmp.path(), "quality-classifier.toml", &classifier);
+    run_ok(
+        tmp.path(),
+        &["train-classifier", cspec.to_str().unwrap(), "-q"],
+    );
+    let model = tmp.path().join("quality/model.bin");
     let src = std::fs::read_to_string(repo().join("pipelines/web.toml"))
         .unwrap()
         .replace("\"fixtures/", &format!("\"{}/fixtures/", repo().display()))

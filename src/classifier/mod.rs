@@ -30,7 +30,7 @@ pub const POSITIVE: &str = "__label__positive";
 pub const NEGATIVE: &str = "__label__negative";
 const BUCKETS: usize = 64;
 /// fastText's label prefix; sluice's reader gives labels without it.
-pub const LABEL_PREFIX: &str = "__label__";
+pub use crate::models::fasttext::LABEL_PREFIX;
 
 // Salts: the holdout split, the samples and the order are independent.
 const SALT_HOLDOUT: u64 = 0x686f6c64;

@@ -2,6 +2,7 @@
 //! parallel on a rayon pool. A finished task writes a marker holding its
 //! stats; a rerun skips marked tasks, so a killed run resumes where it stopped.
 
+pub mod jobs;
 pub mod lock;
 pub mod plan;
 pub mod progress;
@@ -22,7 +23,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::io::discover::{discover, InputFile, InputTask};
-use crate::io::writer::{compression, is_shard_name, write_atomic, ShardPolicy, ShardWriter};
+use crate::io::writer::{is_shard_name, write_atomic, ShardPolicy, ShardWriter};
 use crate::io::{reader, store};
 use crate::ops::{build_steps, DocBatch, GlobalCtx, Observer, OpOutput, RowFilter};
 use crate::pipeline::spec::Spec;
@@ -176,7 +177,7 @@ pub(crate) fn prepare(spec: &Spec, opts: &RunOptions, role: Role) -> Result<Prep
     let policy = ShardPolicy {
         rows_per_shard: spec.output.rows_per_shard,
         bytes_per_shard: spec.output.bytes_per_shard,
-        compression: compression(&spec.output.compression, spec.output.compression_level)?,
+        compression: spec.output.parquet_compression()?,
     };
     Ok(Prepared {
         steps,
@@ -854,7 +855,11 @@ impl Runner<'_> {
                 excluded.schema = Some(segment_schema(&out.batch, seg)?);
             }
             progress.add(input.docs, input.bytes);
-            if k > 0 {
+            if seg
+                .opened_by
+                .as_ref()
+                .is_some_and(|g| g.op.reports_group_sizes())
+            {
                 count_group_sizes(&out.batch, &mut first);
             }
             let mut batch = settle(out, input, &mut first, &mut excluded)?;
@@ -904,7 +909,7 @@ impl Runner<'_> {
 }
 
 /// Documents by the size of their duplicate group, from the `dup_count`
-/// column a dedup op adds, for the summary's histogram.
+/// column the dedup op that opens the segment adds, for its histogram.
 fn count_group_sizes(batch: &DocBatch, stats: &mut OpStats) {
     let counts = batch.data.column_by_name("dup_count").and_then(|c| {
         c.as_any()

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 
-use super::slurm::{queue, Submission};
+use super::jobs::{queue, Submission};
 use super::{Layout, PhaseRecord};
 use crate::io::store;
 

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 
 use super::discover::{Compression, InputTask, Piece};
 use super::store;
-use crate::ops::{DocBatch, DropMark, OpOutput};
+use crate::batch::{with_column, DocBatch, DropMark, OpOutput};
 use crate::pipeline::spec::{Format, InputSpec};
 
 /// Lines read to infer a JSONL file's columns.
@@ -41,7 +41,7 @@ pub fn open(task: &InputTask, spec: &InputSpec) -> Result<BatchIter> {
         let n = out.batch.num_rows();
         let values: ArrayRef = Arc::new(StringArray::from(vec![source.as_str(); n]));
         Ok(OpOutput {
-            batch: crate::ops::with_column(out.batch, &column, values)?,
+            batch: with_column(out.batch, &column, values)?,
             ..out
         })
     })))
@@ -107,7 +107,7 @@ pub fn empty_batch(task: &InputTask, spec: &InputSpec) -> Result<OpOutput> {
         Some(_) => {
             let values: ArrayRef = Arc::new(StringArray::from(Vec::<&str>::new()));
             Ok(OpOutput {
-                batch: crate::ops::with_column(out.batch, &spec.source_column, values)?,
+                batch: with_column(out.batch, &spec.source_column, values)?,
                 ..out
             })
         }

@@ -7,23 +7,11 @@ use std::path::{Path, PathBuf};
 
 use super::store;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use arrow::array::RecordBatch;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, GzipLevel, ZstdLevel};
+use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
-
-/// The Parquet compression for a spec's `compression` and `compression_level`.
-pub fn compression(name: &str, level: Option<i32>) -> Result<Compression> {
-    Ok(match name {
-        "zstd" => Compression::ZSTD(ZstdLevel::try_new(level.unwrap_or(3))?),
-        "gzip" => Compression::GZIP(GzipLevel::try_new(level.unwrap_or(6) as u32)?),
-        "snappy" => Compression::SNAPPY,
-        "lz4" => Compression::LZ4_RAW,
-        "none" => Compression::UNCOMPRESSED,
-        other => bail!("unknown compression `{other}`: use zstd, snappy, lz4, gzip or none"),
-    })
-}
 
 /// How shards are cut and compressed.
 #[derive(Clone, Debug)]

@@ -19,7 +19,8 @@ use anyhow::{bail, Context, Result};
 
 const MAGIC: i32 = 793_712_314;
 const EOS: &str = "</s>";
-const LABEL_PREFIX: &str = "__label__";
+/// fastText's label marker (`__label__en`); the reader names labels without it.
+pub const LABEL_PREFIX: &str = "__label__";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Loss {
@@ -743,6 +744,16 @@ impl TokenCache {
 
 thread_local! {
     static CACHE: RefCell<HashMap<u64, TokenCache>> = RefCell::new(HashMap::new());
+}
+
+/// Loads a fastText model, with a message naming the file when it is not one.
+pub fn load_fasttext(path: &Path) -> std::result::Result<FastTextModel, String> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read the model {}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("the model {} is not a file", path.display()));
+    }
+    FastTextModel::load(path).map_err(|e| format!("{e:#} (expected a .bin or .ftz classifier)"))
 }
 
 #[cfg(test)]

@@ -266,6 +266,10 @@ impl Observer for KeyObserver {
 }
 
 impl GlobalOp for DedupExact {
+    fn reports_group_sizes(&self) -> bool {
+        true
+    }
+
     fn check_input(
         &self,
         schema: &arrow::datatypes::SchemaRef,

@@ -631,6 +631,10 @@ impl Observer for MinhashObserver {
 }
 
 impl GlobalOp for DedupMinhash {
+    fn reports_group_sizes(&self) -> bool {
+        true
+    }
+
     fn check_input(
         &self,
         schema: &arrow::datatypes::SchemaRef,

@@ -530,6 +530,10 @@ impl DedupSemantic {
 }
 
 impl GlobalOp for DedupSemantic {
+    fn reports_group_sizes(&self) -> bool {
+        true
+    }
+
     fn check_input(
         &self,
         schema: &arrow::datatypes::SchemaRef,

@@ -14,7 +14,7 @@ use arrow::array::{Float32Array, StringArray};
 use serde::Deserialize;
 
 use super::{with_column, BuildCtx, DocBatch, DropMark, Op, OpInfo, OpOutput, ParamDoc, StreamOp};
-use crate::models::fasttext::FastTextModel;
+use crate::models::fasttext::{load_fasttext, FastTextModel};
 use crate::pipeline::spec::SpecError;
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -219,16 +219,6 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
         }
     }
     Ok(Op::Stream(Box::new(Lang { config, model })))
-}
-
-/// Loads a fastText model, with a message naming the file when it is not one.
-pub fn load_fasttext(path: &std::path::Path) -> Result<FastTextModel, String> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| format!("cannot read the model {}: {e}", path.display()))?;
-    if !meta.is_file() {
-        return Err(format!("the model {} is not a file", path.display()));
-    }
-    FastTextModel::load(path).map_err(|e| format!("{e:#} (expected a .bin or .ftz classifier)"))
 }
 
 /// The text as the models expect it: one line, NUL-free, at most `max_chars` characters.

@@ -139,11 +139,23 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
     if text.max_chars == 0 {
         return Err(ctx.error("max_chars", "`max_chars` must be above 0".into()));
     }
-    let model = super::lang::load_fasttext(&c.model).map_err(|e| ctx.error("model", e))?;
+    if !c.model.exists() {
+        return Err(ctx.error(
+            "model",
+            format!(
+                "cannot read the model {}: it does not exist; train one with `sluice train-classifier <spec>` \
+                 (pipelines/quality-classifier.toml writes out/quality-model/model.bin), or name \
+                 a fastText classifier",
+                c.model.display()
+            ),
+        ));
+    }
+    let model =
+        crate::models::fasttext::load_fasttext(&c.model).map_err(|e| ctx.error("model", e))?;
     // The reader names labels without fastText's prefix.
     let label = c
         .label
-        .strip_prefix(crate::classifier::LABEL_PREFIX)
+        .strip_prefix(crate::models::fasttext::LABEL_PREFIX)
         .unwrap_or(&c.label)
         .to_string();
     if !model.labels().contains(&label) {
@@ -157,7 +169,7 @@ fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
                     .labels()
                     .iter()
                     .take(20)
-                    .map(|l| format!("{}{l}", crate::classifier::LABEL_PREFIX))
+                    .map(|l| format!("{}{l}", crate::models::fasttext::LABEL_PREFIX))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),

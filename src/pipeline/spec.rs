@@ -148,6 +148,24 @@ pub struct OutputSpec {
     pub keep_work: bool,
 }
 
+impl OutputSpec {
+    /// The Parquet compression `compression` and `compression_level` name.
+    pub fn parquet_compression(&self) -> anyhow::Result<parquet::basic::Compression> {
+        use parquet::basic::{Compression, GzipLevel, ZstdLevel};
+        let level = self.compression_level;
+        Ok(match self.compression.as_str() {
+            "zstd" => Compression::ZSTD(ZstdLevel::try_new(level.unwrap_or(3))?),
+            "gzip" => Compression::GZIP(GzipLevel::try_new(level.unwrap_or(6) as u32)?),
+            "snappy" => Compression::SNAPPY,
+            "lz4" => Compression::LZ4_RAW,
+            "none" => Compression::UNCOMPRESSED,
+            other => {
+                anyhow::bail!("unknown compression `{other}`: use zstd, snappy, lz4, gzip or none")
+            }
+        })
+    }
+}
+
 /// One `[[step]]`: the op name and its parameters, checked by the op itself.
 #[derive(Clone, Debug)]
 pub struct StepSpec {
@@ -405,7 +423,8 @@ impl Spec {
         if self.output.dir.as_os_str().is_empty() {
             return Err(self.error(Section::Output, Some("dir"), "`dir` is empty".into()));
         }
-        crate::io::writer::compression(&self.output.compression, self.output.compression_level)
+        self.output
+            .parquet_compression()
             .map_err(|e| self.error(Section::Output, Some("compression"), e.to_string()))?;
         Ok(())
     }

@@ -5,8 +5,17 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-/// Loads a tokenizer file; the error names the file and what is wrong.
+/// Loads a tokenizer file; the error names the file and what is wrong (and,
+/// for one that is not there, the command that makes one).
 pub fn load_tokenizer(path: &Path) -> Result<tokenizers::Tokenizer> {
+    if !path.exists() {
+        anyhow::bail!(
+            "cannot read tokenizer {}: it does not exist; train one with `sluice train-tokenizer <spec>` \
+             (pipelines/tokenizer.toml writes out/tokenizer/tokenizer.json), or name a Hugging \
+             Face tokenizer.json",
+            path.display()
+        );
+    }
     let bytes =
         std::fs::read(path).with_context(|| format!("cannot read tokenizer {}", path.display()))?;
     tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| {
