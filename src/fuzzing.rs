@@ -115,8 +115,11 @@ pub fn fasttext(data: &[u8]) {
     }
 }
 
+/// What a fuzz target runs on one input.
+pub type Target = fn(&[u8]);
+
 /// The entries by target name (the names of `fuzz/fuzz_targets/*.rs`).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("jsonl", jsonl),
     ("parquet", parquet),
     ("spec", spec),
@@ -142,7 +145,7 @@ thread_local! {
 /// returns where sluice's own code panicked, if it did. A panic in a
 /// library is caught, as the executor catches it (the task would fail with
 /// its message), and is not returned.
-pub fn check(target: fn(&[u8]), data: &[u8]) -> Option<String> {
+pub fn check(target: Target, data: &[u8]) -> Option<String> {
     static HOOK: std::sync::Once = std::sync::Once::new();
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
@@ -170,7 +173,7 @@ pub fn check(target: fn(&[u8]), data: &[u8]) -> Option<String> {
 
 /// What a fuzz target runs: [`check`], aborting (a crash, to the fuzzer)
 /// when sluice's code panicked.
-pub fn run(target: fn(&[u8]), data: &[u8]) {
+pub fn run(target: Target, data: &[u8]) {
     if let Some(at) = check(target, data) {
         eprintln!("sluice panicked at {at}");
         std::process::abort();

@@ -267,7 +267,7 @@ impl Prepared {
     }
 
     /// Writes `_work/phases.json`: what `sluice status` counts against.
-    pub(crate) fn record_phases(&self, plan: &Plan) -> Result<()> {
+    pub(crate) fn record_phases(&self, plan: &Plan<'_>) -> Result<()> {
         let phases: Vec<PhaseRecord> = plan
             .phases
             .iter()
@@ -339,7 +339,7 @@ fn free_bytes(dir: &Path) -> Option<u64> {
 
 /// Says at the start when the output's disk has less free space than the
 /// run is likely to need (a run that fills it fails its tasks one by one).
-fn warn_if_short_of_space(prepared: &Prepared, plan: &Plan) {
+fn warn_if_short_of_space(prepared: &Prepared, plan: &Plan<'_>) {
     if store::is_remote(&prepared.layout.out) {
         return;
     }
@@ -764,7 +764,7 @@ impl Runner<'_> {
     }
 
     fn run_stream_task(&self, k: usize, t: usize, progress: &Progress) -> Result<()> {
-        let seg: &Segment = &self.plan.segments[k];
+        let seg: &Segment<'_> = &self.plan.segments[k];
         let last = k + 1 == self.plan.segments.len();
         let prefix = format!("part-{t:05}");
         // Each item: the rows and what came in (before a global op's filter
@@ -1076,7 +1076,7 @@ impl Excluded {
 /// The columns a segment's rows end with: its input's, plus those its ops
 /// add (found by running the ops on no rows), less any drop columns of the
 /// input (a rerun over excluded/ gets them replaced, not duplicated).
-fn segment_schema(first: &DocBatch, seg: &Segment) -> Result<SchemaRef> {
+fn segment_schema(first: &DocBatch, seg: &Segment<'_>) -> Result<SchemaRef> {
     let mut batch = DocBatch {
         data: first.data.slice(0, 0),
         ..first.clone()

@@ -127,7 +127,7 @@ pub struct C4Quality {
     rules: LanguageRules<C4Params>,
 }
 
-fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
+fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
     Ok(Op::Stream(Box::new(C4Quality {
         rules: LanguageRules::build(ctx, LANGS)?,
     })))
@@ -168,7 +168,7 @@ fn remove_citations(line: &str) -> std::borrow::Cow<'_, str> {
 /// The kept text, or the reason the document is dropped.
 pub fn c4_quality(text: &str, seg: &Segmenter, p: &C4Params) -> Result<String, &'static str> {
     let mut sentences = 0;
-    let mut kept: Vec<std::borrow::Cow<str>> = vec![];
+    let mut kept: Vec<std::borrow::Cow<'_, str>> = vec![];
     for line in pystr::splitlines(text) {
         let line = pystr::strip(line);
         let n_words = match seg {

@@ -199,7 +199,7 @@ struct Model {
     graph: Option<Ann>,
 }
 
-fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
+fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
     let c: Config = ctx.config()?;
     if c.k == 0 {
         return Err(ctx.error("k", "`k` must be at least 1".into()));

@@ -84,7 +84,7 @@ pub struct ClusterSample {
     seed: u64,
 }
 
-fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
+fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
     let c: Config = ctx.config()?;
     if c.max_per_cluster.is_none() && c.inverse_power.is_none() {
         return Err(ctx.error(

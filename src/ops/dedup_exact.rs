@@ -123,7 +123,7 @@ pub const INFO: OpInfo = OpInfo {
     build,
 };
 
-fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
+fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
     let d: DedupExact = ctx.config()?;
     if d.partitions.is_some_and(|p| p == 0 || p > 65_536) {
         return Err(ctx.error(

@@ -230,7 +230,7 @@ pub struct DedupMinhash {
     index_tasks: Vec<IndexTask>,
 }
 
-fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
+fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
     let config: DedupMinhashConfig = ctx.config()?;
     if !(0.0 < config.threshold && config.threshold <= 1.0) {
         return Err(ctx.error(

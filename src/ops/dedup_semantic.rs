@@ -155,7 +155,7 @@ pub struct DedupSemantic {
     ann: AnnParams,
 }
 
-fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
+fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
     let c: Config = ctx.config()?;
     if !(0.0..=2.0).contains(&c.eps) {
         return Err(ctx.error(

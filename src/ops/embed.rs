@@ -106,7 +106,7 @@ pub struct Embed {
 /// to 8,192; a larger `dim` is a typo, and Arrow's sizes would overflow).
 const MAX_DIM: usize = 65_536;
 
-fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
+fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
     let c: Config = ctx.config()?;
     if c.batch_size == 0 {
         return Err(ctx.error("batch_size", "`batch_size` must be above 0".into()));

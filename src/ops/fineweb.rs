@@ -102,7 +102,7 @@ pub struct FineWebQuality {
     rules: LanguageRules<FineWebParams>,
 }
 
-fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
+fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
     Ok(Op::Stream(Box::new(FineWebQuality {
         rules: LanguageRules::build(ctx, LANGS)?,
     })))

@@ -161,7 +161,7 @@ pub struct GopherQuality {
     rules: LanguageRules<GopherQualityParams>,
 }
 
-fn build_quality(ctx: &BuildCtx) -> Result<Op, SpecError> {
+fn build_quality(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
     Ok(Op::Stream(Box::new(GopherQuality {
         rules: LanguageRules::build(ctx, QUALITY_LANGS)?,
     })))
@@ -348,7 +348,7 @@ pub struct GopherRepetition {
     rules: LanguageRules<GopherRepetitionParams>,
 }
 
-fn build_repetition(ctx: &BuildCtx) -> Result<Op, SpecError> {
+fn build_repetition(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
     Ok(Op::Stream(Box::new(GopherRepetition {
         rules: LanguageRules::build(ctx, REPETITION_LANGS)?,
     })))

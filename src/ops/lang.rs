@@ -183,7 +183,7 @@ pub struct Lang {
     model: Model,
 }
 
-fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
+fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
     let config: LangConfig = ctx.config()?;
     let model = match config.backend {
         Backend::Whatlang => {

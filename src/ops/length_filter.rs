@@ -62,7 +62,7 @@ pub const INFO: OpInfo = OpInfo {
     build,
 };
 
-fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
+fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
     let f: LengthFilter = ctx.config()?;
     if let (Some(lo), Some(hi)) = (f.min_chars, f.max_chars) {
         if lo > hi {

@@ -125,7 +125,7 @@ fn tokenize_step<'a>(ctx: &BuildCtx<'a>) -> Option<&'a crate::pipeline::spec::St
 }
 
 /// The tokenizer of the tokenize step after this one.
-fn tokenize_tokenizer(ctx: &BuildCtx) -> Option<PathBuf> {
+fn tokenize_tokenizer(ctx: &BuildCtx<'_>) -> Option<PathBuf> {
     tokenize_step(ctx)
         .and_then(|s| s.params.get("tokenizer"))
         .and_then(|v| v.as_str())
@@ -134,7 +134,7 @@ fn tokenize_tokenizer(ctx: &BuildCtx) -> Option<PathBuf> {
 
 /// Tokens the tokenize step after this one adds to each document it
 /// writes (BOS, EOS): they count against the budget as the text's do.
-fn added_per_doc(ctx: &BuildCtx) -> u64 {
+fn added_per_doc(ctx: &BuildCtx<'_>) -> u64 {
     tokenize_step(ctx).map_or(0, |s| {
         ["bos", "eos"]
             .iter()
@@ -143,7 +143,7 @@ fn added_per_doc(ctx: &BuildCtx) -> u64 {
     })
 }
 
-fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
+fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
     let c: Config = ctx.config()?;
     if c.total_tokens == 0 {
         return Err(ctx.error("total_tokens", "must be above 0".into()));

@@ -149,7 +149,7 @@ pub struct OpInfo {
     pub summary: &'static str,
     pub params: &'static [ParamDoc],
     pub drop_reasons: &'static [&'static str],
-    pub build: fn(&BuildCtx) -> Result<Op, SpecError>,
+    pub build: fn(&BuildCtx<'_>) -> Result<Op, SpecError>,
 }
 
 /// What an op's `build` gets: the step and the spec (for errors that point at it).

@@ -53,7 +53,7 @@ pub const INFO: OpInfo = OpInfo {
     build,
 };
 
-fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
+fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
     let n: Normalize = ctx.config()?;
     Ok(Op::Stream(Box::new(n)))
 }

@@ -120,7 +120,7 @@ pub struct QualityModel {
     text: QualityText,
 }
 
-fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
+fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
     let c: Config = ctx.config()?;
     if let Some(s) = c.min_score {
         if !(0.0..=1.0).contains(&s) {

@@ -37,7 +37,10 @@ pub struct LanguageRules<T> {
 impl<T: DeserializeOwned> LanguageRules<T> {
     /// Builds the parameters from the step's table. `builtin` gives, per
     /// language, TOML overrides that make the published rules sensible for it.
-    pub fn build(ctx: &BuildCtx, builtin: &[(&str, &str)]) -> Result<LanguageRules<T>, SpecError> {
+    pub fn build(
+        ctx: &BuildCtx<'_>,
+        builtin: &[(&str, &str)],
+    ) -> Result<LanguageRules<T>, SpecError> {
         let mut base = ctx.step.params.clone();
         let keys = LanguageKeys {
             lang_column: match base.remove("lang_column") {

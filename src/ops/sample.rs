@@ -33,7 +33,7 @@ pub const INFO: OpInfo = OpInfo {
     build,
 };
 
-fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
+fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
     let s: Sample = ctx.config()?;
     if !(0.0..=1.0).contains(&s.fraction) {
         return Err(ctx.error(

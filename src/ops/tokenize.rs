@@ -114,7 +114,7 @@ pub struct Tokenize {
     seed: u64,
 }
 
-fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
+fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
     let c: Config = ctx.config()?;
     let format = match c.format.as_str() {
         "megatron" => Format::Megatron,

@@ -86,7 +86,7 @@ pub const INFO: OpInfo = OpInfo {
 /// Larger factors are almost surely a typo (and would blow up the output).
 pub const MAX_FACTOR: f64 = 1000.0;
 
-fn build(ctx: &BuildCtx) -> Result<Op, SpecError> {
+fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
     let u: Upsample = ctx.config()?;
     let bad = |f: f64| !(0.0..=MAX_FACTOR).contains(&f) || f.is_nan();
     if let Some((k, f)) = u.factors.iter().find(|(_, f)| bad(**f)) {

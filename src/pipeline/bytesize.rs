@@ -45,7 +45,7 @@ impl<'de> Deserialize<'de> for ByteSize {
         struct V;
         impl Visitor<'_> for V {
             type Value = ByteSize;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a size: bytes as an integer, or a string such as \"1GB\"")
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<ByteSize, E> {
