@@ -31,8 +31,14 @@ enum Command {
         /// No progress output.
         #[arg(long, short)]
         quiet: bool,
-        /// Write tokenized shards in input order (the `tokenize` step's
-        /// `shuffle = false`).
+        /// Sets a step's parameter for this run: STEP is the step's number
+        /// or its op's name, VALUE a TOML value (`--set 3.threshold=0.7`,
+        /// `--set tokenize.shuffle=false`). Repeatable; a rerun must give
+        /// the same.
+        #[arg(long = "set", value_name = "STEP.KEY=VALUE")]
+        set: Vec<String>,
+        /// Write tokenized shards in input order: an alias of
+        /// `--set tokenize.shuffle=false`.
         #[arg(long)]
         no_shuffle: bool,
         /// `local` (this machine) or `slurm` (each phase an sbatch job array).
@@ -58,6 +64,9 @@ enum Command {
         workers: Option<usize>,
         #[arg(long, short)]
         quiet: bool,
+        /// As the run was started with them.
+        #[arg(long = "set", value_name = "STEP.KEY=VALUE")]
+        set: Vec<String>,
         /// As the run was started with it.
         #[arg(long)]
         no_shuffle: bool,
@@ -193,6 +202,14 @@ fn workers_or_all(workers: Option<usize>) -> usize {
     }
 }
 
+/// The `--set` overrides, with `--no-shuffle` as the one it stands for.
+fn overrides(mut set: Vec<String>, no_shuffle: bool) -> Vec<String> {
+    if no_shuffle {
+        set.push("tokenize.shuffle=false".into());
+    }
+    set
+}
+
 /// A panic is a bug: said as one, with where it happened. A task that
 /// panics fails as a task (the executor catches it); elsewhere the process
 /// ends with this message.
@@ -268,6 +285,7 @@ fn main() -> ExitCode {
             workers,
             force,
             quiet,
+            set,
             no_shuffle,
             executor,
             slurm,
@@ -276,7 +294,7 @@ fn main() -> ExitCode {
                 workers: workers_or_all(workers),
                 force,
                 quiet,
-                no_shuffle,
+                overrides: overrides(set, no_shuffle),
             };
             match executor.as_str() {
                 "local" => sluice::exec::run(&spec, &opts).map(|stats| {
@@ -298,13 +316,14 @@ fn main() -> ExitCode {
             finish,
             workers,
             quiet,
+            set,
             no_shuffle,
         } => {
             let opts = sluice::exec::RunOptions {
                 workers: workers_or_all(workers),
                 force: false,
                 quiet,
-                no_shuffle,
+                overrides: overrides(set, no_shuffle),
             };
             sluice::exec::load_spec(&spec, &opts).and_then(|s| match phase {
                 Some(p) if !finish => sluice::exec::run_tasks(&s, &opts, &p, &tasks),

@@ -586,3 +586,90 @@ fn lower_layers_import_nothing_from_ops_or_exec() {
     }
     assert!(offenders.is_empty(), "{}", offenders.join("\n"));
 }
+
+/// `--set STEP.KEY=VALUE` sets a step's parameter for a run, by number or
+/// op name; it is part of the plan (a rerun without it is another run), a
+/// step it does not name is an error listing the steps, and the op checks
+/// the value as if the spec had it.
+#[test]
+fn set_overrides_a_step_parameter_for_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let spec = quickstart_spec(tmp.path(), &out);
+    let spec = spec.to_str().unwrap();
+    run_ok(
+        tmp.path(),
+        &["run", spec, "-q", "--set", "2.min_words=1000000"],
+    );
+    let stats = stats_json(&out);
+    assert_eq!(
+        stats["kept"]["docs"], 0,
+        "every document is below the floor"
+    );
+    assert!(dropped(&stats, "length_filter:min_words") > 0);
+    let o = sluice(tmp.path(), &["run", spec, "-q"], &[]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("the spec has changed"),
+        "{}",
+        stderr(&o)
+    );
+    run_ok(
+        tmp.path(),
+        &[
+            "run",
+            spec,
+            "-q",
+            "--force",
+            "--set",
+            "length_filter.min_words=1",
+        ],
+    );
+    assert!(stats_json(&out)["kept"]["docs"].as_u64().unwrap() > 0);
+    for (set, want) in [
+        (
+            "nosuch.x=1",
+            "no step `nosuch`; the steps are 1:normalize, 2:length_filter, 3:dedup_exact",
+        ),
+        ("length_filter", "write STEP.KEY=VALUE"),
+        ("2.min_words=\"many\"", "min_words"),
+    ] {
+        let o = sluice(
+            tmp.path(),
+            &["run", spec, "-q", "--force", "--set", set],
+            &[],
+        );
+        assert!(!o.status.success(), "{set}");
+        assert!(stderr(&o).contains(want), "{set}: {}", stderr(&o));
+    }
+}
+
+/// A new run clears what ops declare as theirs in the output folder
+/// (tokenize's shards and report, mixture's report, their temporaries),
+/// whichever steps the earlier run had, and leaves other files alone.
+#[test]
+fn a_new_run_clears_the_files_ops_declare_and_nothing_else() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let theirs = [
+        "tokens-00000-0000.bin",
+        "tokens-00000-0000.idx",
+        ".tokens-00000-0001.bin.tmp",
+        "tokenize_report.json",
+        "mixture_report.txt",
+        "stats.json",
+    ];
+    for n in theirs {
+        std::fs::write(out.join(n), b"old").unwrap();
+    }
+    std::fs::write(out.join("notes.txt"), b"mine").unwrap();
+    std::fs::write(out.join("tokens.md"), b"mine too").unwrap();
+    let spec = quickstart_spec(tmp.path(), &out);
+    run_ok(tmp.path(), &["run", spec.to_str().unwrap(), "-q"]);
+    for n in theirs.iter().filter(|n| **n != "stats.json") {
+        assert!(!out.join(n).exists(), "{n} was left");
+    }
+    assert_eq!(std::fs::read(out.join("notes.txt")).unwrap(), b"mine");
+    assert_eq!(std::fs::read(out.join("tokens.md")).unwrap(), b"mine too");
+}

@@ -63,10 +63,13 @@ fn a_dry_run_prints_the_job_scripts_and_writes_nothing() {
             "--max-running",
             "8",
             "--sbatch-arg=--qos=low",
+            "--set",
+            "dedup_minhash.threshold=0.75",
         ],
     );
     let s = stdout(&o);
     for want in [
+        "--set 'dedup_minhash.threshold=0.75'",
         "#SBATCH --partition=cpu",
         "#SBATCH --time=04:00:00",
         "#SBATCH --qos=low",

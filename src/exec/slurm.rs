@@ -206,10 +206,12 @@ pub fn submit(
         Some(c) => c.to_string(),
         None => "1".into(),
     };
+    // The workers rebuild the same spec: the same overrides, quoted for sh.
     let mut finish_flags = String::new();
-    if opts.no_shuffle {
-        workers.push_str(" --no-shuffle");
-        finish_flags.push_str(" --no-shuffle");
+    for o in &opts.overrides {
+        let flag = format!(" --set '{}'", o.replace('\'', "'\\''"));
+        workers.push_str(&flag);
+        finish_flags.push_str(&flag);
     }
     let mut sub = Submission {
         number,

@@ -120,6 +120,7 @@ pub const INFO: OpInfo = OpInfo {
         ParamDoc { name: "languages", kind: "table", default: "zh, ja built in", doc: "[step.languages.<code>] overrides" },
     ],
     drop_reasons: &["c4:lorem_ipsum", "c4:curly_bracket", "c4:too_few_sentences"],
+    outputs: &[],
     build,
 };
 

@@ -175,6 +175,7 @@ pub const INFO: OpInfo = OpInfo {
         },
     ],
     drop_reasons: &[],
+    outputs: &[],
     build,
 };
 

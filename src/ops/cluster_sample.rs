@@ -73,6 +73,7 @@ pub const INFO: OpInfo = OpInfo {
         },
     ],
     drop_reasons: &["cluster_sample:capped", "cluster_sample:sampled"],
+    outputs: &[],
     build,
 };
 

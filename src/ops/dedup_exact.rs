@@ -120,6 +120,7 @@ pub const INFO: OpInfo = OpInfo {
         },
     ],
     drop_reasons: &["dedup_exact"],
+    outputs: &[],
     build,
 };
 

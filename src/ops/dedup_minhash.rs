@@ -168,6 +168,7 @@ pub const INFO: OpInfo = OpInfo {
         ParamDoc { name: "memory_budget", kind: "size", default: "\"2GiB\"", doc: "memory of the op's tasks at once (\"1GB\", \"512MiB\"); past it they spill to the work folder" },
     ],
     drop_reasons: &["dedup_minhash"],
+    outputs: &[],
     build,
 };
 

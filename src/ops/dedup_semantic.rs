@@ -134,6 +134,7 @@ pub const INFO: OpInfo = OpInfo {
         },
     ],
     drop_reasons: &["dedup_semantic"],
+    outputs: &[],
     build,
 };
 

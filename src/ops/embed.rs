@@ -88,6 +88,7 @@ pub const INFO: OpInfo = OpInfo {
         },
     ],
     drop_reasons: &["embed:no_vector"],
+    outputs: &[],
     build,
 };
 

@@ -95,6 +95,7 @@ pub const INFO: OpInfo = OpInfo {
         "fineweb:empty", "fineweb:line_punct_ratio", "fineweb:short_line_ratio", "fineweb:char_dup_ratio",
         "fineweb:list_ratio",
     ],
+    outputs: &[],
     build,
 };
 

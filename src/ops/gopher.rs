@@ -154,6 +154,7 @@ pub const QUALITY_INFO: OpInfo = OpInfo {
         "gopher_quality:too_many_bullets", "gopher_quality:too_many_end_ellipsis",
         "gopher_quality:below_alpha_threshold", "gopher_quality:stop_words",
     ],
+    outputs: &[],
     build: build_quality,
 };
 
@@ -341,6 +342,7 @@ pub const REPETITION_INFO: OpInfo = OpInfo {
         "gopher_repetition:dup_line_frac", "gopher_repetition:dup_line_char_frac", "gopher_repetition:top_<n>_gram",
         "gopher_repetition:duplicated_<n>_n_grams",
     ],
+    outputs: &[],
     build: build_repetition,
 };
 

@@ -169,6 +169,7 @@ pub const INFO: OpInfo = OpInfo {
         ParamDoc { name: "han_text_is_chinese", kind: "bool", default: "true", doc: "a text of Han characters (no kana, no Hangul): other scripts' languages go to `zh`" },
     ],
     drop_reasons: &["lang:<code>", "lang:low_score", "lang:unknown"],
+    outputs: &[],
     build,
 };
 

@@ -59,6 +59,7 @@ pub const INFO: OpInfo = OpInfo {
         "length_filter:min_words",
         "length_filter:max_words",
     ],
+    outputs: &[],
     build,
 };
 

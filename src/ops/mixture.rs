@@ -101,6 +101,7 @@ pub const INFO: OpInfo = OpInfo {
         },
     ],
     drop_reasons: &["mixture:downsampled"],
+    outputs: &["mixture_report.json", "mixture_report.txt"],
     build,
 };
 

@@ -149,6 +149,11 @@ pub struct OpInfo {
     pub summary: &'static str,
     pub params: &'static [ParamDoc],
     pub drop_reasons: &'static [&'static str],
+    /// Files the op writes into the output folder beside the shards (glob
+    /// patterns of names, e.g. `tokens-*.bin`): a new run (or `--force`)
+    /// removes them, and their temporaries (`.<name>.tmp`), with the
+    /// shards, whichever ops the last run had.
+    pub outputs: &'static [&'static str],
     pub build: fn(&BuildCtx<'_>) -> Result<Op, SpecError>,
 }
 
@@ -250,4 +255,20 @@ pub fn describe_all() -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The executor compiles every op's declared output files as glob
+    /// patterns when it clears an output folder.
+    #[test]
+    fn every_op_declares_its_outputs_as_glob_patterns() {
+        for op in REGISTRY {
+            for p in op.outputs {
+                assert!(glob::Pattern::new(p).is_ok(), "{}: {p}", op.name);
+            }
+        }
+    }
 }

@@ -50,6 +50,7 @@ pub const INFO: OpInfo = OpInfo {
         ParamDoc { name: "control_chars", kind: "bool", default: "true", doc: "remove control characters" },
     ],
     drop_reasons: &["normalize:empty"],
+    outputs: &[],
     build,
 };
 

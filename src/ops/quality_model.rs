@@ -109,6 +109,7 @@ pub const INFO: OpInfo = OpInfo {
         },
     ],
     drop_reasons: &["quality_model:low_score"],
+    outputs: &[],
     build,
 };
 

@@ -30,6 +30,7 @@ pub const INFO: OpInfo = OpInfo {
         ParamDoc { name: "seed", kind: "integer", default: "1", doc: "another seed keeps another sample" },
     ],
     drop_reasons: &["sample"],
+    outputs: &[],
     build,
 };
 

@@ -88,10 +88,16 @@ pub const INFO: OpInfo = OpInfo {
         ParamDoc { name: "tokens_per_shard", kind: "integer", default: "1000000000", doc: "a shard is closed before it would pass this" },
         ParamDoc { name: "max_doc_tokens", kind: "integer", default: "1048576", doc: "longer documents are cut into pieces of this size (at most tokens_per_shard, its default when smaller)" },
         ParamDoc { name: "source_column", kind: "string", default: "source", doc: "column the report groups by (when present)" },
-        ParamDoc { name: "shuffle", kind: "bool", default: "true", doc: "a seeded global shuffle of the documents (`sluice run --no-shuffle` turns it off)" },
+        ParamDoc { name: "shuffle", kind: "bool", default: "true", doc: "a seeded global shuffle of the documents (`sluice run --no-shuffle`, i.e. `--set tokenize.shuffle=false`, turns it off)" },
         ParamDoc { name: "seed", kind: "integer", default: "1", doc: "another seed, another order" },
     ],
     drop_reasons: &["tokenize:empty"],
+    outputs: &[
+        "tokens-*.bin",
+        "tokens-*.idx",
+        "tokens-*.offsets",
+        "tokenize_report.json",
+    ],
     build,
 };
 

@@ -80,6 +80,7 @@ pub const INFO: OpInfo = OpInfo {
         },
     ],
     drop_reasons: &["upsample:downsampled"],
+    outputs: &[],
     build,
 };
 

@@ -182,6 +182,68 @@ impl StepSpec {
     }
 }
 
+impl Spec {
+    /// Applies a command-line override, `STEP.KEY=VALUE` (`--set`): STEP is
+    /// a step's number (`3`, as in its label `3:dedup_exact`) or an op's
+    /// name (every step of that op); VALUE is a TOML value (`false`, `12`,
+    /// `"zstd"`; a bare word is taken as a string). The override becomes
+    /// part of the spec's source, so the plan of a run records it and a
+    /// rerun without it is another run. The op checks the value when it is
+    /// built, as if the spec had it.
+    pub fn set(&mut self, assignment: &str) -> Result<(), SpecError> {
+        let err = |message: String| SpecError {
+            file: self.file.clone(),
+            line: None,
+            message: format!("--set {assignment}: {message}"),
+        };
+        let (target, value) = assignment
+            .split_once('=')
+            .ok_or_else(|| err("write STEP.KEY=VALUE (e.g. `tokenize.shuffle=false`)".into()))?;
+        let (step, key) = target
+            .split_once('.')
+            .ok_or_else(|| err("write STEP.KEY=VALUE (e.g. `3.threshold=0.7`)".into()))?;
+        let (step, key) = (step.trim(), key.trim());
+        if key.is_empty() {
+            return Err(err("no key after the step".into()));
+        }
+        let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(value.trim().to_string()));
+        let chosen: Vec<usize> = match step.parse::<usize>() {
+            Ok(n) => self
+                .steps
+                .iter()
+                .position(|s| s.index + 1 == n)
+                .into_iter()
+                .collect(),
+            Err(_) => self
+                .steps
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.op == step)
+                .map(|(i, _)| i)
+                .collect(),
+        };
+        if chosen.is_empty() {
+            let labels: Vec<String> = self.steps.iter().map(StepSpec::label).collect();
+            return Err(err(format!(
+                "no step `{step}`; the steps are {}",
+                if labels.is_empty() {
+                    "none".to_string()
+                } else {
+                    labels.join(", ")
+                }
+            )));
+        }
+        for i in chosen {
+            self.steps[i].params.insert(key.to_string(), value.clone());
+        }
+        self.source.push_str(&format!("\n# --set {assignment}\n"));
+        Ok(())
+    }
+}
+
 /// A parsed pipeline spec, with its source kept for error messages.
 #[derive(Clone, Debug)]
 pub struct Spec {
