@@ -40,7 +40,7 @@ fn read_all(path: &Path, extra: &str) {
     };
     for task in &tasks {
         let _ = reader::empty_batch(task, &spec.input);
-        let Ok(batches) = reader::open(task, &spec.input) else {
+        let Ok(batches) = reader::open(task, &spec.input, Some(&Default::default())) else {
             continue;
         };
         for b in batches {

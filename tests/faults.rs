@@ -44,44 +44,81 @@ fn jsonl_lines(n: usize, f: impl Fn(usize) -> String) -> String {
     (0..n).map(|i| f(i) + "\n").collect()
 }
 
-// 1 and 12: a value its column cannot hold is never changed; the row is
-// dropped with a detail, and excluded/ keeps the line as it was written.
+// 1 and 12: a value its column cannot hold is never changed. A number an
+// integer column cannot hold widens it to floats (the task is read again);
+// what a float cannot hold exactly, or a string that is no integer, drops
+// the row, and excluded/ keeps the line as it was written.
 #[test]
-fn a_fraction_after_integers_is_dropped_with_its_line_not_truncated() {
+fn a_fraction_after_integers_widens_the_column_and_nothing_is_truncated() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("n.jsonl");
     let mut body = jsonl_lines(1000, |i| {
         format!("{{\"id\": \"d{i}\", \"text\": \"document {i}\", \"n\": {i}}}")
     });
-    body.push_str("{\"n\": 0.5, \"id\": \"half\", \"text\": \"a half\"}\n");
-    body.push_str("{\"id\": \"big\", \"text\": \"too big\", \"n\": 1180591620717411303424}\n");
     body.push_str("{\"id\": \"whole\", \"text\": \"a whole float\", \"n\": 7.0}\n");
-    body.push_str("{\"id\": \"nested\", \"text\": \"a string\", \"n\": \"2.5\"}\n");
+    body.push_str("{\"n\": 0.5, \"id\": \"half\", \"text\": \"a half\"}\n");
+    body.push_str(
+        "{\"id\": \"big\", \"text\": \"two to the 70\", \"n\": 1180591620717411303424}\n",
+    );
+    body.push_str("{\"id\": \"past\", \"text\": \"past 2^53\", \"n\": 9007199254740993}\n");
+    let other = tmp.path().join("ints.jsonl");
     std::fs::write(&input, &body).unwrap();
+    // A file without fractions keeps its integers, and a string that is not
+    // an integer is dropped there.
+    let mut ints = jsonl_lines(1000, |i| format!("{{\"text\": \"int {i}\", \"n\": {i}}}"));
+    ints.push_str("{\"text\": \"a string\", \"n\": \"2.5\"}\n");
+    std::fs::write(&other, &ints).unwrap();
     let out = tmp.path().join("out");
-    let spec = spec_over(tmp.path(), &[&input], &out, "", "");
-    let o = run_ok(tmp.path(), &["run", spec.to_str().unwrap(), "-q"]);
+    let spec = spec_over(tmp.path(), &[&input, &other], &out, "", "");
+    let o = run_ok(
+        tmp.path(),
+        &["run", spec.to_str().unwrap(), "-q", "--workers", "1"],
+    );
     no_panic(&o);
+    assert!(stderr(&o).contains("`n` as floats"), "{}", stderr(&o));
     let stats = stats_json(&out);
-    assert_eq!(stats["kept"]["docs"], 1001, "the 1000 and `7.0`");
-    assert_eq!(dropped(&stats, "read:invalid_json"), 3);
-    let kept = read_rows(&out, "part-");
-    let n_of = |id: &str| kept.iter().find(|r| r["id"] == id).map(|r| r["n"].clone());
-    assert_eq!(n_of("whole").as_deref(), Some("7"));
-    assert_eq!(n_of("half"), None, "0.5 must not become 0");
-    let ex = read_rows(&out.join("excluded"), "");
-    let half = ex.iter().find(|r| r["text"].contains("a half")).unwrap();
+    assert_eq!(stats["kept"]["docs"], 2003, "{stats}");
+    assert_eq!(dropped(&stats, "read:invalid_json"), 2);
+    // Inputs in name order: task 0 is ints.jsonl, task 1 n.jsonl.
+    let column_type = |shard: &str| {
+        let f = std::fs::File::open(out.join(shard)).unwrap();
+        let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
+        b.schema().field_with_name("n").unwrap().data_type().clone()
+    };
+    assert_eq!(column_type("part-00001-0000.parquet"), DataType::Float64);
     assert_eq!(
-        half["text"], "{\"n\": 0.5, \"id\": \"half\", \"text\": \"a half\"}",
-        "the line as written (keys in their order)"
+        column_type("part-00000-0000.parquet"),
+        DataType::Int64,
+        "integers stay"
     );
-    assert!(half["drop_detail"].contains("n.jsonl:1001"), "{half:?}");
-    assert!(half["drop_detail"].contains("`n` is 0.5"), "{half:?}");
-    let big = ex.iter().find(|r| r["text"].contains("too big")).unwrap();
-    assert!(
-        big["text"].contains("1180591620717411303424"),
-        "the number as written, not 1.18e21: {big:?}"
+    let kept = read_rows(&out, "part-00001");
+    let n_of = |id: &str| {
+        kept.iter()
+            .find(|r| r["id"] == id)
+            .map(|r| r["n"].parse::<f64>().unwrap())
+    };
+    assert_eq!(n_of("half"), Some(0.5), "0.5 must not become 0");
+    assert_eq!(n_of("d5"), Some(5.0));
+    assert_eq!(n_of("whole"), Some(7.0));
+    assert_eq!(n_of("big"), Some(1180591620717411303424.0));
+    let ex = read_rows(&out.join("excluded"), "");
+    let past = ex.iter().find(|r| r["text"].contains("past 2^53")).unwrap();
+    assert_eq!(
+        past["text"], "{\"id\": \"past\", \"text\": \"past 2^53\", \"n\": 9007199254740993}",
+        "the line as written"
     );
+    assert!(past["drop_detail"].contains("n.jsonl:1004"), "{past:?}");
+    assert!(past["drop_detail"].contains("would round it"), "{past:?}");
+    let s = ex.iter().find(|r| r["text"].contains("a string")).unwrap();
+    assert!(s["drop_detail"].contains("ints.jsonl:1001"), "{s:?}");
+    // The same bytes however many workers (and however often a task ran).
+    let out2 = tmp.path().join("out2");
+    let spec2 = spec_over(tmp.path(), &[&input, &other], &out2, "", "");
+    run_ok(
+        tmp.path(),
+        &["run", spec2.to_str().unwrap(), "-q", "--workers", "2"],
+    );
+    assert_eq!(shard_bytes(&out), shard_bytes(&out2));
 }
 
 // 12: the bytes of a line that is not UTF-8 can be recovered; a null text

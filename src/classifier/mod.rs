@@ -60,7 +60,7 @@ fn for_each_doc(
 ) -> Result<u64> {
     let mut unreadable = 0;
     for task in discover(input)? {
-        for out in crate::io::reader::open(&task, input)? {
+        for out in crate::io::reader::open(&task, input, None)? {
             let out = out?;
             let texts = out.batch.texts();
             let ids = out.batch.ids();

@@ -53,7 +53,39 @@ pub(super) fn maybe_abort(phase: &str, task: usize) -> Result<()> {
 }
 
 impl Runner<'_> {
+    /// Runs task `t` of streaming phase `k`. A JSONL line that needs an
+    /// integer column widened to floats ([`reader::Widen`]) makes the task
+    /// start over with that column widened: its shards are written anew, so
+    /// no value is changed to fit and the output is the same however often
+    /// it ran.
     pub(super) fn run_stream_task(&self, k: usize, t: usize, progress: &Progress) -> Result<()> {
+        let mut widen = reader::Widened::new();
+        loop {
+            let err = match self.stream_attempt(k, t, progress, &widen) {
+                Err(e) if k == 0 => e,
+                done => return done,
+            };
+            match err.downcast_ref::<reader::Widen>() {
+                Some(reader::Widen(column)) if !widen.contains(column) => {
+                    progress.println(&format!(
+                        "note: {}: a line holds a number the integer column `{column}` cannot \
+                         hold; the task is read again with `{column}` as floats",
+                        self.tasks[t].describe()
+                    ));
+                    widen.insert(column.clone());
+                }
+                _ => return Err(err),
+            }
+        }
+    }
+
+    fn stream_attempt(
+        &self,
+        k: usize,
+        t: usize,
+        progress: &Progress,
+        widen: &reader::Widened,
+    ) -> Result<()> {
         let seg: &Segment<'_> = &self.plan.segments[k];
         let last = k + 1 == self.plan.segments.len();
         let prefix = format!("part-{t:05}");
@@ -63,7 +95,7 @@ impl Runner<'_> {
         let (mut source, mut first, where_): (Source, OpStats, String) = if k == 0 {
             let task = &self.tasks[t];
             (
-                Box::new(reader::open(task, &self.spec.input)?.map(|r| {
+                Box::new(reader::open(task, &self.spec.input, Some(widen))?.map(|r| {
                     r.map(|o| {
                         let c = count_of(&o.batch);
                         (o, c)

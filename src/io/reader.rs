@@ -25,11 +25,32 @@ const MAX_BATCH_BYTES: usize = 256 << 20;
 
 pub type BatchIter = Box<dyn Iterator<Item = Result<OpOutput>> + Send>;
 
-/// Opens a task for reading. Errors name the file.
-pub fn open(task: &InputTask, spec: &InputSpec) -> Result<BatchIter> {
+/// Integer columns of a JSONL file read as floats (see [`Widen`]).
+pub type Widened = std::collections::BTreeSet<String>;
+
+/// A JSONL line held a number that an integer column inferred from the
+/// file's first lines cannot hold (a fraction, or past its range) but a
+/// float column holds exactly. The task is read again with that column as
+/// Float64 (its shards are written anew): a value is never changed to fit.
+#[derive(Debug)]
+pub struct Widen(pub String);
+
+impl std::fmt::Display for Widen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "column `{}` must widen to floats", self.0)
+    }
+}
+
+impl std::error::Error for Widen {}
+
+/// Opens a task for reading. Errors name the file. With `widen`, the
+/// columns it names are read as floats, and a [`Widen`] error asks for the
+/// task to be read again with one more; without, a number an integer
+/// column cannot hold drops its row (for readers that keep only the text).
+pub fn open(task: &InputTask, spec: &InputSpec, widen: Option<&Widened>) -> Result<BatchIter> {
     let batches = match task.file.format {
         Format::Parquet => open_parquet(task, spec)?,
-        Format::Jsonl => open_jsonl(task, spec)?,
+        Format::Jsonl => open_jsonl(task, spec, widen)?,
     };
     let Some(source) = task.file.source.clone() else {
         return Ok(batches);
@@ -94,7 +115,7 @@ pub fn empty_batch(task: &InputTask, spec: &InputSpec) -> Result<OpOutput> {
             check_text_column(&schema, &spec.text_column, &path.display().to_string())?;
             schema
         }
-        Format::Jsonl => jsonl_schema(task, spec)?,
+        Format::Jsonl => jsonl_schema(task, spec, &Widened::new())?,
     };
     let out = to_docs(
         RecordBatch::new_empty(schema),
@@ -278,7 +299,7 @@ fn open_stream(task: &InputTask) -> Result<(Box<dyn BufRead + Send>, u64)> {
 
 /// The columns of a JSONL file, inferred from its first lines, with the text
 /// and id columns forced to strings.
-fn jsonl_schema(task: &InputTask, spec: &InputSpec) -> Result<SchemaRef> {
+fn jsonl_schema(task: &InputTask, spec: &InputSpec, widen: &Widened) -> Result<SchemaRef> {
     let head_task = InputTask {
         piece: Piece::Lines {
             start: 0,
@@ -345,6 +366,9 @@ fn jsonl_schema(task: &InputTask, spec: &InputSpec) -> Result<SchemaRef> {
             DataType::Null => fields.push(Field::new(f.name(), DataType::Utf8, true)),
             // Parquet cannot store an empty struct; such a key is left out.
             DataType::Struct(children) if children.is_empty() => {}
+            t if t.is_integer() && widen.contains(f.name()) => {
+                fields.push(Field::new(f.name(), DataType::Float64, true))
+            }
             _ => fields.push(f.as_ref().clone()),
         }
     }
@@ -391,8 +415,12 @@ struct JsonlReader {
     done: bool,
     /// Keys met that are not columns: each is named once (see `note_unknown_keys`).
     named: std::collections::HashSet<String>,
-    /// Whether any column holds integers (which `misfit` checks).
+    /// Whether any column holds numbers (which `misfit` checks).
     has_ints: bool,
+    /// Whether a line may ask for a column to be widened (see [`Widen`]).
+    widen_allowed: bool,
+    /// A column a line needs widened to floats.
+    widen_needed: Option<String>,
 }
 
 impl JsonlReader {
@@ -463,6 +491,9 @@ impl JsonlReader {
             let location = self.location(line_no, offset);
             raw.push(body);
             let (row, mark) = self.parse_line(body, &location);
+            if let Some(column) = self.widen_needed.take() {
+                return Err(anyhow::Error::new(Widen(column)));
+            }
             if mark.is_none() {
                 self.note_unknown_keys(&row, &location);
             }
@@ -483,7 +514,7 @@ impl JsonlReader {
     }
 
     /// A line as a JSON object for the decoder, and its drop mark if it cannot be a document.
-    fn parse_line(&self, body: &[u8], location: &str) -> (Value, Option<DropMark>) {
+    fn parse_line(&mut self, body: &[u8], location: &str) -> (Value, Option<DropMark>) {
         let raw = |text: String| {
             let mut m = Map::new();
             m.insert(self.text_column.clone(), Value::String(text));
@@ -548,14 +579,15 @@ impl JsonlReader {
             obj.insert(self.text_column.clone(), Value::String(String::new()));
         }
         if mark.is_none() && self.has_ints {
+            if self.widen_allowed {
+                self.widen_needed = widenable(&obj, self.schema.fields());
+            }
             if let Some(why) = misfit(&obj, self.schema.fields()) {
                 // The decoder would round or wrap it without a word.
                 let mark = DropMark {
                     reason: "read:invalid_json".into(),
                     detail: Some(format!(
-                        "{location}: {why}, which the column inferred from the file's first \
-                         {SCHEMA_SAMPLE_LINES} lines cannot hold exactly (put such a line among the \
-                         first to widen it)"
+                        "{location}: {why}, which its column cannot hold exactly"
                     )),
                 };
                 return (raw(s.to_string()), Some(mark));
@@ -632,12 +664,34 @@ fn misfit(m: &Map<String, Value>, fields: &arrow::datatypes::Fields) -> Option<S
     })
 }
 
+/// The integer column of `m` that holds a number it cannot (a fraction, or
+/// past its range): the column to widen to floats. Values inside objects
+/// and lists, and strings, are not widened (they are dropped as misfits).
+fn widenable(m: &Map<String, Value>, fields: &arrow::datatypes::Fields) -> Option<String> {
+    fields.iter().find_map(|f| {
+        if !f.data_type().is_integer() {
+            return None;
+        }
+        let Value::Number(n) = m.get(f.name())? else {
+            return None;
+        };
+        misfit_value(&Value::Number(n.clone()), f.data_type())?;
+        // A number the JSON parser read as a double (a fraction, an
+        // exponent, a whole number past u64) is the double every JSON
+        // reader takes it for; an integer that Float64 would round is
+        // refused again, as a misfit, once the column is widened.
+        n.as_f64()
+            .is_some_and(f64::is_finite)
+            .then(|| f.name().clone())
+    })
+}
+
 fn schema_has_ints(schema: &Schema) -> bool {
     fn has(t: &DataType) -> bool {
         match t {
             DataType::Struct(c) => c.iter().any(|f| has(f.data_type())),
             DataType::List(f) | DataType::LargeList(f) => has(f.data_type()),
-            t => t.is_integer(),
+            t => t.is_integer() || t.is_floating(),
         }
     }
     schema.fields().iter().any(|f| has(f.data_type()))
@@ -659,6 +713,19 @@ fn misfit_value(v: &Value, t: &DataType) -> Option<String> {
     };
     match (v, t) {
         (Value::Null, _) => None,
+        // An integer a float column would round (past 2^53 for f64).
+        (Value::Number(n), DataType::Float16 | DataType::Float32 | DataType::Float64) => {
+            let i: i128 = n
+                .as_i64()
+                .map(i128::from)
+                .or_else(|| n.as_u64().map(i128::from))?;
+            let exact = match t {
+                DataType::Float64 => (i as f64) as i128 == i,
+                DataType::Float32 => (i as f32) as i128 == i,
+                _ => i.abs() <= 2048,
+            };
+            (!exact).then(|| format!("{v} (the column is {t}, which would round it)"))
+        }
         (Value::Object(m), DataType::Struct(children)) => {
             misfit(m, children).map(|why| format!("an object whose {why}"))
         }
@@ -754,8 +821,8 @@ impl Iterator for JsonlReader {
     }
 }
 
-fn open_jsonl(task: &InputTask, spec: &InputSpec) -> Result<BatchIter> {
-    let schema = jsonl_schema(task, spec)?;
+fn open_jsonl(task: &InputTask, spec: &InputSpec, widen: Option<&Widened>) -> Result<BatchIter> {
+    let schema = jsonl_schema(task, spec, widen.unwrap_or(&Widened::new()))?;
     let (end, whole) = match task.piece {
         Piece::Lines { end, whole, .. } => (end, whole),
         _ => (u64::MAX, true),
@@ -775,5 +842,7 @@ fn open_jsonl(task: &InputTask, spec: &InputSpec) -> Result<BatchIter> {
         named: Default::default(),
         has_ints: schema_has_ints(&schema),
         schema,
+        widen_allowed: widen.is_some(),
+        widen_needed: None,
     }))
 }

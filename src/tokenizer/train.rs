@@ -101,7 +101,7 @@ fn count_task(
         )),
         None => None,
     };
-    for out in crate::io::reader::open(&job.task, &job.input)? {
+    for out in crate::io::reader::open(&job.task, &job.input, None)? {
         let out = out?;
         let ids = out.batch.ids().clone();
         for (i, text) in out.batch.texts().iter().enumerate() {
@@ -156,7 +156,7 @@ fn held_out_texts(path: &Path, max: u64) -> Result<Vec<String>> {
     let mut out = vec![];
     let mut bytes = 0;
     for task in discover(&input)? {
-        for b in crate::io::reader::open(&task, &input)? {
+        for b in crate::io::reader::open(&task, &input, None)? {
             for t in b?.batch.texts().iter().flatten() {
                 if bytes >= max {
                     return Ok(out);
