@@ -40,6 +40,35 @@ fn fails_with(o: &std::process::Output, needles: &[&str]) {
     }
 }
 
+/// Starts `sluice run spec` held at `pause` (`SLUICE_TEST_PAUSE`), and
+/// returns it once the task is held, with the rest of its stderr to read.
+fn paused_run(
+    dir: &Path,
+    spec: &Path,
+    pause: &str,
+    args: &[&str],
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStderr>,
+) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["run", spec.to_str().unwrap(), "-q"])
+        .args(args)
+        .current_dir(dir)
+        .env("SLUICE_TEST_PAUSE", pause)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    while !said.contains("SLUICE_TEST_PAUSE") {
+        let mut l = String::new();
+        assert!(err.read_line(&mut l).unwrap() > 0, "never held: {said}");
+        said.push_str(&l);
+    }
+    (child, err)
+}
+
 fn jsonl_lines(n: usize, f: impl Fn(usize) -> String) -> String {
     (0..n).map(|i| f(i) + "\n").collect()
 }
@@ -168,20 +197,7 @@ fn an_input_rewritten_during_the_run_fails_naming_it() {
         "max_task_bytes = 20000\nbatch_rows = 100",
         "",
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["run", spec.to_str().unwrap(), "-q", "--workers", "1"])
-        .current_dir(tmp.path())
-        .env("SLUICE_TEST_PAUSE", "s0/0@3")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut said = String::new();
-    while !said.contains("SLUICE_TEST_PAUSE") {
-        let mut l = String::new();
-        assert!(err.read_line(&mut l).unwrap() > 0, "no pause: {said}");
-        said.push_str(&l);
-    }
+    let (mut child, mut err) = paused_run(tmp.path(), &spec, "s0/0@3", &["--workers", "1"]);
     // Shorter, while task 0 holds: the tasks planned past its end read less.
     std::fs::write(&input, jsonl_lines(1500, line)).unwrap();
     let mut rest = String::new();
@@ -222,19 +238,7 @@ fn a_parquet_file_rewritten_mid_task_is_a_task_error_naming_it() {
     write_docs(&input, &refs, 100);
     let out = tmp.path().join("out");
     let spec = spec_over(tmp.path(), &[&input], &out, "batch_rows = 100", "");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["run", spec.to_str().unwrap(), "-q", "--workers", "1"])
-        .current_dir(tmp.path())
-        .env("SLUICE_TEST_PAUSE", "s0/0@3")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut l = String::new();
-    while !l.contains("SLUICE_TEST_PAUSE") {
-        l.clear();
-        assert!(err.read_line(&mut l).unwrap() > 0);
-    }
+    let (mut child, mut err) = paused_run(tmp.path(), &spec, "s0/0@3", &["--workers", "1"]);
     // Another file in its place: fewer rows, other row groups.
     write_docs(&input, &refs[..150], 7);
     let mut rest = String::new();
@@ -554,19 +558,7 @@ fn an_interrupted_run_says_how_to_resume() {
     .unwrap();
     let out = tmp.path().join("out");
     let spec = spec_over(tmp.path(), &[&input], &out, "", "");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["run", spec.to_str().unwrap(), "-q"])
-        .current_dir(tmp.path())
-        .env("SLUICE_TEST_PAUSE", "s0/0")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut l = String::new();
-    while !l.contains("SLUICE_TEST_PAUSE") {
-        l.clear();
-        assert!(err.read_line(&mut l).unwrap() > 0);
-    }
+    let (mut child, mut err) = paused_run(tmp.path(), &spec, "s0/0", &[]);
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
@@ -590,19 +582,7 @@ fn a_killed_run_not_yet_reaped_does_not_hold_the_lock() {
     .unwrap();
     let out = tmp.path().join("out");
     let spec = spec_over(tmp.path(), &[&input], &out, "", "");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["run", spec.to_str().unwrap(), "-q"])
-        .current_dir(tmp.path())
-        .env("SLUICE_TEST_PAUSE", "s0/0")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut l = String::new();
-    while !l.contains("SLUICE_TEST_PAUSE") {
-        l.clear();
-        assert!(err.read_line(&mut l).unwrap() > 0);
-    }
+    let (mut child, _err) = paused_run(tmp.path(), &spec, "s0/0", &[]);
     child.kill().unwrap();
     // Not waited for: the killed process stays a zombie while this runs.
     let pid = child.id();
