@@ -111,7 +111,7 @@ pub(super) fn warn_if_short_of_space(prepared: &Prepared, plan: &Plan<'_>) {
 /// Why an input file is not the one planned (its size or write time has
 /// changed), or None when it is the same, or cannot be looked at.
 pub(super) fn changed_since_planned(f: &InputFile) -> Option<anyhow::Error> {
-    let (size, modified) = match store::stat(&f.path) {
+    let (size, modified) = match crate::io::discover::stat_input(&f.path) {
         Ok(Some(s)) => s,
         Ok(None) => {
             return Some(anyhow::anyhow!(
@@ -122,9 +122,6 @@ pub(super) fn changed_since_planned(f: &InputFile) -> Option<anyhow::Error> {
         }
         Err(_) => return None,
     };
-    let modified = modified
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_nanos() as u64);
     let what = if size != f.size {
         format!("{} bytes when the run was planned, {size} now", f.size)
     } else if modified != f.modified {

@@ -426,21 +426,30 @@ pub fn input_files(spec: &InputSpec) -> Result<Vec<(PathBuf, Option<String>)>> {
     Ok(out)
 }
 
+/// An input file's size and write time (ns since the Unix epoch), as the
+/// plan records them; None when it is not there.
+pub fn stat_input(path: &Path) -> Result<Option<(u64, Option<u64>)>> {
+    Ok(store::stat(path)?.map(|(size, modified)| {
+        let ns = modified
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos() as u64);
+        (size, ns)
+    }))
+}
+
 /// Cuts the input files into tasks, numbered in file order.
 pub fn discover(spec: &InputSpec) -> Result<Vec<InputTask>> {
     let mut tasks = vec![];
     for (path, source) in input_files(spec)? {
         let (format, compression) = format_of(&path, spec.format).expect("filtered by input_files");
-        let (size, modified) = store::stat(&path)?
+        let (size, modified) = stat_input(&path)?
             .with_context(|| format!("{} disappeared while listing the input", path.display()))?;
         let file = Arc::new(InputFile {
             path: path.clone(),
             format,
             compression,
             size,
-            modified: modified
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_nanos() as u64),
+            modified,
             source,
         });
         match format {

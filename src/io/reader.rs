@@ -579,10 +579,11 @@ impl JsonlReader {
             obj.insert(self.text_column.clone(), Value::String(String::new()));
         }
         if mark.is_none() && self.has_ints {
-            if self.widen_allowed {
-                self.widen_needed = widenable(&obj, self.schema.fields());
-            }
             if let Some(why) = misfit(&obj, self.schema.fields()) {
+                // Only a line that misfits can ask for a wider column.
+                if self.widen_allowed {
+                    self.widen_needed = widenable(&obj, self.schema.fields());
+                }
                 // The decoder would round or wrap it without a word.
                 let mark = DropMark {
                     reason: "read:invalid_json".into(),
