@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use sluice::ops::gopher::{gopher_repetition, GopherRepetitionParams};
+use sluice::ops::quality::gopher::{gopher_repetition, GopherRepetitionParams};
 use sluice::text::words::Segmenter;
 
 const FILES: &[&str] = &[

@@ -6,7 +6,7 @@
 //!
 //! Accuracy is the share of documents whose predicted code equals the `lang`
 //! label, over the ten major languages (en zh fr de es ru ja ar pt it) and
-//! over every label. Record the figures in BENCHMARKS.md.
+//! over every label. Record the figures in docs/benchmarks.md.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -49,7 +49,10 @@ fn read_pairs(dir: &Path) -> Vec<(String, String)> {
                     pred.value(i).to_string()
                 };
                 // whatlang's examples are labelled in ISO 639-3.
-                out.push((sluice::ops::lang::iso639_1(gold.value(i)).to_string(), p));
+                out.push((
+                    sluice::ops::quality::lang::iso639_1(gold.value(i)).to_string(),
+                    p,
+                ));
             }
         }
     }

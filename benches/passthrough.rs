@@ -5,7 +5,7 @@
 //!   cargo bench --bench passthrough                 # data from ../shared/data
 //!   cargo bench --bench passthrough -- DIR 1 8      # another folder, other sizes
 //!
-//! Needs /usr/bin/time for peak memory. Record the figures in BENCHMARKS.md.
+//! Needs /usr/bin/time for peak memory. Record the figures in docs/benchmarks.md.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -112,7 +112,11 @@ enum Command {
         quiet: bool,
     },
     /// Lists the operators with their parameters, defaults and drop reasons.
-    Ops,
+    Ops {
+        /// The operator reference as markdown (what docs/ops.md holds).
+        #[arg(long)]
+        markdown: bool,
+    },
 }
 
 /// sbatch settings for `--executor slurm`; each overrides the spec's
@@ -188,14 +192,14 @@ fn workers_or_all(workers: Option<usize>) -> usize {
     match workers {
         None => cores,
         Some(0) => {
-            eprintln!("note: --workers 0 taken as 1");
+            sluice::msg::note("--workers 0 taken as 1");
             1
         }
         Some(w) if w > cap => {
-            eprintln!(
-                "note: --workers {w} is more than {MAX_WORKERS_PER_CORE} per core on this \
+            sluice::msg::note(format!(
+                "--workers {w} is more than {MAX_WORKERS_PER_CORE} per core on this \
                  machine ({cores} cores): using {cap}"
-            );
+            ));
             cap
         }
         Some(w) => w,
@@ -225,7 +229,13 @@ fn report_panics() {
             .location()
             .map(|l| format!(" (at {}:{})", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!("internal error (a bug; please report it): {what}{at}");
+        eprintln!(
+            "{}",
+            sluice::msg::format(
+                sluice::msg::Level::Error,
+                format!("{}: {what}{at}", sluice::msg::BUG)
+            )
+        );
     }));
 }
 
@@ -348,10 +358,17 @@ fn main() -> ExitCode {
             spec,
             workers,
             quiet,
-        } => sluice::tokenizer::train::run(&spec, workers_or_all(workers), quiet),
-        Command::TrainClassifier { spec, quiet } => sluice::classifier::run(&spec, quiet),
-        Command::Ops => {
-            print!("{}", sluice::ops::describe_all());
+        } => sluice::train::tokenizer::run(&spec, workers_or_all(workers), quiet),
+        Command::TrainClassifier { spec, quiet } => sluice::train::classifier::run(&spec, quiet),
+        Command::Ops { markdown } => {
+            print!(
+                "{}",
+                if markdown {
+                    sluice::ops::describe_markdown()
+                } else {
+                    sluice::ops::describe_all()
+                }
+            );
             Ok(())
         }
     };
@@ -361,7 +378,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            sluice::msg::error(format!("{e:#}"));
             ExitCode::FAILURE
         }
     }

@@ -97,7 +97,7 @@ fn the_pipeline_step_scores_as_the_reloaded_model() {
             .into_iter()
             .find(|p| p.label == "__label__positive")
             .map_or(0.0, |p| p.prob);
-        (c, sluice::classifier::positive_score(&ours, &line))
+        (c, sluice::train::classifier::positive_score(&ours, &line))
     };
     let kept = read_rows(&out, "part-");
     let excluded = read_rows(&out.join("excluded"), "");

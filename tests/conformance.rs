@@ -10,9 +10,9 @@ use std::path::PathBuf;
 
 use arrow::array::{Array, BooleanArray, StringArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use sluice::ops::c4::{c4_quality, C4Params};
-use sluice::ops::fineweb::{fineweb_quality, FineWebParams};
-use sluice::ops::gopher::{
+use sluice::ops::quality::c4::{c4_quality, C4Params};
+use sluice::ops::quality::fineweb::{fineweb_quality, FineWebParams};
+use sluice::ops::quality::gopher::{
     gopher_quality, gopher_repetition, GopherQualityParams, GopherRepetitionParams,
 };
 use sluice::text::words::Segmenter;
@@ -177,11 +177,11 @@ fn chinese_documents_are_kept_by_language_aware_rules() {
             .to_string()
     };
     let gq: GopherQualityParams =
-        toml::from_str(&builtin(sluice::ops::gopher::QUALITY_LANGS)).unwrap();
+        toml::from_str(&builtin(sluice::ops::quality::gopher::QUALITY_LANGS)).unwrap();
     let gr: GopherRepetitionParams =
-        toml::from_str(&builtin(sluice::ops::gopher::REPETITION_LANGS)).unwrap();
-    let c4: C4Params = toml::from_str(&builtin(sluice::ops::c4::LANGS)).unwrap();
-    let fw: FineWebParams = toml::from_str(&builtin(sluice::ops::fineweb::LANGS)).unwrap();
+        toml::from_str(&builtin(sluice::ops::quality::gopher::REPETITION_LANGS)).unwrap();
+    let c4: C4Params = toml::from_str(&builtin(sluice::ops::quality::c4::LANGS)).unwrap();
+    let fw: FineWebParams = toml::from_str(&builtin(sluice::ops::quality::fineweb::LANGS)).unwrap();
     let mut reference_kept = [0usize; 4];
     let mut kept = [0usize; 4];
     let mut reasons: std::collections::BTreeMap<String, usize> = Default::default();

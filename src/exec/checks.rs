@@ -46,6 +46,8 @@ pub(super) fn preflight(steps: &[crate::ops::Step], first: &InputTask, spec: &Sp
                     None => return Ok(()),
                 }
             }
+            // The last step: nothing after it to check.
+            crate::ops::Op::Sink(_) => return Ok(()),
         }
     }
     Ok(())
@@ -54,7 +56,7 @@ pub(super) fn preflight(steps: &[crate::ops::Step], first: &InputTask, spec: &Sp
 /// Work space per byte of input for each global step: the rows it observes
 /// are written to `_work` between segments (LZ4, larger than the input's
 /// zstd), beside the op's own files (keys, signatures, vectors, sorted
-/// runs). Measured on the fixtures' dedup pipeline (see README, Disk
+/// runs). Measured on the fixtures' dedup pipeline (docs/benchmarks.md, Disk
 /// space), rounded up.
 pub(super) const WORK_BYTES_PER_INPUT_BYTE_PER_GLOBAL_STEP: u64 = 4;
 
@@ -95,15 +97,15 @@ pub(super) fn warn_if_short_of_space(prepared: &Prepared, plan: &Plan<'_>) {
     let need = space_needed(input, globals);
     if let Some(free) = free_bytes(&prepared.layout.out) {
         if free < need {
-            eprintln!(
-                "warning: {} has {:.1} GB free; a run over {:.1} GB of input with {globals} \
-                 global step(s) needs about {:.1} GB at its peak (output and _work; see README, \
+            crate::msg::warning(format!(
+                "{} has {:.1} GB free; a run over {:.1} GB of input with {globals} \
+                 global step(s) needs about {:.1} GB at its peak (output and _work; see docs/running.md, \
                  Disk space)",
                 prepared.layout.out.display(),
                 free as f64 / 1e9,
                 input as f64 / 1e9,
                 need as f64 / 1e9
-            );
+            ));
         }
     }
 }

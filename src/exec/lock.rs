@@ -61,12 +61,12 @@ impl RunLock {
             let holder = held.and_then(|b| serde_json::from_slice::<Holder>(&b).ok());
             match holder {
                 Some(h) if h.host == me.host && !alive(&h) => {
-                    eprintln!(
-                        "note: {} was left by a run that has ended (pid {} on {}); taking it over",
+                    crate::msg::note(format!(
+                        "{} was left by a run that has ended (pid {} on {}); taking it over",
                         path.display(),
                         h.pid,
                         h.host
-                    );
+                    ));
                     store::remove_file(&path)?;
                 }
                 Some(h) => bail!(
@@ -99,7 +99,7 @@ impl RunLock {
 impl Drop for RunLock {
     fn drop(&mut self) {
         if let Err(e) = store::remove_file(&self.path) {
-            eprintln!("warning: {e:#}");
+            crate::msg::warning(format!("{e:#}"));
         }
     }
 }

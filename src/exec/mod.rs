@@ -83,7 +83,7 @@ pub(crate) fn prepare(spec: &Spec, opts: &RunOptions, role: Role) -> Result<Prep
     let steps = build_steps(spec)?;
     if let Some(s) = steps[..steps.len().saturating_sub(1)]
         .iter()
-        .find(|s| matches!(&s.op, crate::ops::Op::Global(g) if g.is_sink()))
+        .find(|s| matches!(&s.op, crate::ops::Op::Sink(_)))
     {
         bail!(
             "step {} writes the run's output and must be the last step",
@@ -339,17 +339,20 @@ impl Runner<'_> {
             }
             steps_stats.extend(merged.steps);
         }
-        if let Some(g) = plan.segments.last().and_then(|s| s.observed_by.as_ref()) {
-            let mut s = g.op.sink_stats(&g.ctx)?;
-            s.step = g.label.clone();
-            steps_stats.push(s);
+        let last = plan.segments.last().and_then(|s| s.observed_by.as_ref());
+        if let Some(g) = last {
+            if let plan::Observing::Sink(sink) = &g.op {
+                let mut s = sink.stats(&g.ctx)?;
+                s.step = g.label.clone();
+                steps_stats.push(s);
+            }
         }
         let mut stats = RunStats::from_steps(steps_stats, times)?;
         stats.notes = plan
             .segments
             .iter()
             .filter_map(|s| s.observed_by.as_ref())
-            .filter_map(|g| g.op.summary(&g.ctx))
+            .filter_map(|g| g.op.phased().summary(&g.ctx))
             .collect();
         write_atomic(
             &layout.out.join("stats.json"),
@@ -395,9 +398,7 @@ impl Runner<'_> {
             .filter_map(|&t| {
                 let run = || match phase {
                     Phase::Stream(k) => self.run_stream_task(*k, t, &progress),
-                    Phase::Global { step, phase: p, .. } => step
-                        .op
-                        .run_phase(&step.ctx, *p, t)
+                    Phase::Global { step, spec, .. } => (spec.run)(&step.ctx, t)
                         .and_then(|_| {
                             maybe_abort(&name, t)?;
                             write_atomic(&self.layout.marker(&name, t), b"{}")
@@ -414,7 +415,8 @@ impl Runner<'_> {
                             Phase::Global { step, .. } => format!("{} task {t}", step.label),
                         };
                         let err = anyhow::anyhow!(
-                            "{what}: internal error (a bug; please report it): {}",
+                            "{what}: {}: {}",
+                            crate::msg::BUG,
                             panic_message(&panic)
                         );
                         match phase {
@@ -426,8 +428,10 @@ impl Runner<'_> {
                 match result {
                     Ok(()) => None,
                     Err(e) => {
-                        progress
-                            .println(&format!("[sluice] task {t} of phase {name} failed: {e:#}"));
+                        progress.println(&crate::msg::format(
+                            crate::msg::Level::Error,
+                            format!("task {t} of phase {name} failed: {e:#}"),
+                        ));
                         Some((t, e))
                     }
                 }

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use crate::ops::{GlobalCtx, GlobalOp, Op, PhaseSpec, Step, StreamOp};
+use crate::ops::{GlobalCtx, GlobalOp, Op, PhaseSpec, Phased, SinkOp, Step, StreamOp};
 
 /// A streaming op with its step label.
 pub struct StreamStep<'a> {
@@ -17,17 +17,36 @@ pub struct StreamStep<'a> {
     pub op: &'a dyn StreamOp,
 }
 
-/// A global op with its step label and context.
+/// A global op or sink with its step label and context.
 #[derive(Clone)]
-pub struct GlobalStep {
+pub struct PhasedStep<T> {
     pub label: String,
-    pub op: Arc<dyn GlobalOp>,
+    pub op: T,
     pub ctx: GlobalCtx,
 }
 
+/// The op that observes a segment: a global op, or the sink.
+#[derive(Clone)]
+pub enum Observing {
+    Global(Arc<dyn GlobalOp>),
+    Sink(Arc<dyn SinkOp>),
+}
+
+impl Observing {
+    /// What global ops and sinks share: observer, phases, summary.
+    pub fn phased(&self) -> Arc<dyn Phased> {
+        match self {
+            Observing::Global(op) => op.clone(),
+            Observing::Sink(op) => op.clone(),
+        }
+    }
+}
+
+pub type GlobalStep = PhasedStep<Observing>;
+
 pub struct Segment<'a> {
     /// The global op whose filter opens this segment (none for segment 0).
-    pub opened_by: Option<GlobalStep>,
+    pub opened_by: Option<PhasedStep<Arc<dyn GlobalOp>>>,
     pub ops: Vec<StreamStep<'a>>,
     /// The global op that observes this segment's output (none for the last).
     pub observed_by: Option<GlobalStep>,
@@ -90,23 +109,34 @@ pub fn plan<'a>(steps: &'a [Step], ctx_for: impl Fn(&str) -> GlobalCtx) -> Plan<
                     })
             }
             Op::Global(op) => {
-                let g = GlobalStep {
-                    label: step.label.clone(),
-                    op: op.clone(),
-                    ctx: ctx_for(&step.label),
-                };
+                let ctx = ctx_for(&step.label);
                 segments
                     .last_mut()
                     .expect("one segment at least")
-                    .observed_by = Some(g.clone());
-                if op.is_sink() {
-                    // Its output is its own: no segment reads it.
-                    continue;
-                }
+                    .observed_by = Some(PhasedStep {
+                    label: step.label.clone(),
+                    op: Observing::Global(op.clone()),
+                    ctx: ctx.clone(),
+                });
                 segments.push(Segment {
-                    opened_by: Some(g),
+                    opened_by: Some(PhasedStep {
+                        label: step.label.clone(),
+                        op: op.clone(),
+                        ctx,
+                    }),
                     ops: vec![],
                     observed_by: None,
+                });
+            }
+            Op::Sink(op) => {
+                // Its output is its own: no segment reads it.
+                segments
+                    .last_mut()
+                    .expect("one segment at least")
+                    .observed_by = Some(PhasedStep {
+                    label: step.label.clone(),
+                    op: Observing::Sink(op.clone()),
+                    ctx: ctx_for(&step.label),
                 });
             }
         }
@@ -115,7 +145,7 @@ pub fn plan<'a>(steps: &'a [Step], ctx_for: impl Fn(&str) -> GlobalCtx) -> Plan<
     for (k, seg) in segments.iter().enumerate() {
         phases.push(Phase::Stream(k));
         if let Some(g) = &seg.observed_by {
-            for (i, spec) in g.op.phases(&g.ctx).into_iter().enumerate() {
+            for (i, spec) in g.op.phased().phases(&g.ctx).into_iter().enumerate() {
                 phases.push(Phase::Global {
                     step: g.clone(),
                     phase: i,

@@ -88,10 +88,10 @@ impl Progress {
                 if last.elapsed() >= Duration::from_secs(every) {
                     last = Instant::now();
                     let done = c.tasks.load(Ordering::Relaxed);
-                    eprintln!(
-                        "[sluice] phase {phase}: {done}/{tasks} tasks, {}",
+                    crate::msg::info(format!(
+                        "phase {phase}: {done}/{tasks} tasks, {}",
                         rates(&c, start)
-                    );
+                    ));
                 }
             }
         });

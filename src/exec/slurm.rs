@@ -308,13 +308,13 @@ pub fn submit(
         &serde_json::to_vec_pretty(&sub)?,
     )?;
     if !opts.quiet {
-        eprintln!(
-            "[sluice] submitted {} array jobs ({} tasks) and a finishing job to Slurm; \
+        crate::msg::info(format!(
+            "submitted {} array jobs ({} tasks) and a finishing job to Slurm; \
              follow with `sluice status {}`",
             sub.jobs.len(),
             total,
             layout.out.display()
-        );
+        ));
     }
     if slurm.wait {
         wait(&layout, &sub)?;

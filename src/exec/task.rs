@@ -31,13 +31,13 @@ pub(super) fn maybe_abort(phase: &str, task: usize) -> Result<()> {
     let here = format!("{phase}/{task}");
     let hook = |name: &str| std::env::var(name).ok();
     if hook("SLUICE_TEST_ABORT").as_deref() == Some(here.as_str()) {
-        eprintln!("[sluice] SLUICE_TEST_ABORT: aborting in {here}");
+        crate::msg::info(format!("SLUICE_TEST_ABORT: aborting in {here}"));
         std::process::abort();
     }
     if let Some(v) = hook("SLUICE_TEST_PAUSE") {
         let (at, secs) = v.split_once('@').unwrap_or((v.as_str(), "600"));
         if at == here {
-            eprintln!("[sluice] SLUICE_TEST_PAUSE: holding {here}");
+            crate::msg::info(format!("SLUICE_TEST_PAUSE: holding {here}"));
             std::thread::sleep(std::time::Duration::from_secs_f64(
                 secs.parse().unwrap_or(600.0),
             ));
@@ -131,7 +131,10 @@ impl Runner<'_> {
             )
         };
         let mut stats: Vec<OpStats> = vec![];
-        let to_sink = seg.observed_by.as_ref().is_some_and(|g| g.op.is_sink());
+        let to_sink = seg
+            .observed_by
+            .as_ref()
+            .is_some_and(|g| matches!(g.op, super::plan::Observing::Sink(_)));
         let mut sink = if to_sink {
             None
         } else if last {
@@ -154,7 +157,7 @@ impl Runner<'_> {
             )?)
         };
         let mut observer: Option<Box<dyn Observer>> = match &seg.observed_by {
-            Some(g) => Some(g.op.observer(&g.ctx, t)?),
+            Some(g) => Some(g.op.phased().observer(&g.ctx, t)?),
             None => None,
         };
         let mut excluded = Excluded::new(

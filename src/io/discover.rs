@@ -197,12 +197,12 @@ fn walk_in(
                 .canonicalize()
                 .with_context(|| format!("cannot resolve {}", path.display()))?;
             if !walked.insert(canonical.clone()) {
-                eprintln!(
-                    "note: {} leads to {}, a folder already read (a symbolic link loop or a \
+                crate::msg::note(format!(
+                    "{} leads to {}, a folder already read (a symbolic link loop or a \
                      second link): not read again",
                     path.display(),
                     canonical.display()
-                );
+                ));
                 continue;
             }
             walk_in(&path, forced, out, walked)?;
@@ -415,11 +415,11 @@ pub fn input_files(spec: &InputSpec) -> Result<Vec<(PathBuf, Option<String>)>> {
     }
     for names in aliases.values().filter(|a| a.len() > 1) {
         let list: Vec<String> = names.iter().map(|p| p.display().to_string()).collect();
-        eprintln!(
-            "note: {} are one file; it is read once, as {}",
+        crate::msg::note(format!(
+            "{} are one file; it is read once, as {}",
             list.join(" and "),
             list[0]
-        );
+        ));
     }
     let mut out: Vec<(PathBuf, Option<String>)> = files.into_values().collect();
     out.sort();

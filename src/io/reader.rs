@@ -435,12 +435,12 @@ impl JsonlReader {
             if self.named.contains(&k) {
                 continue;
             }
-            eprintln!(
-                "warning: {location}: key `{k}` is not among the columns inferred from the first \
+            crate::msg::warning(format!(
+                "{location}: key `{k}` is not among the columns inferred from the first \
                  {SCHEMA_SAMPLE_LINES} lines of {}; its values are left out of the output \
                  (put a line with it among the first)",
                 self.file
-            );
+            ));
             self.named.insert(k);
         }
     }

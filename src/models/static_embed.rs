@@ -318,7 +318,7 @@ impl StaticEmbedder {
         let ids = self.ids(text)?;
         for &id in &ids {
             let r = (id as usize).min(self.rows - 1) * self.dim;
-            crate::vecmath::add_assign(out, &self.table[r..r + self.dim]);
+            crate::vector::vecmath::add_assign(out, &self.table[r..r + self.dim]);
         }
         let norm = out.iter().map(|v| v * v).sum::<f32>().sqrt();
         if norm > 0.0 {

@@ -29,7 +29,7 @@ pub struct TransformerEmbedder {
 /// Keeps large freed blocks in the heap: every forward pass allocates
 /// attention tensors of tens of MB, which glibc would otherwise map and
 /// unmap each time, page-faulting them in again (~10% of the time here,
-/// measured: BENCHMARKS.md). Freed memory is kept up to 1 GiB.
+/// measured: docs/benchmarks.md). Freed memory is kept up to 1 GiB.
 fn keep_large_blocks() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets allocator parameters (under its own lock).

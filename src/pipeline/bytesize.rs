@@ -64,9 +64,36 @@ impl<'de> Deserialize<'de> for ByteSize {
     }
 }
 
+/// As the spec would write it: whole binary units where they fit
+/// (`"2GiB"`), else bytes. `sluice ops` shows defaults this way.
+impl serde::Serialize for ByteSize {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let n = self.0;
+        for (shift, unit) in [(40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")] {
+            if n != 0 && n.is_multiple_of(1u64 << shift) {
+                return s.serialize_str(&format!("{}{unit}", n >> shift));
+            }
+        }
+        s.serialize_u64(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse;
+
+    #[test]
+    fn shown_as_written() {
+        let show = |n| {
+            toml::Value::try_from(super::ByteSize(n))
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(show(2 << 30), "\"2GiB\"");
+        assert_eq!(show(512 << 20), "\"512MiB\"");
+        assert_eq!(show(1000), "1000");
+        assert_eq!(parse("2GiB"), Ok(2 << 30), "what it shows reads back");
+    }
 
     #[test]
     fn units() {

@@ -115,11 +115,33 @@ pub struct InputSpec {
 fn default_rows_per_shard() -> usize {
     100_000
 }
-fn default_compression() -> String {
-    "zstd".into()
-}
 fn yes() -> bool {
     true
+}
+
+/// The output shards' Parquet compression.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    #[default]
+    Zstd,
+    Snappy,
+    Lz4,
+    Gzip,
+    None,
+}
+
+impl std::fmt::Display for Compression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            Compression::Zstd => "zstd",
+            Compression::Snappy => "snappy",
+            Compression::Lz4 => "lz4",
+            Compression::Gzip => "gzip",
+            Compression::None => "none",
+        };
+        f.write_str(name)
+    }
 }
 
 /// `[output]`: where the shards go and how they are cut.
@@ -135,8 +157,8 @@ pub struct OutputSpec {
     #[serde(default)]
     pub bytes_per_shard: Option<u64>,
     /// `zstd` (default), `snappy`, `lz4`, `gzip` or `none`.
-    #[serde(default = "default_compression")]
-    pub compression: String,
+    #[serde(default)]
+    pub compression: Compression,
     /// Compression level for zstd (1–22, default 3) and gzip (0–9).
     #[serde(default)]
     pub compression_level: Option<i32>,
@@ -153,15 +175,14 @@ impl OutputSpec {
     pub fn parquet_compression(&self) -> anyhow::Result<parquet::basic::Compression> {
         use parquet::basic::{Compression, GzipLevel, ZstdLevel};
         let level = self.compression_level;
-        Ok(match self.compression.as_str() {
-            "zstd" => Compression::ZSTD(ZstdLevel::try_new(level.unwrap_or(3))?),
-            "gzip" => Compression::GZIP(GzipLevel::try_new(level.unwrap_or(6) as u32)?),
-            "snappy" => Compression::SNAPPY,
-            "lz4" => Compression::LZ4_RAW,
-            "none" => Compression::UNCOMPRESSED,
-            other => {
-                anyhow::bail!("unknown compression `{other}`: use zstd, snappy, lz4, gzip or none")
+        Ok(match self.compression {
+            self::Compression::Zstd => Compression::ZSTD(ZstdLevel::try_new(level.unwrap_or(3))?),
+            self::Compression::Gzip => {
+                Compression::GZIP(GzipLevel::try_new(level.unwrap_or(6) as u32)?)
             }
+            self::Compression::Snappy => Compression::SNAPPY,
+            self::Compression::Lz4 => Compression::LZ4_RAW,
+            self::Compression::None => Compression::UNCOMPRESSED,
         })
     }
 }
@@ -316,7 +337,7 @@ impl Spec {
                 dir: PathBuf::new(),
                 rows_per_shard: default_rows_per_shard(),
                 bytes_per_shard: None,
-                compression: default_compression(),
+                compression: Compression::default(),
                 compression_level: None,
                 excluded: true,
                 keep_work: false,
@@ -463,7 +484,10 @@ impl Spec {
             ));
         }
         if self.output.compression_level.is_some()
-            && !["zstd", "gzip"].contains(&self.output.compression.as_str())
+            && !matches!(
+                self.output.compression,
+                Compression::Zstd | Compression::Gzip
+            )
         {
             return Err(self.error(
                 Section::Output,
@@ -679,6 +703,22 @@ fn explain(path: &str, msg: &str) -> (Option<String>, String) {
         .next()
         .filter(|k| !k.is_empty() && *k != "?")
         .map(str::to_string);
+    // A closed choice (an enum): "unknown metric `manhattan` (cosine or l2)".
+    if let (Some(k), Some(rest)) = (&key, msg.strip_prefix("unknown variant `")) {
+        let value = rest.split('`').next().unwrap_or("");
+        let choices: Vec<&str> = rest
+            .split('`')
+            .skip(1)
+            .enumerate()
+            .filter(|(i, _)| i % 2 == 1)
+            .map(|(_, s)| s)
+            .collect();
+        let hint = suggest(value, &choices);
+        return (
+            key.clone(),
+            format!("unknown {k} `{value}`{hint} ({})", choices.join(", ")),
+        );
+    }
     match &key {
         Some(k) => (key.clone(), format!("key `{k}`: {msg}")),
         None => (None, msg.to_string()),

@@ -1,13 +1,13 @@
-//! BPE tokenizer training (`sluice train-tokenizer`) and the tokenizer it
-//! writes: pre-tokenisation presets, the trainer, `tokenizer.json`.
+//! Byte-level BPE at run time and for the trainer: pre-tokenisation presets,
+//! the BPE algorithm (training from word counts, and encoding), the
+//! `tokenizer.json` sluice writes, and any Hugging Face tokenizer loaded for
+//! encoding. The `train-tokenizer` command itself is in `train::tokenizer`.
 
 pub mod bpe;
 pub mod fxhash;
 pub mod hf;
 pub mod load;
 pub mod pretok;
-pub mod spec;
-pub mod train;
 pub mod wordcount;
 
 /// Makes glibc give every large block its own mapping, returned to the

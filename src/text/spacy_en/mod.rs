@@ -13,7 +13,7 @@
 //! The prefix, suffix and infix regexes of spaCy are implemented by hand
 //! (they use look-behind / look-ahead), with exactly the same alternation
 //! order semantics as Python's `re`. The data tables at the end of this file
-//! were generated from the installed spaCy (see `gen/gen.py`).
+//! were generated from the installed spaCy (see `tools/spacy_en/gen.py`).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -846,6 +846,6 @@ fn apply_special_merges(text: &str, toks: &mut Vec<(u32, u32)>, _sc: &mut Scratc
 }
 
 // ---------------------------------------------------------------------------
-// Generated tables (gen/gen.py, spaCy 3.8.18)
+// Generated tables (tools/spacy_en/gen.py, spaCy 3.8.18)
 // ---------------------------------------------------------------------------
 include!("tables.rs");

@@ -1,0 +1,10 @@
+//! Ops that judge a document: language ID, the published rule filters
+//! (Gopher, C4, FineWeb; their shared per-language machinery in `rules`),
+//! and the fastText quality classifier.
+
+pub mod c4;
+pub mod fineweb;
+pub mod gopher;
+pub mod lang;
+pub mod quality_model;
+pub mod rules;

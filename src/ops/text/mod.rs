@@ -1,0 +1,4 @@
+//! Ops that rewrite or measure the text itself.
+
+pub mod length_filter;
+pub mod normalize;

@@ -1,0 +1,447 @@
+//! `sluice train-tokenizer`: streams the input shards, counts pre-tokenised
+//! words in parallel (one map per task, merged as tasks finish), learns the
+//! merges, writes `tokenizer.json` and `report.json`.
+//!
+//! Memory grows with the number of distinct words, not with the corpus: a
+//! batch is dropped as soon as its words are counted.
+
+pub mod spec;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use rayon::prelude::*;
+use serde_json::json;
+
+use crate::io::discover::{discover, InputTask};
+use crate::io::writer::write_atomic;
+use crate::pipeline::spec::InputSpec;
+use crate::tokenizer::bpe::{train_counts, Encoder, TrainOptions};
+use crate::tokenizer::hf::{Normalization, Tokenizer};
+use crate::tokenizer::pretok::{pieces, PreTokenizer};
+use crate::tokenizer::wordcount::WordCounts;
+use spec::TokenizerSpec;
+
+/// The counting pass: the shared word counts, and the documents and bytes
+/// counted. Each worker counts into its own buffer, added to `counts`
+/// whenever it holds `FLUSH_WORDS` distinct words and at the end of each
+/// task, so that the words several workers meet are held once, not once per
+/// worker.
+#[derive(Default)]
+struct Counting {
+    counts: Mutex<WordCounts>,
+    docs: AtomicU64,
+    bytes: AtomicU64,
+}
+
+/// Distinct words a worker buffers before adding them to the shared table:
+/// large enough that most repeats are counted without the lock, small
+/// enough that the buffers stay a few MB.
+const FLUSH_WORDS: usize = 1 << 16;
+
+fn flush(local: &mut WordCounts, shared: &Mutex<WordCounts>) {
+    if local.is_empty() {
+        return;
+    }
+    shared
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .absorb(local);
+    local.clear();
+}
+
+fn input_spec(spec: &TokenizerSpec, paths: &[String]) -> InputSpec {
+    InputSpec {
+        paths: paths.to_vec(),
+        text_column: spec.input.text_column.clone(),
+        id_column: "id".into(),
+        format: spec.input.format,
+        batch_rows: 4096,
+        max_task_bytes: 256 << 20,
+        sources: Default::default(),
+        source_column: "source".into(),
+    }
+}
+
+/// One task of one source, with the source's per-task byte budget and
+/// sampling fraction.
+struct Job {
+    task: InputTask,
+    input: InputSpec,
+    budget: u64,
+    fraction: Option<f64>,
+    /// With `compare_hf`: where this job writes the texts it counted (JSON
+    /// lines), for the Hugging Face trainer to read the very same text.
+    sample: Option<std::path::PathBuf>,
+}
+
+/// What the counting pass saw.
+struct Seen {
+    counts: WordCounts,
+    docs: u64,
+    bytes: u64,
+}
+
+/// Counts the words of one task's texts, up to its budget of bytes, into
+/// `counting` through the worker's buffer `buf`.
+fn count_task(
+    buf: &mut WordCounts,
+    counting: &Counting,
+    job: &Job,
+    pre: &PreTokenizer,
+    split_digits: bool,
+    norm: Normalization,
+) -> Result<()> {
+    let mut bytes = 0;
+    let mut sample = match &job.sample {
+        Some(path) => Some(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => None,
+    };
+    for out in crate::io::reader::open(&job.task, &job.input, None)? {
+        let out = out?;
+        let ids = out.batch.ids().clone();
+        for (i, text) in out.batch.texts().iter().enumerate() {
+            let Some(text) = text else { continue };
+            if bytes >= job.budget {
+                flush(buf, &counting.counts);
+                return Ok(());
+            }
+            if let Some(f) = job.fraction {
+                // By a hash of the id: the same documents whatever the
+                // order of the tasks or the number of workers.
+                let u = crate::seeded::id_unit(ids.value(i).as_bytes(), 0x5eed);
+                if u >= f {
+                    continue;
+                }
+            }
+            bytes += text.len() as u64;
+            if let Some(w) = sample.as_mut() {
+                use std::io::Write;
+                serde_json::to_writer(&mut *w, text)?;
+                w.write_all(b"\n")?;
+            }
+            counting.docs.fetch_add(1, Ordering::Relaxed);
+            counting
+                .bytes
+                .fetch_add(text.len() as u64, Ordering::Relaxed);
+            let text = norm.apply(text);
+            pieces(pre, split_digits, &text, |p| buf.add(p.as_bytes(), 1));
+            if buf.len() >= FLUSH_WORDS {
+                flush(buf, &counting.counts);
+            }
+        }
+    }
+    flush(buf, &counting.counts);
+    Ok(())
+}
+
+/// Reads up to `max` bytes of text of one file, for the held-out report.
+fn held_out_texts(path: &Path, max: u64) -> Result<Vec<String>> {
+    let input = InputSpec {
+        paths: vec![path.display().to_string()],
+        text_column: "text".into(),
+        id_column: "id".into(),
+        format: None,
+        batch_rows: 4096,
+        max_task_bytes: u64::MAX,
+        sources: Default::default(),
+        source_column: "source".into(),
+    };
+    let mut out = vec![];
+    let mut bytes = 0;
+    for task in discover(&input)? {
+        for b in crate::io::reader::open(&task, &input, None)? {
+            for t in b?.batch.texts().iter().flatten() {
+                if bytes >= max {
+                    return Ok(out);
+                }
+                bytes += t.len() as u64;
+                out.push(t.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The Hugging Face trainer on the same text, with the same normaliser,
+/// pre-tokenizer, vocabulary size, minimum frequency and special tokens
+/// (taken from sluice's tokenizer.json): its seconds, peak memory and
+/// compression on the same held-out texts.
+const HF_COMPARE: &str = r#"
+import glob, json, os, resource, sys, time
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+ours_path, folder, vocab, min_freq, specials = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), json.loads(sys.argv[5])
+def texts():
+    for f in sorted(glob.glob(os.path.join(folder, "train-*.jsonl"))):
+        with open(f, encoding="utf-8") as fh:
+            for line in fh:
+                yield json.loads(line)
+tok = Tokenizer.from_file(ours_path)
+tok.model = models.BPE()
+trainer = trainers.BpeTrainer(vocab_size=vocab, min_frequency=min_freq, special_tokens=specials,
+                              initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+start = time.time()
+tok.train_from_iterator(texts(), trainer=trainer)
+secs = time.time() - start
+held = json.load(open(os.path.join(folder, "held_out.json"), encoding="utf-8"))
+out = {"seconds": secs, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+       "vocab_size": tok.get_vocab_size(), "held_out": []}
+for ts in held:
+    n = sum(len(e.ids) for e in tok.encode_batch(ts, add_special_tokens=False))
+    b = sum(len(t.encode("utf-8")) for t in ts)
+    c = sum(len(t) for t in ts)
+    out["held_out"].append({"tokens": n, "bytes_per_token": b / max(n, 1), "chars_per_token": c / max(n, 1)})
+print(json.dumps(out))
+"#;
+
+fn compare_hf(
+    python: &Path,
+    spec: &TokenizerSpec,
+    folder: &Path,
+    held_out: &[Vec<String>],
+    workers: usize,
+) -> Result<serde_json::Value> {
+    std::fs::write(folder.join("held_out.json"), serde_json::to_vec(held_out)?)?;
+    let t = &spec.tokenizer;
+    let out = std::process::Command::new(python)
+        .args(["-c", HF_COMPARE])
+        .arg(crate::io::store::local_copy(
+            &spec.output.dir.join("tokenizer.json"),
+        )?)
+        .arg(folder)
+        .arg(t.vocab_size.to_string())
+        .arg(t.min_frequency.to_string())
+        .arg(serde_json::to_string(&t.special_tokens)?)
+        .env("RAYON_NUM_THREADS", workers.max(1).to_string())
+        .output()
+        .with_context(|| format!("cannot run {} for compare_hf", python.display()))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "compare_hf: the Hugging Face trainer failed (is `tokenizers` installed for {}?): {}",
+        python.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .context("compare_hf: unreadable output of the Hugging Face run")?;
+    if let Some(list) = v["held_out"].as_array_mut() {
+        for (h, path) in list.iter_mut().zip(&spec.report.held_out) {
+            h["file"] = json!(path.display().to_string());
+        }
+    }
+    Ok(v)
+}
+
+/// This process's peak resident memory (Linux), for the report.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
+    let spec = TokenizerSpec::load(spec_path)?;
+    let (pre, pattern) = spec.pre_tokenizer().map_err(anyhow::Error::msg)?;
+    let required = spec.required_tokens().map_err(anyhow::Error::msg)?;
+    let t = &spec.tokenizer;
+    // The Hugging Face comparison runs in a local Python: its files (and
+    // a local copy of the tokenizer) go to scratch when the output is in
+    // a bucket.
+    let compare_dir = crate::io::store::local_for(&spec.output.dir.join("_compare"));
+    if spec.report.compare_hf.is_some() {
+        let _ = std::fs::remove_dir_all(&compare_dir);
+        std::fs::create_dir_all(&compare_dir)
+            .with_context(|| format!("cannot create {}", compare_dir.display()))?;
+    }
+    let mut jobs: Vec<Job> = vec![];
+    for (k, source) in spec.input.all_sources().iter().enumerate() {
+        let input = input_spec(&spec, &source.paths);
+        let tasks = discover(&input)?;
+        anyhow::ensure!(
+            !tasks.is_empty(),
+            "{}: no input files matched the paths of source {} ({:?})",
+            spec.file,
+            k + 1,
+            source.paths
+        );
+        let budget = source
+            .max_bytes
+            .map_or(u64::MAX, |b| (b.0 / tasks.len() as u64).max(1));
+        let n = tasks.len();
+        let first = jobs.len();
+        jobs.extend(tasks.into_iter().enumerate().map(|(i, task)| {
+            Job {
+                task,
+                input: input.clone(),
+                budget,
+                fraction: source.fraction,
+                sample: spec
+                    .report
+                    .compare_hf
+                    .as_ref()
+                    .map(|_| compare_dir.join(format!("train-{:05}.jsonl", first + i))),
+            }
+        }));
+        if !quiet {
+            crate::msg::info(format!(
+                "source {}: {n} tasks{}{}",
+                k + 1,
+                source
+                    .max_bytes
+                    .map_or(String::new(), |b| format!(", at most {} bytes", b.0)),
+                source
+                    .fraction
+                    .map_or(String::new(), |f| format!(", fraction {f}"))
+            ));
+        }
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(workers.max(1))
+        .build()
+        .context("cannot start the worker pool")?;
+    let start = Instant::now();
+    crate::tokenizer::limit_heap_fragmentation();
+    let counting = Counting::default();
+    pool.install(|| {
+        jobs.par_iter()
+            .try_for_each_init(WordCounts::default, |buf, job| {
+                count_task(buf, &counting, job, &pre, t.split_digits, t.normalization)
+            })
+    })?;
+    let seen = Seen {
+        counts: counting
+            .counts
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner()),
+        docs: counting.docs.into_inner(),
+        bytes: counting.bytes.into_inner(),
+    };
+    let count_secs = start.elapsed().as_secs_f64();
+    let distinct = seen.counts.len();
+    if !quiet {
+        crate::msg::info(format!(
+            "counted {} words ({distinct} distinct) in {} documents, {:.1} MB, in {count_secs:.1} s",
+            seen.counts.total(),
+            seen.docs,
+            seen.bytes as f64 / 1e6
+        ));
+    }
+    crate::tokenizer::release_freed_memory();
+    let merge_start = Instant::now();
+    let bpe = train_counts(
+        seen.counts,
+        &TrainOptions {
+            vocab_size: t.vocab_size,
+            n_special: t.special_tokens.len(),
+            min_frequency: t.min_frequency,
+            required: required.iter().map(|s| s.as_bytes().to_vec()).collect(),
+            max_token_bytes: t.max_token_bytes,
+        },
+    );
+    let merge_secs = merge_start.elapsed().as_secs_f64();
+    let vocab = t.special_tokens.len() + bpe.tokens.len();
+    if vocab < t.vocab_size {
+        crate::msg::warning(format!(
+            "{vocab} tokens, not the {} asked: no pair left that occurs at least \
+             min_frequency = {} times; train on more text or lower min_frequency",
+            t.vocab_size, t.min_frequency
+        ));
+    }
+    let tokenizer = Tokenizer {
+        normalization: t.normalization,
+        pre,
+        pattern,
+        split_digits: t.split_digits,
+        specials: t.special_tokens.clone(),
+        encoder: Encoder::new(bpe),
+    };
+    let dir = &spec.output.dir;
+    crate::io::store::create_dir_all(dir)?;
+    write_atomic(
+        &dir.join("tokenizer.json"),
+        serde_json::to_string_pretty(&tokenizer.to_json())?.as_bytes(),
+    )?;
+    let mut held_out = vec![];
+    let mut held_out_all: Vec<Vec<String>> = vec![];
+    for path in &spec.report.held_out {
+        let texts = held_out_texts(path, spec.report.held_out_bytes.0)
+            .with_context(|| format!("held-out file {}", path.display()))?;
+        if spec.report.compare_hf.is_some() {
+            held_out_all.push(texts.clone());
+        }
+        let (mut bytes, mut chars, mut tokens) = (0u64, 0u64, 0u64);
+        for text in &texts {
+            bytes += text.len() as u64;
+            chars += text.chars().count() as u64;
+            tokens += tokenizer.encode(text).len() as u64;
+        }
+        held_out.push(json!({
+            "file": path.display().to_string(),
+            "docs": texts.len(),
+            "bytes": bytes,
+            "chars": chars,
+            "tokens": tokens,
+            "bytes_per_token": bytes as f64 / tokens.max(1) as f64,
+            "chars_per_token": chars as f64 / tokens.max(1) as f64,
+        }));
+    }
+    let hf = match &spec.report.compare_hf {
+        Some(python) => {
+            let r = compare_hf(python, &spec, &compare_dir, &held_out_all, workers)?;
+            let _ = std::fs::remove_dir_all(&compare_dir);
+            r
+        }
+        None => serde_json::Value::Null,
+    };
+    let report = json!({
+        "vocab_size": vocab,
+        "vocab_size_asked": t.vocab_size,
+        "special_tokens": t.special_tokens,
+        "pre_tokenizer": t.pre_tokenizer,
+        "pattern": tokenizer.pattern,
+        "split_digits": t.split_digits,
+        "normalization": t.normalization,
+        "min_frequency": t.min_frequency,
+        "required_tokens": required.len(),
+        "training": {
+            "docs": seen.docs,
+            "bytes": seen.bytes,
+            "tasks": jobs.len(),
+            "distinct_words": distinct,
+            "workers": workers.max(1),
+            "count_seconds": count_secs,
+            "merge_seconds": merge_secs,
+            "seconds": start.elapsed().as_secs_f64(),
+            "peak_rss_mb": peak_rss_mb(),
+        },
+        "held_out": held_out,
+        "hf_trainer": hf,
+    });
+    write_atomic(
+        &dir.join("report.json"),
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
+    if !quiet {
+        println!(
+            "tokenizer: {vocab} tokens from {:.1} MB in {:.1} s (counting {count_secs:.1} s, merges {merge_secs:.1} s) → {}",
+            seen.bytes as f64 / 1e6,
+            start.elapsed().as_secs_f64(),
+            dir.join("tokenizer.json").display()
+        );
+        for h in report["held_out"].as_array().into_iter().flatten() {
+            println!(
+                "  {}: {:.2} bytes/token, {:.2} chars/token",
+                h["file"].as_str().unwrap_or(""),
+                h["bytes_per_token"].as_f64().unwrap_or(0.0),
+                h["chars_per_token"].as_f64().unwrap_or(0.0)
+            );
+        }
+    }
+    Ok(())
+}
