@@ -310,6 +310,7 @@ impl BuildCtx<'_> {
 pub const REGISTRY: &[&OpInfo] = &[
     &text::normalize::INFO,
     &text::length_filter::INFO,
+    &text::regex_filter::INFO,
     &mix::sample::INFO,
     &mix::upsample::INFO,
     &mix::mixture::INFO,

@@ -2,3 +2,4 @@
 
 pub mod length_filter;
 pub mod normalize;
+pub mod regex_filter;
