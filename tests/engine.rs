@@ -500,6 +500,24 @@ fn every_pipeline_runs_from_the_repository_alone_in_the_documented_order() {
     }
 }
 
+/// The example spec on the README's front page runs on a fresh clone
+/// (the repository's fixtures and model), as its readers will try it.
+#[test]
+fn the_readme_example_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(repo().join("fixtures"), tmp.path().join("fixtures")).unwrap();
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let example = readme
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("the README has a toml example");
+    let spec = write_spec(tmp.path(), "example.toml", example);
+    run_ok(tmp.path(), &["run", spec.to_str().unwrap(), "-q"]);
+    let stats = stats_json(&tmp.path().join("out/readme-example"));
+    assert!(stats["steps"].as_array().unwrap().len() >= 4, "{stats}");
+}
+
 /// Only a dedup step reports documents by duplicate-group size: a later
 /// global step passes `dup_count` through and reported dedup_semantic's
 /// histogram (its kept rows') as its own.
