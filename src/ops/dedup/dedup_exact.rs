@@ -154,15 +154,7 @@ fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
             "partitions must be between 1 and 65536".into(),
         ));
     }
-    if d.memory_budget.0 < 4096 {
-        return Err(ctx.error(
-            "memory_budget",
-            format!(
-                "memory_budget of {} bytes is too small: give at least 4096 (\"1GB\" is typical)",
-                d.memory_budget.0
-            ),
-        ));
-    }
+    crate::ops::dedup::dup::check_memory_budget(ctx, d.memory_budget)?;
     if d.keep.is_empty() {
         return Err(ctx.error("keep", "keep must be \"first\" or a column name".into()));
     }

@@ -218,3 +218,21 @@ impl RowFilter for DecisionFilter {
         Ok(())
     }
 }
+
+/// The check both hash-partitioned dedup ops make of `memory_budget`: at
+/// least 4 KiB (a smaller number is most likely a unit left out).
+pub fn check_memory_budget(
+    ctx: &crate::ops::BuildCtx<'_>,
+    budget: crate::pipeline::bytesize::ByteSize,
+) -> Result<(), crate::pipeline::spec::SpecError> {
+    if budget.0 < 4096 {
+        return Err(ctx.error(
+            "memory_budget",
+            format!(
+                "memory_budget of {} bytes is too small: give at least 4096 (\"1GB\" is typical)",
+                budget.0
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -209,15 +209,7 @@ fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
             "partitions_per_band must be between 1 and 4096".into(),
         ));
     }
-    if config.memory_budget.0 < 4096 {
-        return Err(ctx.error(
-            "memory_budget",
-            format!(
-                "memory_budget of {} bytes is too small: give at least 4096 (\"1GB\" is typical)",
-                config.memory_budget.0
-            ),
-        ));
-    }
+    crate::ops::dedup::dup::check_memory_budget(ctx, config.memory_budget)?;
     if let Some(save) = &config.save_index {
         if config.index.contains(save) {
             return Err(ctx.error(
