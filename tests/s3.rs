@@ -528,12 +528,12 @@ fn a_pipeline_reading_and_writing_s3_gives_the_local_bytes_and_resumes() {
 #[test]
 fn an_unreachable_endpoint_is_named() {
     let tmp = tempfile::tempdir().unwrap();
-    // A port that was just free: nothing listens there.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A port that was just free: nothing listens there. Below the
+    // ephemeral range, so that no other test's server or outgoing
+    // connection takes it in the meantime (it failed so, once in a full run).
+    let port = (20_000..30_000)
+        .find(|p| TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free port");
     let endpoint = format!("http://127.0.0.1:{port}");
     let spec = dedup_spec(
         tmp.path(),
