@@ -56,12 +56,8 @@ pub struct Segment<'a> {
 pub enum Phase {
     /// Streaming phase of segment `k`.
     Stream(usize),
-    /// Phase `phase` of a global op.
-    Global {
-        step: GlobalStep,
-        phase: usize,
-        spec: PhaseSpec,
-    },
+    /// One of the phases a global op or sink declares.
+    Global { step: GlobalStep, spec: PhaseSpec },
 }
 
 impl Phase {
@@ -145,10 +141,9 @@ pub fn plan<'a>(steps: &'a [Step], ctx_for: impl Fn(&str) -> GlobalCtx) -> Plan<
     for (k, seg) in segments.iter().enumerate() {
         phases.push(Phase::Stream(k));
         if let Some(g) = &seg.observed_by {
-            for (i, spec) in g.op.phased().phases(&g.ctx).into_iter().enumerate() {
+            for spec in g.op.phased().phases(&g.ctx) {
                 phases.push(Phase::Global {
                     step: g.clone(),
-                    phase: i,
                     spec,
                 });
             }

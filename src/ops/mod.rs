@@ -218,21 +218,9 @@ pub fn shape<T: DeserializeOwned + Serialize + Default>() -> ConfigShape {
     let mut probe = toml::Table::new();
     probe.insert("\u{1}".into(), toml::Value::Boolean(true));
     let keys = match T::deserialize(toml::Value::Table(probe)) {
-        Err(e) => {
-            let msg = e.to_string();
-            match msg
-                .split_once("expected one of ")
-                .or_else(|| msg.split_once("expected "))
-            {
-                Some((_, list)) => list
-                    .split('`')
-                    .skip(1)
-                    .step_by(2)
-                    .map(str::to_string)
-                    .collect(),
-                None => vec![],
-            }
-        }
+        Err(e) => crate::pipeline::spec::quoted(&e.to_string(), "unknown field `")
+            .map(|(_, keys)| keys.into_iter().map(str::to_string).collect())
+            .unwrap_or_default(),
         Ok(_) => vec![],
     };
     let defaults = match toml::Value::try_from(T::default()) {

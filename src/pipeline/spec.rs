@@ -674,15 +674,8 @@ fn line_of_offset(source: &str, offset: usize) -> usize {
 
 /// Turns serde's message into (the key it is about, a sentence for the user).
 fn explain(path: &str, msg: &str) -> (Option<String>, String) {
-    if let Some(rest) = msg.strip_prefix("unknown field `") {
-        let name = rest.split('`').next().unwrap_or("").to_string();
-        let expected: Vec<&str> = rest
-            .split('`')
-            .skip(1)
-            .enumerate()
-            .filter(|(i, _)| i % 2 == 1)
-            .map(|(_, s)| s)
-            .collect();
+    if let Some((name, expected)) = quoted(msg, "unknown field `") {
+        let name = name.to_string();
         let hint = suggest(&name, &expected);
         let list = if expected.is_empty() {
             "this table takes no keys".to_string()
@@ -704,15 +697,7 @@ fn explain(path: &str, msg: &str) -> (Option<String>, String) {
         .filter(|k| !k.is_empty() && *k != "?")
         .map(str::to_string);
     // A closed choice (an enum): "unknown metric `manhattan` (cosine or l2)".
-    if let (Some(k), Some(rest)) = (&key, msg.strip_prefix("unknown variant `")) {
-        let value = rest.split('`').next().unwrap_or("");
-        let choices: Vec<&str> = rest
-            .split('`')
-            .skip(1)
-            .enumerate()
-            .filter(|(i, _)| i % 2 == 1)
-            .map(|(_, s)| s)
-            .collect();
+    if let (Some(k), Some((value, choices))) = (&key, quoted(msg, "unknown variant `")) {
         let hint = suggest(value, &choices);
         return (
             key.clone(),
@@ -723,6 +708,17 @@ fn explain(path: &str, msg: &str) -> (Option<String>, String) {
         Some(k) => (key.clone(), format!("key `{k}`: {msg}")),
         None => (None, msg.to_string()),
     }
+}
+
+/// serde's "unknown field `x`, expected one of `a`, `b`" (or variant): the
+/// name given and the names expected, when `msg` starts with `prefix`.
+pub fn quoted<'m>(msg: &'m str, prefix: &str) -> Option<(&'m str, Vec<&'m str>)> {
+    let rest = msg.strip_prefix(prefix)?;
+    let mut parts = rest.split('`');
+    let given = parts.next().unwrap_or("");
+    // What follows alternates: text between names, then a name.
+    let expected = parts.skip(1).step_by(2).collect();
+    Some((given, expected))
 }
 
 /// `; did you mean `x`?` when a known name is close enough.
