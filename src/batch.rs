@@ -68,6 +68,9 @@ pub struct OpOutput {
     pub batch: DocBatch,
     pub drops: Vec<Option<DropMark>>,
     pub added: u64,
+    /// Input units that are not documents (a WARC file's `request` and
+    /// `metadata` records), by kind: reported, never counted as input.
+    pub skipped: std::collections::BTreeMap<String, u64>,
 }
 
 impl OpOutput {
@@ -83,6 +86,7 @@ impl OpOutput {
             batch,
             drops,
             added: 0,
+            skipped: Default::default(),
         }
     }
 

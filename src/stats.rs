@@ -45,6 +45,10 @@ pub struct OpStats {
     /// duplicate group (`dup_count`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub docs_by_group_size: BTreeMap<u32, u64>,
+    /// For the read step: input units that are not documents (WARC records
+    /// of other types), by kind. Not part of `input`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub skipped: BTreeMap<String, u64>,
 }
 
 impl OpStats {
@@ -79,6 +83,9 @@ impl OpStats {
         }
         for (size, n) in &other.docs_by_group_size {
             *self.docs_by_group_size.entry(*size).or_default() += n;
+        }
+        for (kind, n) in &other.skipped {
+            *self.skipped.entry(kind.clone()).or_default() += n;
         }
     }
 
@@ -253,6 +260,11 @@ impl RunStats {
                     c.docs,
                     c.bytes as f64 / 1e6
                 ));
+            }
+            if !s.skipped.is_empty() {
+                let parts: Vec<String> =
+                    s.skipped.iter().map(|(k, n)| format!("{k} {n}")).collect();
+                out.push_str(&format!("  not documents, skipped: {}\n", parts.join(", ")));
             }
             let hist = s.group_histogram();
             if !hist.is_empty() {

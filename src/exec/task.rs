@@ -268,7 +268,11 @@ pub(super) fn settle(
         batch,
         drops,
         added,
+        skipped,
     } = out;
+    for (kind, n) in skipped {
+        *stats.skipped.entry(kind).or_default() += n;
+    }
     let texts = batch.texts();
     let n = batch.num_rows();
     if n as u64 != input.docs + added {

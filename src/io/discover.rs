@@ -45,6 +45,8 @@ pub enum Piece {
     /// The whole Parquet file; used when its footer cannot be read at
     /// discovery, so that the task fails with the reader's error.
     WholeParquet,
+    /// The whole file (a WARC file).
+    WholeFile,
     /// Lines starting in `[start, end)`; the whole file when `whole`.
     Lines { start: u64, end: u64, whole: bool },
 }
@@ -93,6 +95,13 @@ fn format_of(path: &Path, forced: Option<Format>) -> Option<(Format, Compression
     } else {
         (name.clone(), Compression::None)
     };
+    // A WARC reader finds gzip members itself (it needs their offsets).
+    let is_warc = stem.ends_with(".warc") || stem.ends_with(".wet") || stem.ends_with(".arc");
+    if forced == Some(Format::Warc)
+        || (forced.is_none() && is_warc && compression != Compression::Zstd)
+    {
+        return Some((Format::Warc, Compression::None));
+    }
     let by_ext = if stem.ends_with(".parquet") && compression == Compression::None {
         Some(Format::Parquet)
     } else if stem.ends_with(".jsonl") || stem.ends_with(".ndjson") || stem.ends_with(".json") {
@@ -103,6 +112,7 @@ fn format_of(path: &Path, forced: Option<Format>) -> Option<(Format, Compression
     match forced {
         Some(Format::Jsonl) => Some((Format::Jsonl, compression)),
         Some(Format::Parquet) => Some((Format::Parquet, Compression::None)),
+        Some(Format::Warc) => unreachable!("returned above"),
         None => by_ext.map(|f| (f, compression)),
     }
 }
@@ -455,6 +465,13 @@ pub fn discover(spec: &InputSpec) -> Result<Vec<InputTask>> {
         match format {
             Format::Parquet => parquet_pieces(&file, spec.max_task_bytes, &mut tasks),
             Format::Jsonl => jsonl_pieces(&file, spec.max_task_bytes, &mut tasks),
+            // Gzip members cannot be found without reading: a task per file.
+            Format::Warc => tasks.push(InputTask {
+                index: 0,
+                file: file.clone(),
+                piece: Piece::WholeFile,
+                bytes: file.size,
+            }),
         }
     }
     for (i, t) in tasks.iter_mut().enumerate() {

@@ -7,4 +7,5 @@ pub mod reader;
 pub mod rowstore;
 pub mod sorter;
 pub mod store;
+pub mod warc;
 pub mod writer;

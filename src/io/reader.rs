@@ -51,6 +51,7 @@ pub fn open(task: &InputTask, spec: &InputSpec, widen: Option<&Widened>) -> Resu
     let batches = match task.file.format {
         Format::Parquet => open_parquet(task, spec)?,
         Format::Jsonl => open_jsonl(task, spec, widen)?,
+        Format::Warc => super::warc::open(task, spec)?,
     };
     let Some(source) = task.file.source.clone() else {
         return Ok(batches);
@@ -116,6 +117,19 @@ pub fn empty_batch(task: &InputTask, spec: &InputSpec) -> Result<OpOutput> {
             schema
         }
         Format::Jsonl => jsonl_schema(task, spec, &Widened::new())?,
+        Format::Warc => {
+            let out = super::warc::empty_batch(spec)?;
+            return match &task.file.source {
+                None => Ok(out),
+                Some(_) => {
+                    let values: ArrayRef = Arc::new(StringArray::from(Vec::<&str>::new()));
+                    Ok(OpOutput {
+                        batch: with_column(out.batch, &spec.source_column, values)?,
+                        ..out
+                    })
+                }
+            };
+        }
     };
     let out = to_docs(
         RecordBatch::new_empty(schema),

@@ -55,6 +55,9 @@ impl fmt::Display for Section {
 pub enum Format {
     Parquet,
     Jsonl,
+    /// WARC or WET files (`.warc`, `.warc.gz`, `.warc.wet.gz`): one
+    /// document per page record.
+    Warc,
 }
 
 fn default_text() -> String {
