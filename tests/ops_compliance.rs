@@ -77,14 +77,45 @@ fn write_input(path: &Path, empty: bool) {
     let sources: ArrayRef = Arc::new(StringArray::from(
         docs.iter().map(|d| d.2).collect::<Vec<_>>(),
     ));
+    // The columns a WARC read gives, for `url_filter` and `extract`: a URL
+    // per row (one on a blocked domain, one with a banned word, nulls), and
+    // pages for some rows (an article, a page of boilerplate only), null
+    // HTML for the rest, as a WET record has.
+    let urls: ArrayRef = Arc::new(StringArray::from(
+        (0..docs.len())
+            .map(|i| match i % 5 {
+                0 => Some(format!("https://www.example.org/news/{i}")),
+                1 => Some(format!("http://spam-fixture.example/page/{i}")),
+                2 => Some(format!("https://free-porn-deals.example/{i}")),
+                3 => None,
+                _ => Some(format!("https://boingboing.net/{i}")),
+            })
+            .collect::<Vec<_>>(),
+    ));
+    let html: ArrayRef = Arc::new(StringArray::from(
+        docs.iter()
+            .map(|d| match d.0.as_str() {
+                "en-1" | "p0" | "p3" => Some(format!(
+                    "<html lang=\"en\"><head><title>Flood</title></head><body><nav><a href=\"/\">Home</a> \
+                     <a href=\"/news\">News</a></nav><article><h1>The flood</h1><p>{}</p></article>\
+                     <footer>Copyright 2024 Example News</footer></body></html>",
+                    ENGLISH.replace('\n', "</p><p>")
+                )),
+                "blank" => Some("<html><body><nav><a href=\"/\">Home</a></nav></body></html>".into()),
+                _ => None,
+            })
+            .collect::<Vec<_>>(),
+    ));
     let schema = Arc::new(Schema::new(vec![
         Field::new("id", DataType::Utf8, true),
         Field::new("text", DataType::Utf8, true),
         Field::new("source", DataType::Utf8, true),
+        Field::new("url", DataType::Utf8, true),
+        Field::new("html", DataType::Utf8, true),
     ]));
     write_batch(
         path,
-        RecordBatch::try_new(schema, vec![ids, texts, sources]).unwrap(),
+        RecordBatch::try_new(schema, vec![ids, texts, sources, urls, html]).unwrap(),
         4,
     );
 }

@@ -17,6 +17,7 @@ pub mod quality;
 pub mod sinks;
 pub mod text;
 pub mod vectors;
+pub mod web;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -296,6 +297,8 @@ impl BuildCtx<'_> {
 
 /// Every operator sluice knows, in the order `sluice ops` lists them.
 pub const REGISTRY: &[&OpInfo] = &[
+    &web::url_filter::INFO,
+    &web::extract::INFO,
     &text::normalize::INFO,
     &text::length_filter::INFO,
     &text::regex_filter::INFO,
