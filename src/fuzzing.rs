@@ -115,6 +115,73 @@ pub fn fasttext(data: &[u8]) {
     }
 }
 
+/// A WARC file. The first byte chooses how the rest is stored: as it is in
+/// a `.warc` (0) or a `.warc.gz` (1, raw bytes for the gzip reader), or
+/// gzipped here, as one whole-file member (2) or one member per record (3,
+/// cut before each `WARC/1.`), so that the record parser is reached
+/// through both kinds of compressed file.
+pub fn warc(data: &[u8]) {
+    use std::io::Write;
+    let (mode, body) = match data.split_first() {
+        Some((b, rest)) => (b & 3, rest),
+        None => (0, data),
+    };
+    let gz = |part: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let _ = e.write_all(part);
+        e.finish().unwrap_or_default()
+    };
+    let (name, bytes) = match mode {
+        0 => ("input.warc", body.to_vec()),
+        1 => ("input.warc.gz", body.to_vec()),
+        2 => ("input.warc.gz", gz(body)),
+        _ => {
+            let mut starts: Vec<usize> = memchr::memmem::find_iter(body, b"WARC/1.").collect();
+            if starts.first() != Some(&0) {
+                starts.insert(0, 0);
+            }
+            starts.push(body.len());
+            let members: Vec<u8> = starts
+                .windows(2)
+                .flat_map(|w| gz(&body[w[0]..w[1]]))
+                .collect();
+            ("input.warc.gz", members)
+        }
+    };
+    let path = scratch(name);
+    if std::fs::write(&path, bytes).is_err() {
+        return;
+    }
+    read_all(&path, "format = \"warc\"\nbatch_rows = 5");
+}
+
+/// An HTML page through `extract`; the first byte chooses the options
+/// (favour, output, tables, lists).
+pub fn html(data: &[u8]) {
+    use crate::ops::web::extract::{extract, Favour, Options, OutputFormat};
+    let (opts, body) = match data.split_first() {
+        Some((b, rest)) => (*b, rest),
+        None => (0, data),
+    };
+    let page = String::from_utf8_lossy(body);
+    let options = Options {
+        favour: [
+            Favour::Balanced,
+            Favour::Precision,
+            Favour::Recall,
+            Favour::Balanced,
+        ][usize::from(opts & 3)],
+        output: if opts & 4 == 0 {
+            OutputFormat::Text
+        } else {
+            OutputFormat::Markdown
+        },
+        include_tables: opts & 8 == 0,
+        include_lists: opts & 16 == 0,
+    };
+    let _ = extract(&page, &options);
+}
+
 /// What a fuzz target runs on one input.
 pub type Target = fn(&[u8]);
 
@@ -125,6 +192,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("spec", spec),
     ("tokenizer", tokenizer),
     ("fasttext", fasttext),
+    ("warc", warc),
+    ("html", html),
 ];
 
 /// Whether a panic at `file` (as `std::panic::Location` names it) is one

@@ -707,3 +707,30 @@ fn fuzz_regressions_and_seeds_replay_cleanly() {
     }
     assert!(ran >= 5, "the seeds are there ({ran} inputs)");
 }
+
+// The fuzz package builds the library's own sources (fuzz/Cargo.toml's
+// `[lib] path = "../src/lib.rs"`), so it must list every dependency the
+// library has: a crate added to Cargo.toml alone breaks the fuzz build,
+// which only CI's fuzzing step would otherwise find.
+#[test]
+fn the_fuzz_package_lists_every_library_dependency() {
+    let deps = |path: &str| -> Vec<String> {
+        let text = std::fs::read_to_string(repo().join(path)).unwrap();
+        let doc: toml::Table = toml::from_str(&text).unwrap();
+        doc["dependencies"]
+            .as_table()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let fuzz = deps("fuzz/Cargo.toml");
+    let missing: Vec<String> = deps("Cargo.toml")
+        .into_iter()
+        .filter(|d| !fuzz.contains(d))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "fuzz/Cargo.toml lacks {missing:?}: add them as `<name>.workspace = true`"
+    );
+}
