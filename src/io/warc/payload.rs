@@ -197,17 +197,16 @@ fn decode_with(enc: &'static Encoding, bytes: &[u8]) -> String {
 /// charset=…">` in the first 4 KB declares (the WHATWG prescan reads 1 KB;
 /// real pages put long scripts and styles first).
 pub fn meta_charset(body: &[u8]) -> Option<&'static Encoding> {
-    let head = &body[..body.len().min(4096)];
+    // Tag and attribute names are case-insensitive (`<META`, `<Meta`).
+    let head = body[..body.len().min(4096)].to_ascii_lowercase();
     let mut from = 0;
-    while let Some(i) = memchr::memmem::find(&head[from..], b"<meta")
-        .or_else(|| memchr::memmem::find(&head[from..], b"<META"))
-    {
+    while let Some(i) = memchr::memmem::find(&head[from..], b"<meta") {
         let tag_start = from + i + 5;
         let tag_end = memchr::memchr(b'>', &head[tag_start..])
             .map(|j| tag_start + j)
             .unwrap_or(head.len());
-        let tag = head[tag_start..tag_end].to_ascii_lowercase();
-        if let Some(c) = memchr::memmem::find(&tag, b"charset") {
+        let tag = &head[tag_start..tag_end];
+        if let Some(c) = memchr::memmem::find(tag, b"charset") {
             let rest = &tag[c + 7..];
             let rest = rest.trim_ascii_start();
             if let Some(rest) = rest.strip_prefix(b"=") {
@@ -295,6 +294,11 @@ mod tests {
             decode_page(&http_equiv, None, None, true).1,
             encoding_rs::GBK
         );
+        // Mixed case, after a meta tag without a charset.
+        let mut mixed =
+            b"<meta name=\"viewport\" content=\"width=device-width\"><Meta Charset='GBK'>".to_vec();
+        mixed.extend_from_slice(b"<p>plain ASCII text</p>");
+        assert_eq!(meta_charset(&mixed), Some(encoding_rs::GBK));
         // Neither: detected from the bytes (a .cn host helps).
         let (t, enc) = decode_page(&zh, None, Some("www.example.cn"), true);
         assert_eq!(enc, encoding_rs::GBK);
