@@ -15,8 +15,10 @@
 //! Lists hold millions of domains (UT1's `adult` has about 4.6 million), so
 //! entries are kept as 64-bit hashes with the index of their list: 16 bytes
 //! an entry instead of a string each (a collision between two of n entries
-//! has odds n²/2⁶⁵, about 10⁻⁶ for 5 million). Lists are read once, when
-//! the pipeline is built.
+//! has odds n²/2⁶⁵, about 10⁻⁶ for 5 million). At the peak of loading that
+//! is about 59 bytes a domain, the table's slack and growth included
+//! (benches/web/url_lists.py). Lists are read once, when the pipeline is
+//! built.
 
 use std::path::{Path, PathBuf};
 
