@@ -74,6 +74,7 @@ import aeb_eval  # this folder: the AEB metric
 REPO = Path(__file__).resolve().parents[2]
 DATASETS = ("readability", "wcxb-article", "wcxb-other")
 TOOLS = ("trafilatura", "resiliparse", "sluice")
+FAVOUR = "balanced"  # sluice's extract favour (--favour)
 
 
 # --- gold for the readability set: expected.html -> text ------------------------
@@ -186,7 +187,7 @@ def run_sluice(binary: Path, keys: list, pages: dict, repeat: int) -> tuple:
         with open(inp, "w", encoding="utf-8") as f:
             for k in keys:
                 f.write(json.dumps({"id": k, "text": pages[k]}, ensure_ascii=False) + "\n")
-        spec.write_text(f'[input]\npaths = ["{inp}"]\n\n[[step]]\nop = "extract"\ncolumn = "text"\n\n'
+        spec.write_text(f'[input]\npaths = ["{inp}"]\n\n[[step]]\nop = "extract"\ncolumn = "text"\nfavour = "{FAVOUR}"\n\n'
                         f'[output]\ndir = "{out}"\n')
         runs = []
         for _ in range(repeat):
@@ -219,6 +220,8 @@ def main() -> None:
     ap.add_argument("--dataset", nargs="+", choices=DATASETS, default=list(DATASETS))
     ap.add_argument("--tool", nargs="+", choices=TOOLS, default=list(TOOLS))
     ap.add_argument("--sluice", type=Path, default=REPO / "target" / "release" / "sluice")
+    ap.add_argument("--favour", choices=["balanced", "precision", "recall"], default="balanced",
+                    help="sluice's extract favour")
     ap.add_argument("--repeat", type=int, default=1, help="timing passes (min kept)")
     ap.add_argument("--cpu", type=int, default=0, help="CPU to pin to; -1: no pinning")
     ap.add_argument("--worst", type=int, default=10, help="pages listed where sluice trails trafilatura most")
@@ -229,6 +232,8 @@ def main() -> None:
                          "earlier results file instead of rerunning them")
     ap.add_argument("--json", type=Path, default=REPO / "target" / "wceb" / "results.json")
     args = ap.parse_args()
+    global FAVOUR
+    FAVOUR = args.favour
 
     cpu = peers.pin_to_one_core(args.cpu)
     outdir = args.json.parent / "outputs"

@@ -1604,7 +1604,11 @@ impl<'d, 'a> Extractor<'d, 'a> {
                 continue;
             }
             let commas = self.count_commas(i as u32, &removed);
-            let s = 1.0 + commas as f32 + (stats[i].text as f32 / 100.0).min(3.0);
+            // A paragraph scores for its own text, not its links': a list of
+            // 2,000 linked names separated by commas (AO3's kudos) must not
+            // outscore the story above it.
+            let own = 1.0 - (stats[i].link_text as f32 / stats[i].text as f32).min(1.0);
+            let s = (1.0 + commas as f32 + (stats[i].text as f32 / 100.0).min(3.0)) * own;
             let parent = self.doc.nodes[i].parent;
             let grand = if parent == NONE {
                 NONE
@@ -1689,7 +1693,10 @@ impl<'d, 'a> Extractor<'d, 'a> {
         let mut i = 1;
         while i < n {
             let node = &self.doc.nodes[i];
-            if lenient_tag(node.tag, aside) && !self.dead[node.parent as usize] {
+            if lenient_tag(node.tag, aside)
+                && !self.dead[node.parent as usize]
+                && !(node.tag == Tag::Noscript && self.holds_escaped_markup(i))
+            {
                 d[i] = false;
                 for k in i + 1..self.end[i] as usize {
                     let nk = &self.doc.nodes[k];
@@ -1704,6 +1711,21 @@ impl<'d, 'a> Extractor<'d, 'a> {
             }
         }
         d
+    }
+
+    /// Whether the first text in node `i` is markup written as text
+    /// (`&lt;img …&gt;` in a `<noscript>`: tracking pixels), which is no
+    /// page text however leniently the fallbacks read.
+    fn holds_escaped_markup(&self, i: usize) -> bool {
+        (i + 1..self.end[i] as usize)
+            .filter(|&k| self.doc.nodes[k].tag == Tag::Text)
+            .map(|k| {
+                let mut s = String::new();
+                self.doc.push_text(k as u32, &mut s);
+                s
+            })
+            .find(|s| !s.trim().is_empty())
+            .is_some_and(|s| s.trim_start().starts_with('<'))
     }
 
     fn ends_sentence(&self, i: u32) -> bool {
@@ -2047,6 +2069,48 @@ mod tests {
              <div id=comments><p>Great post! A comment that is long enough to be a paragraph by itself, surely.</p></div>\
              </article>"
         ))
+    }
+
+    /// Tracking pixels written as escaped markup in `<noscript>` (Yahoo
+    /// Japan) are not text, even when the fallbacks read `<noscript>`.
+    #[test]
+    fn escaped_markup_in_noscript_is_not_text() {
+        let pixel = "<noscript>&lt;div style=\"position:absolute;\"&gt;&lt;img width=1 height=1 \
+                     src=\"http://b5.example.jp/b?P=oI9TLjE4Mi66RLpAorxEdAVuMTE4LgAAAAA2TzUA\"&gt;&lt;/div&gt;</noscript>";
+        let body = format!(
+            "<div>{}<div><span>{PARA}</span><br><span>Second: {PARA}</span></div>{}</div>",
+            pixel.repeat(20),
+            pixel.repeat(20)
+        );
+        let r = extract(&page(&body), &Options::default());
+        assert!(r.text.contains("Second: This is a long"), "{}", r.text);
+        assert!(!r.text.contains("position:absolute"), "{}", r.text);
+    }
+
+    /// A paragraph of linked names separated by commas (AO3's kudos list)
+    /// scores for its own text, not its links: it must not beat the story.
+    #[test]
+    fn a_comma_separated_list_of_links_does_not_outscore_the_text() {
+        let story: String = (0..10)
+            .map(|i| format!("<p>Part {i}, in which, as before, {PARA}</p>"))
+            .collect();
+        let names: Vec<String> = (0..2000)
+            .map(|i| format!("<a href=\"/users/reader{i}\">reader{i}</a>"))
+            .collect();
+        let body = format!(
+            "<div id=wrap><div class=chapter><div>{story}</div></div>\
+             <div id=feedback><div id=likes><p class=likes>{}</p></div></div></div>",
+            names.join(", ")
+        );
+        let html = page(&body);
+        let doc = Document::parse(&html);
+        // The readability-style pick that the cascade's result is compared with.
+        let picked = render(
+            &Extractor::new(&doc, Options::default()).readability(Favour::Balanced),
+            OutputFormat::Text,
+        );
+        assert!(picked.contains("Part 9, in which"), "{picked}");
+        assert!(!picked.contains("reader1999"), "{picked}");
     }
 
     #[test]
