@@ -85,9 +85,27 @@ pub fn extract_document(doc: &Document<'_>, opts: &Options) -> Extracted {
         }
     }
     Extracted {
-        text,
-        title,
+        text: clean_text(text),
+        title: clean_text(title),
         lang: doc.lang.clone(),
+    }
+}
+
+/// The text as a reader sees it: soft hyphens (`&shy;`, invisible
+/// hyphenation hints that split words mid-way) removed, and in Unicode NFC
+/// (as trafilatura gives it), so that the same word spelled with combining
+/// marks or precomposed is one string for the filters and dedup after.
+fn clean_text(text: String) -> String {
+    use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+    let text = if text.contains('\u{AD}') {
+        text.replace('\u{AD}', "")
+    } else {
+        text
+    };
+    if is_nfc_quick(text.chars()) == IsNormalized::Yes {
+        text
+    } else {
+        text.nfc().collect()
     }
 }
 
@@ -2111,6 +2129,21 @@ mod tests {
         );
         assert!(picked.contains("Part 9, in which"), "{picked}");
         assert!(!picked.contains("reader1999"), "{picked}");
+    }
+
+    #[test]
+    fn soft_hyphens_go_and_text_is_nfc() {
+        // "Ita&shy;li&shy;ens" and a decomposed "é" (e + U+0301).
+        let body = format!(
+            "<article><p>Ita&shy;li&shy;ens Caf\u{65}\u{301} {PARA}</p><p>{PARA}</p></article>"
+        );
+        let r = extract(&page(&body), &Options::default());
+        assert!(r.text.contains("Italiens Caf\u{e9} "), "{}", r.text);
+        assert!(
+            !r.text.contains('\u{AD}') && !r.text.contains('\u{301}'),
+            "{}",
+            r.text
+        );
     }
 
     #[test]
