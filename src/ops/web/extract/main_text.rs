@@ -1828,6 +1828,33 @@ impl<'d, 'a> Extractor<'d, 'a> {
         blocks
     }
 
+    /// The containers after `c` with its tag and exact class: the other
+    /// posts of a forum thread or a Q&A page, whose first post the tier
+    /// patterns found (`js-post-body`, `post-content`, `message-body`).
+    /// Only live ones, outside `c`, not nested in each other.
+    fn repeats_of(&self, c: u32) -> Vec<u32> {
+        let class = self.doc.class(c);
+        let tag = self.tag(c);
+        if class.trim().is_empty() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        let mut i = self.end[c as usize] as usize;
+        while i < self.doc.nodes.len() {
+            if self.dead[i] {
+                i = self.end[i] as usize;
+                continue;
+            }
+            if self.doc.nodes[i].tag == tag && self.doc.class(i as u32) == class {
+                out.push(i as u32);
+                i = self.end[i] as usize;
+                continue;
+            }
+            i += 1;
+        }
+        out
+    }
+
     /// First live node with the tier bit.
     fn first_in_tier(&self, bit: u8) -> Option<u32> {
         (1..self.doc.nodes.len())
@@ -1871,8 +1898,11 @@ impl<'d, 'a> Extractor<'d, 'a> {
             let Some(c) = self.first_in_tier(1 << t) else {
                 continue;
             };
-            let blocks = self.extract_candidate(c, favour);
+            let mut blocks = self.extract_candidate(c, favour);
             if blocks.len() > 1 {
+                for other in self.repeats_of(c) {
+                    blocks.extend(self.extract_candidate(other, favour));
+                }
                 best = blocks;
                 break;
             }
