@@ -2176,6 +2176,32 @@ mod tests {
         );
     }
 
+    /// A Q&A page or a forum thread: the tier pattern finds the first post
+    /// (`post-body`); the other posts of that tag and class come with it,
+    /// in page order, and a teaser of another class does not.
+    #[test]
+    fn the_later_posts_of_a_thread_join_the_first() {
+        let posts: String = (1..=4)
+            .map(|i| {
+                format!(
+                    "<div class=post><div class=\"s-prose post-body\"><p>Post {i}: {PARA}</p>\
+                     <p>More of post {i}: {PARA}</p></div></div>"
+                )
+            })
+            .collect();
+        let body = format!(
+            "<div id=thread>{posts}<div class=teaser><p>Teaser of another thread: {PARA}</p></div></div>"
+        );
+        let r = extract(&page(&body), &Options::default());
+        let at = |s: &str| {
+            r.text
+                .find(s)
+                .unwrap_or_else(|| panic!("{s} missing: {}", r.text))
+        };
+        assert!(at("Post 1:") < at("Post 2:") && at("Post 3:") < at("Post 4:"));
+        assert!(!r.text.contains("Teaser of another"), "{}", r.text);
+    }
+
     #[test]
     fn keeps_article_drops_boilerplate() {
         let r = extract(&article(), &Options::default());
