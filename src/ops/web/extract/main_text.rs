@@ -109,6 +109,24 @@ fn clean_text(text: String) -> String {
     }
 }
 
+/// Whether the page declares itself a forum thread: schema.org's
+/// `DiscussionForumPosting` as a JSON-LD `@type`, alone or in a list, as
+/// Invision, Discourse and XenForo write it (trafilatura 2.3's
+/// `_forum_thread_page`). Q&A pages (`QAPage`) are not: their answers are
+/// outside comment containers.
+fn forum_thread_page(src: &str) -> bool {
+    static RE: OnceLock<regex::Regex> = OnceLock::new();
+    memchr::memmem::find(src.as_bytes(), b"DiscussionForumPosting").is_some()
+        && RE
+            .get_or_init(|| {
+                regex::Regex::new(
+                    r#""@type"\s*:\s*(?:"DiscussionForumPosting"|\[[^\]]*"DiscussionForumPosting")"#,
+                )
+                .expect("a valid pattern")
+            })
+            .is_match(src)
+}
+
 /// Minimum text length below which fallbacks kick in (trafilatura's MIN_EXTRACTED_SIZE).
 const MIN_EXTRACTED: usize = 250;
 
@@ -847,6 +865,9 @@ impl<'d, 'a> Extractor<'d, 'a> {
             }
         }
         let mut dead = vec![false; n];
+        // On a forum thread the posts are in the containers the comment rule
+        // removes; they are the content (unless precision is asked for).
+        let forum = opts.favour != Favour::Precision && forum_thread_page(doc.src);
         let mut soft = vec![0u8; n];
         let mut tier = vec![0u8; n];
         let mut body = 0u32;
@@ -886,6 +907,7 @@ impl<'d, 'a> Extractor<'d, 'a> {
                     );
                     // disqus ids on bare lists are kept (trafilatura's REMOVE_COMMENTS_AND_LISTS)
                     if container
+                        && !forum
                         && both & C_COMMENTS != 0
                         && !(matches!(t, Tag::Ul | Tag::Ol)
                             && clm & C_COMMENTS == 0
@@ -2200,6 +2222,35 @@ mod tests {
         };
         assert!(at("Post 1:") < at("Post 2:") && at("Post 3:") < at("Post 4:"));
         assert!(!r.text.contains("Teaser of another"), "{}", r.text);
+    }
+
+    /// A thread page that says so in JSON-LD keeps its posts although they
+    /// sit in `#comments`; without the declaration `#comments` is boilerplate,
+    /// and so it is with favour = "precision".
+    #[test]
+    fn a_declared_forum_thread_keeps_the_posts_in_its_comment_section() {
+        let thread = format!(
+            "<div id=comments><div class=post><p>First post: {PARA}</p></div>\
+             <div class=post><p>A reply: {PARA}</p></div></div>"
+        );
+        let ld = r#"<script type="application/ld+json">{"@context": "https://schema.org", "@type": "DiscussionForumPosting", "headline": "t"}</script>"#;
+        let forum = page(&format!(
+            "{ld}<div class=intro><p>Short intro.</p></div>{thread}"
+        ));
+        let r = extract(&forum, &Options::default());
+        assert!(
+            r.text.contains("First post:") && r.text.contains("A reply:"),
+            "{}",
+            r.text
+        );
+        let blog = forum.replace("DiscussionForumPosting", "BlogPosting");
+        let r = extract(&blog, &Options::default());
+        assert!(!r.text.contains("A reply:"), "{}", r.text);
+        let precise = Options {
+            favour: Favour::Precision,
+            ..Options::default()
+        };
+        assert!(!extract(&forum, &precise).text.contains("A reply:"));
     }
 
     #[test]
