@@ -1916,6 +1916,7 @@ impl<'d, 'a> Extractor<'d, 'a> {
     fn cascade(&self, favour: Favour) -> Vec<Block> {
         let mut best: Vec<Block> = Vec::new();
         let mut single: Vec<Block> = Vec::new();
+        let mut single_at = 0u32;
         for t in 0..TIER_COUNT {
             let Some(c) = self.first_in_tier(1 << t) else {
                 continue;
@@ -1930,13 +1931,31 @@ impl<'d, 'a> Extractor<'d, 'a> {
             }
             if single.is_empty() && !blocks.is_empty() {
                 single = blocks;
+                single_at = c;
             }
         }
         // A one-block candidate (one long paragraph) passed over for a later tier
-        // comes back when that tier found much less.
+        // comes back when that tier found much less. It may be the first post
+        // of a thread whose posts are a block each (XenForo): then the other
+        // posts come with it, when there are at least two, longer together.
         let single_len = text_chars(&single);
+        let thread = || {
+            let more: Vec<Block> = self
+                .repeats_of(single_at)
+                .into_iter()
+                .flat_map(|o| self.extract_candidate(o, favour))
+                .collect();
+            if more.len() >= 2 && text_chars(&more) > single_len {
+                more
+            } else {
+                Vec::new()
+            }
+        };
         if single_len >= SINGLE_MIN && single_len > SINGLE_RATIO * text_chars(&best) {
             best = single;
+            if best.len() == 1 {
+                best.extend(thread());
+            }
         }
         let root = if self.body != 0 { self.body } else { 0 };
         if best.is_empty() || text_chars(&best) < MIN_EXTRACTED {
@@ -2251,6 +2270,34 @@ mod tests {
             ..Options::default()
         };
         assert!(!extract(&forum, &precise).text.contains("A reply:"));
+    }
+
+    /// XenForo: each post is one block of text (no paragraphs), so the
+    /// first post is a one-block candidate; the thread's other posts join it
+    /// (else a comma-rich block elsewhere, the readability-style pick, wins
+    /// over one post).
+    #[test]
+    fn one_block_posts_of_a_thread_join_the_first() {
+        let text =
+            "Words without a pause go on and on here so that each post is long enough to count";
+        let posts: String = (1..=4)
+            .map(|i| {
+                format!(
+                    "<article class=\"message message--post\"><div class=bbWrapper>Post {i}: {text}<br>{text}<br>\
+                     {text}<br>{text}<br>{text}<br>{text}<br>{text}</div></article>"
+                )
+            })
+            .collect();
+        let notes = "a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, ".repeat(25);
+        let html = page(&format!(
+            "<div class=block>{posts}</div><div class=notes><p>{notes}</p></div>"
+        ));
+        let r = extract(&html, &Options::default());
+        assert!(
+            r.text.contains("Post 1:") && r.text.contains("Post 4:"),
+            "{}",
+            r.text
+        );
     }
 
     #[test]
