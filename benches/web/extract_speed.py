@@ -31,10 +31,7 @@ Set-up: target/web-venv (benches/web/requirements.txt). Run from the repository 
 """
 
 import argparse
-import io
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,21 +47,10 @@ SHARED = REPO.parent / "shared"
 
 def run_sluice(binary: str, warc: Path, work: Path) -> tuple:
     out = work / "sluice-out"
-    spec = work / "extract.toml"
-    spec.write_text(
-        f'[input]\npaths = ["{warc}"]\nformat = "warc"\n\n'
-        f'[[step]]\nop = "extract"\n\n[output]\ndir = "{out}"\n'
-    )
-    t = time.perf_counter()
-    subprocess.run([binary, "run", str(spec), "--workers", "1", "--force", "--quiet"], check=True)
-    seconds = time.perf_counter() - t
-    import pyarrow.parquet as pq
-    texts = {}
-    for f in sorted(out.glob("part-*.parquet")):
-        for r in pq.read_table(f, columns=["url", "text"]).to_pylist():
-            texts[r["url"]] = r["text"]
+    seconds = peers.sluice_run(binary, f'[input]\npaths = ["{warc}"]\nformat = "warc"\n\n'
+                               f'[[step]]\nop = "extract"\n\n[output]\ndir = "{out}"\n', work)
     stats = json.loads((out / "stats.json").read_text())
-    return seconds, texts, stats["input"]["docs"]
+    return seconds, peers.parquet_column(out, "url", "text"), stats["input"]["docs"]
 
 
 def run_trafilatura(warc: Path) -> tuple:

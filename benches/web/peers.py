@@ -20,9 +20,11 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+import subprocess  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from functools import partial  # noqa: E402
+from pathlib import Path  # noqa: E402
 from importlib.metadata import version  # noqa: E402
 from typing import Callable, Optional  # noqa: E402
 
@@ -119,6 +121,28 @@ def pin_to_one_core(cpu: int) -> Optional[int]:
         return None
     os.sched_setaffinity(0, {cpu})
     return cpu
+
+
+def sluice_run(binary, spec_text: str, work: Path) -> tuple:
+    """Writes spec_text to work/spec.toml and times one `sluice run` of it:
+    one worker, a fresh process (start-up included). Returns wall seconds."""
+    spec = work / "spec.toml"
+    spec.write_text(spec_text)
+    t = time.perf_counter()
+    subprocess.run([str(binary), "run", str(spec), "--workers", "1", "--force", "--quiet"], check=True)
+    return time.perf_counter() - t
+
+
+def parquet_column(folder: Path, key: str, value: str, pattern: str = "part-*.parquet") -> dict:
+    """{row[key]: row[value]} over the Parquet files of a sluice output folder."""
+    import pyarrow.parquet as pq
+    out = {}
+    for f in sorted(folder.glob(pattern)):
+        t = pq.read_table(f)
+        if key in t.column_names and value in t.column_names:
+            for r in t.select([key, value]).to_pylist():
+                out[r[key]] = r[value]
+    return out
 
 
 @dataclass

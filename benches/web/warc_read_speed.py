@@ -25,13 +25,12 @@ root after `cargo build --release`:
 
 import argparse
 import json
-import subprocess
 import tempfile
 import time
 from importlib.metadata import version
 from pathlib import Path
 
-import peers  # this folder: pin_to_one_core
+import peers  # this folder: pin_to_one_core, sluice_run
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
@@ -39,11 +38,8 @@ SHARED = REPO.parent / "shared"
 
 def run_sluice(binary: str, warc: Path, work: Path) -> tuple:
     out = work / "sluice-out"
-    spec = work / "read.toml"
-    spec.write_text(f'[input]\npaths = ["{warc}"]\nformat = "warc"\n\n[output]\ndir = "{out}"\n')
-    t = time.perf_counter()
-    subprocess.run([binary, "run", str(spec), "--workers", "1", "--force", "--quiet"], check=True)
-    seconds = time.perf_counter() - t
+    seconds = peers.sluice_run(
+        binary, f'[input]\npaths = ["{warc}"]\nformat = "warc"\n\n[output]\ndir = "{out}"\n', work)
     stats = json.loads((out / "stats.json").read_text())
     return seconds, stats["input"]["docs"]
 

@@ -60,11 +60,8 @@ import argparse
 import gzip
 import html.parser
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from importlib.metadata import version
 from pathlib import Path
 
@@ -74,7 +71,6 @@ import aeb_eval  # this folder: the AEB metric
 REPO = Path(__file__).resolve().parents[2]
 DATASETS = ("readability", "wcxb-article", "wcxb-other")
 TOOLS = ("trafilatura", "resiliparse", "sluice")
-FAVOUR = "balanced"  # sluice's extract favour (--favour)
 
 
 # --- gold for the readability set: expected.html -> text ------------------------
@@ -179,35 +175,20 @@ def load_dataset(name: str, root: Path) -> tuple:
 
 # --- sluice -----------------------------------------------------------------------
 
-def run_sluice(binary: Path, keys: list, pages: dict, repeat: int) -> tuple:
-    import pyarrow.parquet as pq
+def run_sluice(binary: Path, keys: list, pages: dict, repeat: int, favour: str) -> tuple:
     with tempfile.TemporaryDirectory(prefix="wceb-sluice-", dir=REPO / "target" / "wceb") as tmp:
         tmp = Path(tmp)
-        inp, out, spec = tmp / "pages.jsonl", tmp / "out", tmp / "spec.toml"
+        inp, out = tmp / "pages.jsonl", tmp / "out"
         with open(inp, "w", encoding="utf-8") as f:
             for k in keys:
                 f.write(json.dumps({"id": k, "text": pages[k]}, ensure_ascii=False) + "\n")
-        spec.write_text(f'[input]\npaths = ["{inp}"]\n\n[[step]]\nop = "extract"\ncolumn = "text"\nfavour = "{FAVOUR}"\n\n'
-                        f'[output]\ndir = "{out}"\n')
-        runs = []
-        for _ in range(repeat):
-            t = time.perf_counter()
-            subprocess.run([str(binary), "run", str(spec), "--workers", "1", "--force", "--quiet"], check=True)
-            runs.append(time.perf_counter() - t)
-        pred = {}
-        for f in sorted(out.glob("part-*.parquet")):
-            for r in pq.read_table(f, columns=["id", "text"]).to_pylist():
-                pred[r["id"]] = r["text"]
-        dropped = {}
-        for f in sorted((out / "excluded").glob("*.parquet")):
-            t = pq.read_table(f)
-            cols = [c for c in ("id", "drop_reason") if c in t.column_names]
-            for r in t.select(cols).to_pylist():
-                dropped[r.get("id")] = r.get("drop_reason")
+        spec = (f'[input]\npaths = ["{inp}"]\n\n[[step]]\nop = "extract"\ncolumn = "text"\n'
+                f'favour = "{favour}"\n\n[output]\ndir = "{out}"\n')
+        runs = [peers.sluice_run(binary, spec, tmp) for _ in range(repeat)]
+        pred = peers.parquet_column(out, "id", "text")
+        dropped = peers.parquet_column(out / "excluded", "id", "drop_reason", "*.parquet")
     return pred, runs, dropped
 
-
-# --- scoring ----------------------------------------------------------------------
 
 def page_scores(tfn: tuple) -> tuple:
     p, r = aeb_eval._precision(*tfn), aeb_eval._recall(*tfn)
@@ -232,8 +213,6 @@ def main() -> None:
                          "earlier results file instead of rerunning them")
     ap.add_argument("--json", type=Path, default=REPO / "target" / "wceb" / "results.json")
     args = ap.parse_args()
-    global FAVOUR
-    FAVOUR = args.favour
 
     cpu = peers.pin_to_one_core(args.cpu)
     outdir = args.json.parent / "outputs"
@@ -263,7 +242,7 @@ def main() -> None:
             print(f"running {tool} on {ds} ({len(keys)} pages, cpu {cpu})...", file=sys.stderr)
             info = {}
             if tool == "sluice":
-                pred, runs, dropped = run_sluice(args.sluice, keys, pages, args.repeat)
+                pred, runs, dropped = run_sluice(args.sluice, keys, pages, args.repeat, args.favour)
                 info["version"] = "target/release/sluice"
                 info["wall_s"] = runs
                 info["pages_per_s"] = len(keys) / min(runs)

@@ -1877,6 +1877,14 @@ impl<'d, 'a> Extractor<'d, 'a> {
         out
     }
 
+    /// The extracted blocks of [`Self::repeats_of`] `c`, in page order.
+    fn repeat_blocks(&self, c: u32, favour: Favour) -> Vec<Block> {
+        self.repeats_of(c)
+            .into_iter()
+            .flat_map(|o| self.extract_candidate(o, favour))
+            .collect()
+    }
+
     /// First live node with the tier bit.
     fn first_in_tier(&self, bit: u8) -> Option<u32> {
         (1..self.doc.nodes.len())
@@ -1923,9 +1931,7 @@ impl<'d, 'a> Extractor<'d, 'a> {
             };
             let mut blocks = self.extract_candidate(c, favour);
             if blocks.len() > 1 {
-                for other in self.repeats_of(c) {
-                    blocks.extend(self.extract_candidate(other, favour));
-                }
+                blocks.extend(self.repeat_blocks(c, favour));
                 best = blocks;
                 break;
             }
@@ -1939,22 +1945,13 @@ impl<'d, 'a> Extractor<'d, 'a> {
         // of a thread whose posts are a block each (XenForo): then the other
         // posts come with it, when there are at least two, longer together.
         let single_len = text_chars(&single);
-        let thread = || {
-            let more: Vec<Block> = self
-                .repeats_of(single_at)
-                .into_iter()
-                .flat_map(|o| self.extract_candidate(o, favour))
-                .collect();
-            if more.len() >= 2 && text_chars(&more) > single_len {
-                more
-            } else {
-                Vec::new()
-            }
-        };
         if single_len >= SINGLE_MIN && single_len > SINGLE_RATIO * text_chars(&best) {
             best = single;
             if best.len() == 1 {
-                best.extend(thread());
+                let more = self.repeat_blocks(single_at, favour);
+                if more.len() >= 2 && text_chars(&more) > single_len {
+                    best.extend(more);
+                }
             }
         }
         let root = if self.body != 0 { self.body } else { 0 };
