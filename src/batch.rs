@@ -71,6 +71,9 @@ pub struct OpOutput {
     /// Input units that are not documents (a WARC file's `request` and
     /// `metadata` records), by kind: reported, never counted as input.
     pub skipped: std::collections::BTreeMap<String, u64>,
+    /// What an op did inside the documents it kept (lines removed, bytes
+    /// cut), by name: summed over tasks into the step's `counters`.
+    pub counters: std::collections::BTreeMap<String, u64>,
 }
 
 impl OpOutput {
@@ -87,11 +90,17 @@ impl OpOutput {
             drops,
             added: 0,
             skipped: Default::default(),
+            counters: Default::default(),
         }
     }
 
     pub fn with_added(self, added: u64) -> Self {
         OpOutput { added, ..self }
+    }
+
+    /// Adds `n` to the counter `name` (see [`OpOutput::counters`]).
+    pub fn count(&mut self, name: &str, n: u64) {
+        *self.counters.entry(name.to_string()).or_default() += n;
     }
 }
 

@@ -49,6 +49,10 @@ pub struct OpStats {
     /// of other types), by kind. Not part of `input`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub skipped: BTreeMap<String, u64>,
+    /// What the step did inside the documents it kept, by name (e.g.
+    /// `dedup_lines`' `units_removed`), summed over tasks.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counters: BTreeMap<String, u64>,
 }
 
 impl OpStats {
@@ -86,6 +90,9 @@ impl OpStats {
         }
         for (kind, n) in &other.skipped {
             *self.skipped.entry(kind.clone()).or_default() += n;
+        }
+        for (name, n) in &other.counters {
+            *self.counters.entry(name.clone()).or_default() += n;
         }
     }
 
@@ -265,6 +272,11 @@ impl RunStats {
                 let parts: Vec<String> =
                     s.skipped.iter().map(|(k, n)| format!("{k} {n}")).collect();
                 out.push_str(&format!("  not documents, skipped: {}\n", parts.join(", ")));
+            }
+            if !s.counters.is_empty() {
+                let parts: Vec<String> =
+                    s.counters.iter().map(|(k, n)| format!("{k} {n}")).collect();
+                out.push_str(&format!("  {}\n", parts.join(", ")));
             }
             let hist = s.group_histogram();
             if !hist.is_empty() {

@@ -269,9 +269,13 @@ pub(super) fn settle(
         drops,
         added,
         skipped,
+        counters,
     } = out;
     for (kind, n) in skipped {
         *stats.skipped.entry(kind).or_default() += n;
+    }
+    for (name, n) in counters {
+        *stats.counters.entry(name).or_default() += n;
     }
     let texts = batch.texts();
     let n = batch.num_rows();

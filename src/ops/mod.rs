@@ -312,6 +312,7 @@ pub const REGISTRY: &[&OpInfo] = &[
     &quality::fineweb::INFO,
     &quality::quality_model::INFO,
     &dedup::dedup_exact::INFO,
+    &dedup::dedup_lines::INFO,
     &dedup::dedup_minhash::INFO,
     &vectors::embed::INFO,
     &vectors::cluster::INFO,
