@@ -549,7 +549,15 @@ impl<'a> Parser<'a> {
                         Some(k) => body + k + 3,
                         None => n,
                     }
-                } else if b.len() >= lt + 9 && b[lt + 2..lt + 9].eq_ignore_ascii_case(b"[CDATA[") {
+                } else if b.len() >= lt + 9
+                    && &b[lt + 2..lt + 9] == b"[CDATA["
+                    && (self.open[Tag::Svg as usize] > 0 || self.open[Tag::Math as usize] > 0)
+                {
+                    // A CDATA section exists only in SVG and MathML; in HTML
+                    // content `<![CDATA[` opens a bogus comment that ends at
+                    // the next `>` (the else branch), as browsers parse it:
+                    // read as a section, a stray one in a page's body made
+                    // the rest of the page's markup text.
                     let body = lt + 9;
                     let end = memmem::find(&b[body..], b"]]>").map_or(n, |k| body + k);
                     self.text(body, end, true);
@@ -1364,10 +1372,21 @@ mod tests {
         let mut s = String::new();
         d.push_text(find(&d, Tag::Text)[0], &mut s);
         assert_eq!(s, "<b>x</b>");
-        let d = Document::parse("<p><![CDATA[a&amp;b]]></p>");
+        let d = Document::parse("<svg><text><![CDATA[a&amp;b]]></text></svg>");
         let mut s = String::new();
         d.push_text(find(&d, Tag::Text)[0], &mut s);
         assert_eq!(s, "a&amp;b");
+        // Outside SVG/MathML it is a bogus comment up to the first `>`.
+        let d = Document::parse("<body><![CDATA[\n<div id=x></div><p>kept</p> ]]></body>");
+        let texts: Vec<String> = find(&d, Tag::Text)
+            .into_iter()
+            .map(|t| {
+                let mut s = String::new();
+                d.push_text(t, &mut s);
+                s
+            })
+            .collect();
+        assert_eq!(texts, vec!["kept", " ]]>"]);
     }
 
     #[test]
