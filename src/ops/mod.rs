@@ -311,6 +311,7 @@ pub const REGISTRY: &[&OpInfo] = &[
     &quality::c4::INFO,
     &quality::fineweb::INFO,
     &quality::quality_model::INFO,
+    &quality::perplexity::INFO,
     &dedup::dedup_exact::INFO,
     &dedup::dedup_lines::INFO,
     &dedup::dedup_minhash::INFO,

@@ -1,10 +1,11 @@
 //! Ops that judge a document: language ID, the published rule filters
 //! (Gopher, C4, FineWeb; their shared per-language machinery in `rules`),
-//! and the fastText quality classifier.
+//! the fastText quality classifier, and the KenLM perplexity of CCNet.
 
 pub mod c4;
 pub mod fineweb;
 pub mod gopher;
 pub mod lang;
+pub mod perplexity;
 pub mod quality_model;
 pub mod rules;
