@@ -179,3 +179,155 @@ fn perplexity_equals_kenlms_on_held_out_text_for_arpa_and_binary() {
         );
     }
 }
+
+/// Web pages as lower-case words, each with a made-up language `a` or `b`
+/// (every other page), in two files.
+fn bucket_input(dir: &Path) -> usize {
+    use arrow::array::{ArrayRef, RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let web = read_parquet_column(
+        &repo().join("fixtures/quickstart/web_pages.parquet"),
+        "text",
+    );
+    let docs: Vec<(String, String, &str)> = web
+        .iter()
+        .map(|t| {
+            t.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase()
+        })
+        .filter(|t| !t.is_empty())
+        .enumerate()
+        .map(|(i, t)| (format!("d{i:03}"), t, if i % 2 == 0 { "a" } else { "b" }))
+        .collect();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("text", DataType::Utf8, false),
+        Field::new("lang", DataType::Utf8, false),
+    ]));
+    let half = docs.len() / 2;
+    for (name, part) in [("a", &docs[..half]), ("b", &docs[half..])] {
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(
+                part.iter().map(|d| d.0.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                part.iter().map(|d| d.1.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(part.iter().map(|d| d.2))),
+        ];
+        write_batch(
+            &dir.join(format!("in/{name}.parquet")),
+            RecordBatch::try_new(schema.clone(), cols).unwrap(),
+            16,
+        );
+    }
+    docs.len()
+}
+
+fn bucket_run(dir: &Path, name: &str, extra: &str, workers: &str) -> PathBuf {
+    let out = dir.join(name);
+    let model = repo().join("fixtures/models/kenlm/en.arpa");
+    let body = format!(
+        "[input]\npaths = [{:?}]\n\n[[step]]\nop = \"perplexity\"\nmodel = {model:?}\n{extra}\n[output]\ndir = {out:?}\n",
+        dir.join("in")
+    );
+    let spec = write_spec(dir, &format!("{name}.toml"), &body);
+    run_ok(
+        dir,
+        &["run", spec.to_str().unwrap(), "-q", "--workers", workers],
+    );
+    out
+}
+
+#[test]
+fn buckets_split_each_language_at_its_percentiles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let n = bucket_input(dir);
+    let one = bucket_run(dir, "one", "buckets = [0.3, 0.6]\n", "1");
+    let two = bucket_run(dir, "two", "buckets = [0.3, 0.6]\n", "2");
+    assert_eq!(
+        shard_bytes(&one),
+        shard_bytes(&two),
+        "1 and 2 workers differ"
+    );
+    let rows = read_rows(&one, "part-");
+    assert_eq!(rows.len(), n);
+    let mut cutoffs = String::new();
+    for lang in ["a", "b"] {
+        let mut ppl: Vec<(f64, &str)> = rows
+            .iter()
+            .filter(|r| r["lang"] == lang)
+            .map(|r| (r["perplexity"].parse().unwrap(), r["ppl_bucket"].as_str()))
+            .collect();
+        ppl.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let m = ppl.len();
+        let count = |b: &str| ppl.iter().filter(|p| p.1 == b).count();
+        // Distinct perplexities: exactly ⌊0.3·m⌋ below the first cut-off,
+        // ⌊0.6·m⌋ below the second.
+        assert_eq!(count("head"), (0.3 * m as f64) as usize, "{lang}");
+        assert_eq!(
+            count("head") + count("middle"),
+            (0.6 * m as f64) as usize,
+            "{lang}"
+        );
+        assert_eq!(count("tail"), m - (0.6 * m as f64) as usize, "{lang}");
+        // In perplexity order: head, then middle, then tail (which sort so).
+        assert!(
+            ppl.windows(2).all(|w| w[0].1 <= w[1].1),
+            "{lang}: buckets out of order"
+        );
+        cutoffs.push_str(&format!(
+            "{lang} = [{:?}, {:?}]\n",
+            ppl[(0.3 * m as f64) as usize].0,
+            ppl[(0.6 * m as f64) as usize].0
+        ));
+    }
+    // The same cut-offs given as fixed values: the same buckets, streaming.
+    let fixed = bucket_run(dir, "fixed", &format!("[step.cutoffs]\n{cutoffs}"), "1");
+    let a: Vec<_> = rows
+        .iter()
+        .map(|r| (r["id"].clone(), r["ppl_bucket"].clone()))
+        .collect();
+    let b: Vec<_> = read_rows(&fixed, "part-")
+        .iter()
+        .map(|r| (r["id"].clone(), r["ppl_bucket"].clone()))
+        .collect();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn bad_perplexity_steps_are_spec_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    bucket_input(dir);
+    let model = repo().join("fixtures/models/kenlm/en.arpa");
+    for (extra, want) in [
+        ("buckets = [0.6, 0.3]\n", "buckets must be two percentiles"),
+        ("buckets = [0.3]\n", "buckets must be two percentiles"),
+        ("[step.cutoffs]\nen = [500.0, 100.0]\n", "cut-offs of `en`"),
+        ("tokenizer = \"zh.sp.model\"\n", "is a SentencePiece model"),
+    ] {
+        let body = format!(
+            "[input]\npaths = [{:?}]\n\n[[step]]\nop = \"perplexity\"\nmodel = {model:?}\n{extra}\n[output]\ndir = {:?}\n",
+            dir.join("in"),
+            dir.join("out")
+        );
+        let spec = write_spec(dir, "bad.toml", &body);
+        let o = sluice(dir, &["run", spec.to_str().unwrap(), "-q"], &[]);
+        assert!(!o.status.success(), "{extra}");
+        assert!(stderr(&o).contains(want), "{extra}: {}", stderr(&o));
+    }
+    let body = format!(
+        "[input]\npaths = [{:?}]\n\n[[step]]\nop = \"perplexity\"\nmodel = {:?}\n\n[output]\ndir = {:?}\n",
+        dir.join("in"),
+        dir.join("missing.arpa"),
+        dir.join("out")
+    );
+    let spec = write_spec(dir, "missing.toml", &body);
+    let o = sluice(dir, &["run", spec.to_str().unwrap(), "-q"], &[]);
+    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+}

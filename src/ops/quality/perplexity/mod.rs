@@ -3,7 +3,11 @@
 //! by `models::kenlm`) as KenLM's `Model.score(line, bos=True, eos=True)`
 //! does, and the document's perplexity is 10^(−Σ log10 p / N), N the
 //! tokens plus one end of sentence per line. One model, or a folder with
-//! one per language (chosen by the `lang` column).
+//! one per language (chosen by the `lang` column). With `buckets` the op
+//! is global (`buckets`): the per-language percentiles of the corpus's
+//! perplexities are its cut-offs.
+
+mod buckets;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -42,6 +46,12 @@ struct Config {
     normalize: Normalize,
     lang_column: String,
     column: String,
+    /// Two percentiles (0..1) whose perplexities split each language into
+    /// head / middle / tail.
+    buckets: Option<Vec<f64>>,
+    /// Fixed cut-offs per language instead of the corpus's percentiles.
+    cutoffs: Option<BTreeMap<String, Vec<f64>>>,
+    bucket_column: String,
 }
 
 impl Default for Config {
@@ -53,6 +63,9 @@ impl Default for Config {
             normalize: Normalize::None,
             lang_column: "lang".into(),
             column: "perplexity".into(),
+            buckets: None,
+            cutoffs: None,
+            bucket_column: "ppl_bucket".into(),
         }
     }
 }
@@ -69,6 +82,9 @@ pub const INFO: OpInfo = OpInfo {
         ParamDoc { name: "normalize", kind: "string", default: "\"none\"", doc: "\"none\", or \"ccnet\": CCNet's normalisation of each line before tokenizing" },
         ParamDoc { name: "lang_column", kind: "string", default: "\"lang\"", doc: "with a folder of models: the column whose value picks the model" },
         ParamDoc { name: "column", kind: "string", default: "\"perplexity\"", doc: "the column the perplexity goes to" },
+        ParamDoc { name: "buckets", kind: "list", default: "none", doc: "two percentiles, e.g. [0.3, 0.6]: per language, below the first's perplexity is head, below the second's middle, else tail (a global pass)" },
+        ParamDoc { name: "cutoffs", kind: "table", default: "none", doc: "fixed cut-offs instead, per language: { en = [340.0, 590.0], \"*\" = [...] } (a streaming op)" },
+        ParamDoc { name: "bucket_column", kind: "string", default: "\"ppl_bucket\"", doc: "the column the bucket goes to (with buckets or cutoffs)" },
     ],
     drop_reasons: &[],
     outputs: &[],
@@ -101,7 +117,18 @@ perplexity. `normalize = "ccnet"` applies CCNet's `normalize` to each
 line (lower case, accents stripped, digits to 0, its Unicode punctuation
 mapped, control characters removed); CCNet itself normalised a whole
 document at once, which removes its newlines and scores it as one line.
-See [lm.md](lm.md).
+
+`buckets = [0.3, 0.6]` splits each language as CCNet split LLaMA's data:
+the step becomes global, scores every document, finds per value of
+`lang_column` (or over all documents when the rows have no such column)
+the perplexities at those percentiles of the corpus, and writes
+`ppl_bucket`: `head` below the first, `middle` below the second, `tail`
+from it on. `cutoffs = { en = [340.0, 590.0], zh = [...] }` gives the
+cut-offs instead (CCNet's `cutoff.csv` holds them per percentile); the step
+then stays streaming. The key `"*"` holds the cut-offs of every language
+without its own, and of rows without a language; a language with no
+cut-offs at all gets a null bucket, as does a document without a
+perplexity. See [lm.md](lm.md).
 "#,
 };
 
@@ -112,12 +139,18 @@ pub struct Perplexity {
     normalize: Normalize,
     lang_column: String,
     column: String,
+    cutoffs: Option<BTreeMap<String, Vec<f64>>>,
+    bucket_column: String,
 }
 
 enum Models {
     One(Arc<Model>),
     ByLang(BTreeMap<String, Arc<Model>>),
 }
+
+/// The cut-offs key of every language without its own (and of rows with
+/// no language column, or a null language).
+const ANY_LANG: &str = "*";
 
 const MODEL_SUFFIXES: [&str; 5] = [".arpa", ".arpa.gz", ".arpa.bin", ".binary", ".bin"];
 
@@ -194,13 +227,45 @@ fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
                 .map_err(|e| ctx.error("tokenizer", format!("{e:#}")))?,
         )),
     };
-    Ok(Op::Stream(Box::new(Perplexity {
+    if let Some(b) = &c.buckets {
+        if b.len() != 2 || !(0.0 < b[0] && b[0] < b[1] && b[1] < 1.0) {
+            return Err(ctx.error(
+                "buckets",
+                format!("buckets must be two percentiles between 0 and 1, the first the smaller (CCNet: [0.3, 0.6]), not {b:?}"),
+            ));
+        }
+        if c.cutoffs.is_some() {
+            return Err(ctx.error(
+                "cutoffs",
+                "give buckets (percentiles of this corpus) or cutoffs (fixed values), not both"
+                    .into(),
+            ));
+        }
+    }
+    if let Some(cuts) = &c.cutoffs {
+        if let Some((lang, v)) = cuts
+            .iter()
+            .find(|(_, v)| v.len() != 2 || v.iter().any(|x| !x.is_finite()) || v[0] >= v[1])
+        {
+            return Err(ctx.error(
+                "cutoffs",
+                format!("the cut-offs of `{lang}` must be two perplexities, the first the smaller, not {v:?}"),
+            ));
+        }
+    }
+    let op = Perplexity {
         models,
         tokenizer,
         normalize: c.normalize,
         lang_column: c.lang_column,
         column: c.column,
-    })))
+        cutoffs: c.cutoffs,
+        bucket_column: c.bucket_column,
+    };
+    Ok(match c.buckets {
+        None => Op::Stream(Box::new(op)),
+        Some(b) => Op::Global(Arc::new(buckets::PerplexityBuckets::new(op, [b[0], b[1]]))),
+    })
 }
 
 /// CCNet's `text_normalizer.normalize(line)` (accent, case, numbers, punct=1).
@@ -285,36 +350,40 @@ impl Perplexity {
     }
 }
 
-impl StreamOp for Perplexity {
-    fn apply(&self, batch: DocBatch) -> Result<OpOutput> {
-        let texts = batch.texts();
-        let langs: Option<StringArray> = match &self.models {
-            Models::One(_) => None,
-            Models::ByLang(_) => {
-                let col = batch
-                    .data
-                    .column_by_name(&self.lang_column)
-                    .ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "perplexity: a folder of models needs the language in column `{}` \
-                         (run `lang` before, or set lang_column)",
-                            self.lang_column
-                        )
-                    })?;
-                let col = arrow::compute::cast(col, &arrow::datatypes::DataType::Utf8)?;
-                Some(
-                    col.as_any()
-                        .downcast_ref::<StringArray>()
-                        .expect("Utf8")
-                        .clone(),
-                )
+impl Perplexity {
+    /// The column of languages, when the rows have it.
+    fn langs(&self, batch: &DocBatch) -> Result<Option<StringArray>> {
+        let Some(col) = batch.data.column_by_name(&self.lang_column) else {
+            if matches!(self.models, Models::ByLang(_)) {
+                anyhow::bail!(
+                    "perplexity: a folder of models needs the language in column `{}` \
+                     (run `lang` before, or set lang_column)",
+                    self.lang_column
+                );
             }
+            return Ok(None);
         };
-        let values: Vec<Option<f64>> = (0..batch.num_rows())
+        let col = arrow::compute::cast(col, &arrow::datatypes::DataType::Utf8)?;
+        Ok(Some(
+            col.as_any()
+                .downcast_ref::<StringArray>()
+                .expect("Utf8")
+                .clone(),
+        ))
+    }
+
+    /// Every row's perplexity (None: no model for its language, or no text).
+    fn perplexities(
+        &self,
+        batch: &DocBatch,
+        langs: &Option<StringArray>,
+    ) -> Result<Vec<Option<f64>>> {
+        let texts = batch.texts();
+        (0..batch.num_rows())
             .into_par_iter()
             .with_min_len(16)
             .map(|i| {
-                let model = match (&self.models, &langs) {
+                let model = match (&self.models, langs) {
                     (Models::One(m), _) => Some(m),
                     (Models::ByLang(ms), Some(l)) if !l.is_null(i) => ms.get(l.value(i)),
                     _ => None,
@@ -325,8 +394,52 @@ impl StreamOp for Perplexity {
                 let (logp, n) = self.score(model, texts.value(i))?;
                 Ok((n > 0).then(|| 10f64.powf(-logp / n as f64)))
             })
-            .collect::<Result<_>>()?;
-        let out = with_column(batch, &self.column, Arc::new(Float64Array::from(values)))?;
+            .collect()
+    }
+
+    /// The rows with `perplexity` and, given cut-offs per language (the
+    /// key "" for all rows when there is no language column), `ppl_bucket`.
+    fn with_columns(
+        &self,
+        batch: DocBatch,
+        values: Vec<Option<f64>>,
+        langs: &Option<StringArray>,
+        cutoffs: Option<&BTreeMap<String, Vec<f64>>>,
+    ) -> Result<DocBatch> {
+        let buckets: Option<StringArray> = cutoffs.map(|cuts| {
+            values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let lang = match langs {
+                        Some(l) if !l.is_null(i) => l.value(i),
+                        _ => ANY_LANG,
+                    };
+                    let v = v.as_ref()?;
+                    let c = cuts.get(lang).or_else(|| cuts.get(ANY_LANG))?;
+                    Some(if *v < c[0] {
+                        "head"
+                    } else if *v < c[1] {
+                        "middle"
+                    } else {
+                        "tail"
+                    })
+                })
+                .collect()
+        });
+        let mut batch = with_column(batch, &self.column, Arc::new(Float64Array::from(values)))?;
+        if let Some(b) = buckets {
+            batch = with_column(batch, &self.bucket_column, Arc::new(b))?;
+        }
+        Ok(batch)
+    }
+}
+
+impl StreamOp for Perplexity {
+    fn apply(&self, batch: DocBatch) -> Result<OpOutput> {
+        let langs = self.langs(&batch)?;
+        let values = self.perplexities(&batch, &langs)?;
+        let out = self.with_columns(batch, values, &langs, self.cutoffs.as_ref())?;
         Ok(OpOutput::new(out, vec![]))
     }
 }
