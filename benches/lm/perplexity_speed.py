@@ -18,7 +18,7 @@ Both must agree (largest |log10 ppl| difference printed). Prints documents
 and tokens per second for each and the ratio.
 
   target/py-kenlm/bin/pip install pyarrow
-  target/py-kenlm/bin/python benches/lm/perplexity_speed.py [--repeat 3]
+  target/py-kenlm/bin/python benches/lm/perplexity_speed.py [--repeat 3] [--scale 10]
 """
 import argparse
 import json
@@ -55,6 +55,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--cpu", type=int, default=0)
+    ap.add_argument("--scale", type=int, default=1,
+                    help="score the held-out documents this many times over (more work per start-up)")
     ap.add_argument("--sluice", type=Path, default=REPO / "target/release/sluice")
     a = ap.parse_args()
     os.sched_setaffinity(0, {a.cpu})
@@ -62,6 +64,7 @@ def main():
     all_docs = docs()
     held = [d for i, d in enumerate(all_docs) if i % 5 == 0]
     train = [d for i, d in enumerate(all_docs) if i % 5 != 0]
+    held = [(f"{id_}#{k}", t) for k in range(a.scale) for id_, t in held]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "train.txt").write_text("".join(t + "\n" for _, t in train))

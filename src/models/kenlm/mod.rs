@@ -115,13 +115,7 @@ impl Model {
 
     /// The id of a word (0, `<unk>`, when the model does not know it).
     pub fn index(&self, word: &[u8]) -> u32 {
-        let id = self.vocab.vocab_id(murmur_hash_64a(word, 0));
-        // A damaged binary's id past the unigrams reads as <unk>.
-        if id > self.max_id {
-            0
-        } else {
-            id
-        }
+        self.index_of_hash(murmur_hash_64a(word, 0))
     }
 
     pub fn begin_sentence(&self) -> State {
@@ -190,20 +184,70 @@ impl Model {
         } else {
             self.null_context()
         };
-        let mut total = 0.0f32;
-        for w in sentence
+        // Ids first (their vocabulary buckets prefetched together), then
+        // each word scored while the next one's n-gram buckets load.
+        let words: Vec<&[u8]> = sentence
             .as_bytes()
             .split(|&b| matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' '))
             .filter(|w| !w.is_empty())
-        {
-            let (p, next) = self.score_word(&state, self.index(w));
-            total += p;
-            state = next;
+            .collect();
+        let hashes: Vec<u64> = words.iter().map(|w| murmur_hash_64a(w, 0)).collect();
+        for &h in &hashes {
+            self.vocab.prefetch(h);
         }
+        let mut ids: Vec<u32> = Vec::with_capacity(words.len() + 1);
+        ids.extend(hashes.iter().map(|&h| self.index_of_hash(h)));
         if eos {
-            total += self.score_word(&state, self.eos).0;
+            ids.push(self.eos);
+        }
+        // The words' sum, then `</s>`'s, in f32 and in order, as KenLM adds.
+        let mut total = 0.0f32;
+        if let Some(&first) = ids.first() {
+            self.prefetch_ngrams(first, &[], bos);
+        }
+        for i in 0..ids.len() {
+            if let Some(&next) = ids.get(i + 1) {
+                self.prefetch_ngrams(next, &ids[..=i], bos);
+            }
+            let (p, next_state) = self.score_word(&state, ids[i]);
+            state = next_state;
+            total += p;
         }
         total
+    }
+
+    /// Prefetches the buckets of the n-grams that end with `word` after
+    /// `history` (oldest first; `<s>` before it when `bos`).
+    fn prefetch_ngrams(&self, word: u32, history: &[u32], bos: bool) {
+        let mut key = word as u64;
+        let mut ctx = history.iter().rev().copied();
+        for i in 0..self.order - 1 {
+            let h = match ctx.next() {
+                Some(h) => h,
+                None if bos => self.bos,
+                None => return,
+            };
+            key = combine(key, h);
+            if i == self.order - 2 {
+                self.longest.prefetch(key);
+            } else {
+                self.middle[i].prefetch(key);
+            }
+            if history.len() <= i {
+                // The context reached <s>: nothing extends before it.
+                return;
+            }
+        }
+    }
+
+    fn index_of_hash(&self, h: u64) -> u32 {
+        let id = self.vocab.vocab_id(h);
+        // A damaged binary's id past the unigrams reads as <unk>.
+        if id > self.max_id {
+            0
+        } else {
+            id
+        }
     }
 }
 
