@@ -115,6 +115,44 @@ pub fn fasttext(data: &[u8]) {
     }
 }
 
+/// A KenLM model file, loaded as `perplexity` loads one and asked for
+/// scores. An even first byte: the rest is an ARPA file. An odd one: the
+/// rest follows a valid binary header (KenLM's sanity bytes and probing
+/// parameters, order from the byte), so that the fuzzer reaches the
+/// counts and tables of the probing format.
+pub fn kenlm(data: &[u8]) {
+    let Some((&mode, body)) = data.split_first() else {
+        return;
+    };
+    let path = scratch(if mode & 1 == 0 {
+        "lm.arpa"
+    } else {
+        "lm.binary"
+    });
+    let bytes = if mode & 1 == 0 {
+        body.to_vec()
+    } else {
+        let mut b = crate::models::kenlm::binary::sanity().to_vec();
+        b.push(2 + (mode >> 1) % 5);
+        b.extend_from_slice(&[0, 0, 0]);
+        b.extend_from_slice(&1.5f32.to_le_bytes());
+        b.extend_from_slice(&((mode >> 4) as u32 & 1).to_le_bytes());
+        b.extend_from_slice(&[1, 0, 0, 0]);
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(body);
+        b
+    };
+    if std::fs::write(&path, bytes).is_err() {
+        return;
+    }
+    if let Ok(m) = crate::models::kenlm::Model::load(&path) {
+        for text in ["", "a b c", "<s> </s> <unk>", "数 字 \u{b} x"] {
+            let _ = m.score(text, true, true);
+            let _ = m.score(text, false, false);
+        }
+    }
+}
+
 /// A WARC file. The first byte chooses how the rest is stored: as it is in
 /// a `.warc` (0) or a `.warc.gz` (1, raw bytes for the gzip reader), or
 /// gzipped here, as one whole-file member (2) or one member per record (3,
@@ -192,6 +230,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("spec", spec),
     ("tokenizer", tokenizer),
     ("fasttext", fasttext),
+    ("kenlm", kenlm),
     ("warc", warc),
     ("html", html),
 ];

@@ -114,6 +114,15 @@ pub fn load(path: &Path) -> Result<Model> {
         f.read_exact(&mut head).is_ok() && head == [0x1f, 0x8b]
     };
     let file = std::fs::File::open(path)?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    // Every entry takes at least 4 bytes of text ("p\tw\n"); gzip shrinks
+    // ARPA text about fourfold (64-fold is allowed). A header claiming more
+    // n-grams than the file can hold would size tables past any memory.
+    let most = if gz {
+        size.saturating_mul(64)
+    } else {
+        size / 4
+    };
     let reader: Box<dyn BufRead> = if gz {
         Box::new(BufReader::with_capacity(
             1 << 20,
@@ -127,7 +136,7 @@ pub fn load(path: &Path) -> Result<Model> {
         line: String::new(),
         number: 0,
     };
-    read(&mut lines).map_err(|e| anyhow!("{}: line {}: {e:#}", path.display(), lines.number))
+    read(&mut lines, most).map_err(|e| anyhow!("{}: line {}: {e:#}", path.display(), lines.number))
 }
 
 fn parse_f32(s: &str, what: &str) -> Result<f32> {
@@ -136,7 +145,7 @@ fn parse_f32(s: &str, what: &str) -> Result<f32> {
         .map_err(|_| anyhow!("bad {what} `{s}`"))
 }
 
-fn read<R: BufRead>(lines: &mut Lines<R>) -> Result<Model> {
+fn read<R: BufRead>(lines: &mut Lines<R>, most_entries: u64) -> Result<Model> {
     // The header: `\data\` after blank or `#` lines, then `ngram N=count`.
     loop {
         match lines.next()? {
@@ -175,6 +184,10 @@ fn read<R: BufRead>(lines: &mut Lines<R>) -> Result<Model> {
         );
     }
     let order = counts.len();
+    let total = counts.iter().fold(0u64, |a, &c| a.saturating_add(c));
+    if total > most_entries {
+        bail!("the header counts {total} n-grams, more than the file can hold");
+    }
     if order < 2 {
         bail!("a model of order {order}: KenLM's scoring needs at least bigrams");
     }

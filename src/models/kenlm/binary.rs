@@ -25,7 +25,7 @@ const MODEL_TYPES: [&str; 6] = [
 
 /// The 88 bytes every binary of this format version, byte order and
 /// compiler layout starts with (`Sanity`).
-fn sanity() -> [u8; SANITY_LEN] {
+pub(crate) fn sanity() -> [u8; SANITY_LEN] {
     let mut s = [0u8; SANITY_LEN];
     s[..MAGIC.len()].copy_from_slice(MAGIC);
     s[56..60].copy_from_slice(&0.0f32.to_le_bytes());
@@ -151,6 +151,9 @@ pub fn load(path: &Path) -> Result<Model> {
     let eos = vocab.vocab_id(murmur_hash_64a(b"</s>", 0));
     if bos == 0 || eos == 0 {
         bail!("the vocabulary lacks <s> or </s>");
+    }
+    if bos as u64 > counts[0] || eos as u64 > counts[0] {
+        bail!("the vocabulary gives <s> or </s> an id past the unigrams: the file is damaged");
     }
     Ok(Model {
         order,

@@ -13,7 +13,7 @@
 //! equal KenLM's bit for bit.
 
 mod arpa;
-mod binary;
+pub(crate) mod binary;
 mod murmur;
 mod table;
 
@@ -85,7 +85,9 @@ fn combine(current: u64, next: u32) -> u64 {
 /// The number of buckets of a probing table for `entries` (KenLM's
 /// `ProbingHashTable::Size`, with its f32 product).
 fn buckets(entries: u64, multiplier: f32) -> u64 {
-    (entries + 1).max((multiplier * entries as f32) as u64)
+    entries
+        .saturating_add(1)
+        .max((multiplier * entries as f32) as u64)
 }
 
 impl Model {

@@ -69,7 +69,9 @@ fn f32_at(b: &[u8], at: usize) -> f32 {
 /// buckets), so the walk ends.
 fn probe(b: &[u8], entry: usize, buckets: u64, key: u64) -> Result<usize, usize> {
     let mut i = (key % buckets) as usize;
-    loop {
+    // A damaged file's table may have no empty bucket: one full turn ends
+    // the walk (a miss) instead of looping.
+    for _ in 0..buckets {
         let at = i * entry;
         let k = u64_at(b, at);
         if k == key {
@@ -83,6 +85,7 @@ fn probe(b: &[u8], entry: usize, buckets: u64, key: u64) -> Result<usize, usize>
             i = 0;
         }
     }
+    Err(usize::MAX)
 }
 
 impl Table {
@@ -102,7 +105,7 @@ impl Table {
     }
 
     pub fn bytes_len(buckets: u64, kind: EntryKind) -> u64 {
-        buckets * kind.size() as u64
+        buckets.saturating_mul(kind.size() as u64)
     }
 
     #[inline]
@@ -188,6 +191,10 @@ impl TableBuilder {
     pub fn entry(&mut self, key: u64) -> Result<(usize, bool), String> {
         match probe(&self.bytes, self.kind.size(), self.buckets, key) {
             Ok(at) => Ok((at, false)),
+            Err(usize::MAX) => Err(format!(
+                "a probing table of {} buckets is full",
+                self.buckets
+            )),
             Err(at) => {
                 self.entries += 1;
                 if self.entries >= self.buckets {
