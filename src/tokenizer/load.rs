@@ -16,8 +16,14 @@ pub fn load_tokenizer(path: &Path) -> Result<tokenizers::Tokenizer> {
             path.display()
         );
     }
-    let bytes =
+    let mut bytes =
         std::fs::read(path).with_context(|| format!("cannot read tokenizer {}", path.display()))?;
+    if path.extension().is_some_and(|e| e == "model") {
+        // A SentencePiece model (CCNet's `<lang>.sp.model`): converted.
+        bytes = super::sentencepiece::to_tokenizer_json(&bytes)
+            .with_context(|| format!("cannot read the SentencePiece model {}", path.display()))?
+            .into_bytes();
+    }
     tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| {
         anyhow::anyhow!(
             "{} is not a Hugging Face tokenizer.json the `tokenizers` library can load: {e}",

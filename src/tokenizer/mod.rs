@@ -8,6 +8,7 @@ pub mod fxhash;
 pub mod hf;
 pub mod load;
 pub mod pretok;
+pub mod sentencepiece;
 pub mod wordcount;
 
 /// Makes glibc give every large block its own mapping, returned to the

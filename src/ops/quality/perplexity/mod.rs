@@ -78,7 +78,7 @@ pub const INFO: OpInfo = OpInfo {
               <s> and </s> exactly as KenLM's Model.score.",
     params: &[
         ParamDoc { name: "model", kind: "path", default: "required", doc: "a KenLM model (.arpa, .arpa.gz, or a probing binary), or a folder of <lang>.arpa / <lang>.arpa.bin / <lang>.binary, one per language" },
-        ParamDoc { name: "tokenizer", kind: "path", default: "none", doc: "the tokenizer.json the model's text was tokenized with; none: the text's own whitespace-separated words" },
+        ParamDoc { name: "tokenizer", kind: "path", default: "none", doc: "the tokenization the model's text had: a SentencePiece unigram .model (CCNet's) or a tokenizer.json; none: the text's own whitespace-separated words" },
         ParamDoc { name: "normalize", kind: "string", default: "\"none\"", doc: "\"none\", or \"ccnet\": CCNet's normalisation of each line before tokenizing" },
         ParamDoc { name: "lang_column", kind: "string", default: "\"lang\"", doc: "with a folder of models: the column whose value picks the model" },
         ParamDoc { name: "column", kind: "string", default: "\"perplexity\"", doc: "the column the perplexity goes to" },
@@ -115,7 +115,10 @@ score as `<unk>`.
 document in a language without a model, or with no text, gets a null
 perplexity. `normalize = "ccnet"` applies CCNet's `normalize` to each
 line (lower case, accents stripped, digits to 0, its Unicode punctuation
-mapped, control characters removed); CCNet itself normalised a whole
+mapped, control characters removed); `tokenizer` a SentencePiece unigram
+`.model` such as CCNet's `<lang>.sp.model` (converted as Hugging Face
+converts one) or a `tokenizer.json`, whose pieces, space-separated, are
+what is scored. CCNet itself normalised a whole
 document at once, which removes its newlines and scores it as one line.
 
 `buckets = [0.3, 0.6]` splits each language as CCNet split LLaMA's data:
@@ -211,17 +214,6 @@ fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
     };
     let tokenizer = match &c.tokenizer {
         None => None,
-        Some(p) if p.extension().is_some_and(|e| e == "model") => {
-            return Err(ctx.error(
-                "tokenizer",
-                format!(
-                    "{} is a SentencePiece model: sluice reads tokenizers as tokenizer.json; convert it \
-                     with transformers (`LlamaTokenizerFast(vocab_file=...).save_pretrained(dir)`) and name \
-                     the tokenizer.json it writes",
-                    p.display()
-                ),
-            ))
-        }
         Some(p) => Some(Arc::new(
             crate::tokenizer::load::load_tokenizer(p)
                 .map_err(|e| ctx.error("tokenizer", format!("{e:#}")))?,

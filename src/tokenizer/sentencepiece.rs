@@ -1,0 +1,221 @@
+//! SentencePiece `.model` files (the protobuf `ModelProto`) of the unigram
+//! type, as CCNet's `<lang>.sp.model` are, turned into the `tokenizer.json`
+//! the `tokenizers` crate loads, the way Hugging Face's converter does
+//! (`SpmConverter`): the model's precompiled normalisation map, extra
+//! spaces collapsed, `▁` for spaces with the dummy prefix, and the
+//! unigram pieces with their scores. Only the fields needed are read; the
+//! wire format is parsed here (a varint reader), not by a protobuf crate.
+
+use anyhow::{anyhow, bail, Result};
+use base64::Engine;
+
+/// What a `.model` holds that the conversion needs.
+struct Proto {
+    pieces: Vec<(String, f32, i32)>,
+    model_type: i64,
+    byte_fallback: bool,
+    charsmap: Vec<u8>,
+    add_dummy_prefix: bool,
+    remove_extra_whitespaces: bool,
+}
+
+fn varint(b: &[u8], at: &mut usize) -> Result<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *b
+            .get(*at)
+            .ok_or_else(|| anyhow!("cut short inside a number"))?;
+        *at += 1;
+        v |= ((byte & 0x7f) as u64) << shift;
+        if byte & 0x80 == 0 {
+            return Ok(v);
+        }
+    }
+    bail!("a number longer than 10 bytes")
+}
+
+/// The fields of one message: (field number, wire type, value or bytes).
+enum Value<'a> {
+    Int(u64),
+    Fixed32(u32),
+    Bytes(&'a [u8]),
+}
+
+fn fields(b: &[u8]) -> Result<Vec<(u64, Value<'_>)>> {
+    let mut out = vec![];
+    let mut at = 0;
+    while at < b.len() {
+        let key = varint(b, &mut at)?;
+        let v = match key & 7 {
+            0 => Value::Int(varint(b, &mut at)?),
+            1 => {
+                at += 8;
+                Value::Int(0)
+            }
+            2 => {
+                let len = varint(b, &mut at)? as usize;
+                let end = at.checked_add(len).filter(|&e| e <= b.len());
+                let end = end.ok_or_else(|| anyhow!("a field runs past the end"))?;
+                let v = Value::Bytes(&b[at..end]);
+                at = end;
+                v
+            }
+            5 => {
+                let s = b.get(at..at + 4).ok_or_else(|| anyhow!("cut short"))?;
+                at += 4;
+                Value::Fixed32(u32::from_le_bytes(s.try_into().expect("4 bytes")))
+            }
+            t => bail!("wire type {t} (not a SentencePiece model)"),
+        };
+        if at > b.len() {
+            bail!("cut short");
+        }
+        out.push((key >> 3, v));
+    }
+    Ok(out)
+}
+
+fn parse(b: &[u8]) -> Result<Proto> {
+    let mut p = Proto {
+        pieces: vec![],
+        model_type: 1,
+        byte_fallback: false,
+        charsmap: vec![],
+        add_dummy_prefix: true,
+        remove_extra_whitespaces: true,
+    };
+    for (field, v) in fields(b)? {
+        match (field, v) {
+            (1, Value::Bytes(m)) => {
+                let (mut piece, mut score, mut kind) = (String::new(), 0f32, 1i32);
+                for (f, v) in fields(m)? {
+                    match (f, v) {
+                        (1, Value::Bytes(s)) => {
+                            piece = String::from_utf8(s.to_vec())
+                                .map_err(|_| anyhow!("a piece is not UTF-8"))?
+                        }
+                        (2, Value::Fixed32(x)) => score = f32::from_bits(x),
+                        (3, Value::Int(x)) => kind = x as i32,
+                        _ => {}
+                    }
+                }
+                p.pieces.push((piece, score, kind));
+            }
+            (2, Value::Bytes(m)) => {
+                for (f, v) in fields(m)? {
+                    match (f, v) {
+                        (3, Value::Int(x)) => p.model_type = x as i64,
+                        (35, Value::Int(x)) => p.byte_fallback = x != 0,
+                        _ => {}
+                    }
+                }
+            }
+            (3, Value::Bytes(m)) => {
+                for (f, v) in fields(m)? {
+                    match (f, v) {
+                        (2, Value::Bytes(s)) => p.charsmap = s.to_vec(),
+                        (3, Value::Int(x)) => p.add_dummy_prefix = x != 0,
+                        (4, Value::Int(x)) => p.remove_extra_whitespaces = x != 0,
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if p.pieces.is_empty() {
+        bail!("no pieces: not a SentencePiece model");
+    }
+    Ok(p)
+}
+
+/// The `tokenizer.json` (as JSON text) equivalent to a unigram `.model`.
+pub fn to_tokenizer_json(bytes: &[u8]) -> Result<String> {
+    let p = parse(bytes)?;
+    if p.model_type != 1 {
+        bail!(
+            "a SentencePiece model of type {} (2 is BPE, as Llama's): sluice converts unigram \
+             models (CCNet's); convert this one with transformers \
+             (`LlamaTokenizerFast(vocab_file=...).save_pretrained(dir)`) and name its tokenizer.json",
+            p.model_type
+        );
+    }
+    // Piece types: 1 normal, 2 unknown, 3 control, 4 user-defined, 6 byte.
+    let unk_id = p.pieces.iter().position(|x| x.2 == 2);
+    let vocab: Vec<serde_json::Value> = p
+        .pieces
+        .iter()
+        .map(|(s, score, _)| serde_json::json!([s, *score as f64]))
+        .collect();
+    let mut normalizers = vec![];
+    if !p.charsmap.is_empty() {
+        normalizers.push(serde_json::json!({
+            "type": "Precompiled",
+            "precompiled_charsmap": base64::engine::general_purpose::STANDARD.encode(&p.charsmap),
+        }));
+    }
+    if p.remove_extra_whitespaces {
+        normalizers
+            .push(serde_json::json!({"type": "Strip", "strip_left": true, "strip_right": true}));
+        normalizers.push(serde_json::json!({
+            "type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " ",
+        }));
+    }
+    let tokenizer = serde_json::json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": [],
+        "normalizer": {"type": "Sequence", "normalizers": normalizers},
+        "pre_tokenizer": {
+            "type": "Metaspace",
+            "replacement": "▁",
+            "prepend_scheme": if p.add_dummy_prefix { "always" } else { "never" },
+            "split": true,
+        },
+        "post_processor": null,
+        "decoder": {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": true},
+        "model": {
+            "type": "Unigram",
+            "unk_id": unk_id,
+            "vocab": vocab,
+            "byte_fallback": p.byte_fallback,
+        },
+    });
+    Ok(tokenizer.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `ModelProto` with pieces and a trainer spec of `model_type`.
+    fn proto(model_type: u8) -> Vec<u8> {
+        let mut b = vec![];
+        for (piece, score) in [("<unk>", 0f32), ("▁a", -1.5), ("b", -2.0)] {
+            let mut m = vec![0x0a, piece.len() as u8];
+            m.extend_from_slice(piece.as_bytes());
+            m.push(0x15);
+            m.extend_from_slice(&score.to_le_bytes());
+            m.extend_from_slice(&[0x18, if piece == "<unk>" { 2 } else { 1 }]);
+            b.push(0x0a);
+            b.push(m.len() as u8);
+            b.extend(m);
+        }
+        b.extend_from_slice(&[0x12, 2, 0x18, model_type]);
+        b
+    }
+
+    #[test]
+    fn unigram_models_convert_and_others_are_named() {
+        let json = to_tokenizer_json(&proto(1)).unwrap();
+        let tok = tokenizers::Tokenizer::from_bytes(json.as_bytes()).unwrap();
+        assert_eq!(tok.get_vocab_size(false), 3);
+        assert_eq!(tok.encode("ab", false).unwrap().get_tokens(), ["▁a", "b"]);
+        let e = format!("{:#}", to_tokenizer_json(&proto(2)).unwrap_err());
+        assert!(e.contains("type 2"), "{e}");
+        assert!(to_tokenizer_json(b"\xff\xff\xff").is_err());
+        assert!(to_tokenizer_json(b"{\"model\": 1}").is_err());
+        assert!(to_tokenizer_json(&proto(1)[..20]).is_err());
+    }
+}
