@@ -138,12 +138,20 @@ perplexity. See [lm.md](lm.md).
 pub struct Perplexity {
     /// One model, or one per language.
     models: Models,
-    tokenizer: Option<Arc<tokenizers::Tokenizer>>,
+    tokenizer: Option<Pieces>,
     normalize: Normalize,
     lang_column: String,
     column: String,
     cutoffs: Option<BTreeMap<String, Vec<f64>>>,
     bucket_column: String,
+}
+
+/// How a line becomes the pieces the model scores.
+enum Pieces {
+    /// A SentencePiece unigram model, segmented as sentencepiece does.
+    Spm(Arc<crate::tokenizer::sentencepiece::UnigramPieces>),
+    /// A tokenizer.json: its token strings.
+    Hf(Arc<tokenizers::Tokenizer>),
 }
 
 enum Models {
@@ -214,10 +222,27 @@ fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
     };
     let tokenizer = match &c.tokenizer {
         None => None,
-        Some(p) => Some(Arc::new(
+        Some(p) if !p.exists() => {
+            return Err(ctx.error(
+                "tokenizer",
+                format!(
+                    "cannot read the tokenizer {}: it does not exist",
+                    p.display()
+                ),
+            ))
+        }
+        Some(p) if p.extension().is_some_and(|e| e == "model") => Some(Pieces::Spm(Arc::new(
+            crate::tokenizer::sentencepiece::UnigramPieces::load(p).map_err(|e| {
+                ctx.error(
+                    "tokenizer",
+                    format!("cannot read the SentencePiece model {}: {e:#}", p.display()),
+                )
+            })?,
+        ))),
+        Some(p) => Some(Pieces::Hf(Arc::new(
             crate::tokenizer::load::load_tokenizer(p)
                 .map_err(|e| ctx.error("tokenizer", format!("{e:#}")))?,
-        )),
+        ))),
     };
     if let Some(b) = &c.buckets {
         if b.len() != 2 || !(0.0 < b[0] && b[0] < b[1] && b[1] < 1.0) {
@@ -325,10 +350,16 @@ impl Perplexity {
                     line.split_ascii_whitespace().count(),
                 ),
                 Some(t) => {
-                    let enc = t
-                        .encode(line.as_ref(), false)
-                        .map_err(|e| anyhow::anyhow!("perplexity: cannot tokenize a line: {e}"))?;
-                    let pieces = enc.get_tokens().join(" ");
+                    let pieces = match t {
+                        Pieces::Spm(m) => m.pieces(&line)?.join(" "),
+                        Pieces::Hf(t) => t
+                            .encode(line.as_ref(), false)
+                            .map_err(|e| {
+                                anyhow::anyhow!("perplexity: cannot tokenize a line: {e}")
+                            })?
+                            .get_tokens()
+                            .join(" "),
+                    };
                     (
                         model.score(&pieces, true, true),
                         pieces.split_ascii_whitespace().count(),
