@@ -111,7 +111,10 @@ score as `<unk>`.
 
 `model` may be a folder holding one model per language, named
 `<lang>.arpa`, `<lang>.arpa.gz`, `<lang>.arpa.bin`, `<lang>.binary` or
-`<lang>.bin` (CCNet's naming); the value of `lang_column` picks it, and a
+`<lang>.bin` (CCNet's naming), each with its SentencePiece model as
+`<lang>.sp.model` beside it when its text was tokenized (CCNet's
+`lm_sp/` layout; used when `tokenizer` is not set); the value of
+`lang_column` picks them, and a
 document in a language without a model, or with no text, gets a null
 perplexity. `normalize = "ccnet"` applies CCNet's `normalize` to each
 line (lower case, accents stripped, digits to 0, its Unicode punctuation
@@ -139,6 +142,9 @@ pub struct Perplexity {
     /// One model, or one per language.
     models: Models,
     tokenizer: Option<Pieces>,
+    /// With a folder of models and no `tokenizer`: each language's
+    /// `<lang>.sp.model` beside its model (CCNet's layout).
+    lang_tokenizers: BTreeMap<String, Pieces>,
     normalize: Normalize,
     lang_column: String,
     column: String,
@@ -244,6 +250,21 @@ fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
                 .map_err(|e| ctx.error("tokenizer", format!("{e:#}")))?,
         ))),
     };
+    let mut lang_tokenizers = BTreeMap::new();
+    if let (Models::ByLang(ms), None) = (&models, &c.tokenizer) {
+        for lang in ms.keys() {
+            let p = c.model.join(format!("{lang}.sp.model"));
+            if p.exists() {
+                let m = crate::tokenizer::sentencepiece::UnigramPieces::load(&p).map_err(|e| {
+                    ctx.error(
+                        "model",
+                        format!("cannot read the SentencePiece model {}: {e:#}", p.display()),
+                    )
+                })?;
+                lang_tokenizers.insert(lang.clone(), Pieces::Spm(Arc::new(m)));
+            }
+        }
+    }
     if let Some(b) = &c.buckets {
         if b.len() != 2 || !(0.0 < b[0] && b[0] < b[1] && b[1] < 1.0) {
             return Err(ctx.error(
@@ -273,6 +294,7 @@ fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
     let op = Perplexity {
         models,
         tokenizer,
+        lang_tokenizers,
         normalize: c.normalize,
         lang_column: c.lang_column,
         column: c.column,
@@ -334,7 +356,7 @@ pub fn ccnet_normalize(line: &str) -> String {
 
 impl Perplexity {
     /// (Σ log10 p, tokens + ends of sentence) of one document.
-    fn score(&self, model: &Model, text: &str) -> Result<(f64, u64)> {
+    fn score(&self, model: &Model, tokenizer: Option<&Pieces>, text: &str) -> Result<(f64, u64)> {
         let (mut logp, mut n) = (0f64, 0u64);
         for line in text.split('\n') {
             if line.trim().is_empty() {
@@ -344,7 +366,7 @@ impl Perplexity {
                 Normalize::None => std::borrow::Cow::Borrowed(line),
                 Normalize::Ccnet => std::borrow::Cow::Owned(ccnet_normalize(line)),
             };
-            let (score, tokens) = match &self.tokenizer {
+            let (score, tokens) = match tokenizer {
                 None => (
                     model.score(&line, true, true),
                     line.split_ascii_whitespace().count(),
@@ -406,15 +428,19 @@ impl Perplexity {
             .into_par_iter()
             .with_min_len(16)
             .map(|i| {
-                let model = match (&self.models, langs) {
-                    (Models::One(m), _) => Some(m),
-                    (Models::ByLang(ms), Some(l)) if !l.is_null(i) => ms.get(l.value(i)),
-                    _ => None,
+                let (model, tokenizer) = match (&self.models, langs) {
+                    (Models::One(m), _) => (Some(m), self.tokenizer.as_ref()),
+                    (Models::ByLang(ms), Some(l)) if !l.is_null(i) => {
+                        let lang = l.value(i);
+                        let own = self.lang_tokenizers.get(lang);
+                        (ms.get(lang), own.or(self.tokenizer.as_ref()))
+                    }
+                    _ => (None, None),
                 };
                 let Some(model) = model else {
                     return Ok(None);
                 };
-                let (logp, n) = self.score(model, texts.value(i))?;
+                let (logp, n) = self.score(model, tokenizer, texts.value(i))?;
                 Ok((n > 0).then(|| 10f64.powf(-logp / n as f64)))
             })
             .collect()
