@@ -75,7 +75,8 @@ pub const INFO: OpInfo = OpInfo {
     kind: OpKind::Stream,
     summary: "Scores documents with a KenLM n-gram model (ARPA or KenLM probing binary), as CCNet did for \
               LLaMA's web data: adds `perplexity`, 10^(-sum of log10 p / tokens), each line scored with \
-              <s> and </s> exactly as KenLM's Model.score.",
+              <s> and </s> exactly as KenLM's Model.score. With `buckets` the step runs as a global op \
+              (a pass over the corpus for the percentiles) and adds ppl_bucket.",
     params: &[
         ParamDoc { name: "model", kind: "path", default: "required", doc: "a KenLM model (.arpa, .arpa.gz, or a probing binary), or a folder of <lang>.arpa / <lang>.arpa.bin / <lang>.binary, one per language" },
         ParamDoc { name: "tokenizer", kind: "path", default: "none", doc: "the tokenization the model's text had: a SentencePiece unigram .model (CCNet's) or a tokenizer.json; none: the text's own whitespace-separated words" },
@@ -119,8 +120,8 @@ document in a language without a model, or with no text, gets a null
 perplexity. `normalize = "ccnet"` applies CCNet's `normalize` to each
 line (lower case, accents stripped, digits to 0, its Unicode punctuation
 mapped, control characters removed); `tokenizer` a SentencePiece unigram
-`.model` such as CCNet's `<lang>.sp.model` (converted as Hugging Face
-converts one) or a `tokenizer.json`, whose pieces, space-separated, are
+`.model` such as CCNet's `<lang>.sp.model` (segmented as sentencepiece
+segments, see lm.md) or a `tokenizer.json`, whose pieces, space-separated, are
 what is scored. CCNet itself normalised a whole
 document at once, which removes its newlines and scores it as one line.
 
