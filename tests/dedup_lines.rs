@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use common::*;
-use sluice::ops::dedup::dedup_lines::units::normalize;
+use sluice::text::ccnet::normalize_for_dedup;
 
 /// A small deterministic generator (the test must not depend on a crate's
 /// sequence).
@@ -62,7 +62,7 @@ struct Corpus {
 
 fn norm(s: &str) -> String {
     let mut out = String::new();
-    normalize(s, &mut out);
+    normalize_for_dedup(s, &mut out);
     out
 }
 

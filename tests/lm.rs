@@ -183,9 +183,6 @@ fn perplexity_equals_kenlms_on_held_out_text_for_arpa_and_binary() {
 /// Web pages as lower-case words, each with a made-up language `a` or `b`
 /// (every other page), in two files.
 fn bucket_input(dir: &Path) -> usize {
-    use arrow::array::{ArrayRef, RecordBatch, StringArray};
-    use arrow::datatypes::{DataType, Field, Schema};
-    use std::sync::Arc;
     let web = read_parquet_column(
         &repo().join("fixtures/quickstart/web_pages.parquet"),
         "text",
@@ -202,27 +199,13 @@ fn bucket_input(dir: &Path) -> usize {
         .enumerate()
         .map(|(i, t)| (format!("d{i:03}"), t, if i % 2 == 0 { "a" } else { "b" }))
         .collect();
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Utf8, false),
-        Field::new("text", DataType::Utf8, false),
-        Field::new("lang", DataType::Utf8, false),
-    ]));
     let half = docs.len() / 2;
     for (name, part) in [("a", &docs[..half]), ("b", &docs[half..])] {
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(
-                part.iter().map(|d| d.0.as_str()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                part.iter().map(|d| d.1.as_str()),
-            )),
-            Arc::new(StringArray::from_iter_values(part.iter().map(|d| d.2))),
-        ];
-        write_batch(
-            &dir.join(format!("in/{name}.parquet")),
-            RecordBatch::try_new(schema.clone(), cols).unwrap(),
-            16,
-        );
+        let rows: Vec<(&str, &str, &str)> = part
+            .iter()
+            .map(|d| (d.0.as_str(), d.1.as_str(), d.2))
+            .collect();
+        write_lang_docs(&dir.join(format!("in/{name}.parquet")), &rows, 16);
     }
     docs.len()
 }
@@ -335,6 +318,52 @@ fn bad_perplexity_steps_are_spec_errors() {
     assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
 }
 
+/// How many of `held`'s lines `pieces` splits otherwise than `want`;
+/// fails past one line in a thousand, showing a few.
+fn differing(
+    held: &[&str],
+    want: &[Vec<String>],
+    what: &str,
+    pieces: impl Fn(&str) -> Vec<String>,
+) -> usize {
+    let differ: Vec<_> = held
+        .iter()
+        .zip(want)
+        .map(|(l, w)| (l, pieces(l), w))
+        .filter(|(_, got, w)| got != *w)
+        .collect();
+    assert!(
+        differ.len() * 1000 <= held.len(),
+        "{} of {} lines {what} differently, e.g. {:?}",
+        differ.len(),
+        held.len(),
+        &differ[..differ.len().min(3)]
+    );
+    differ.len()
+}
+
+/// Writes `(id, text, lang)` rows as one Parquet file.
+fn write_lang_docs(path: &Path, rows: &[(&str, &str, &str)], row_group_rows: usize) {
+    use arrow::array::{ArrayRef, RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("text", DataType::Utf8, false),
+        Field::new("lang", DataType::Utf8, false),
+    ]));
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2))),
+    ];
+    write_batch(
+        path,
+        RecordBatch::try_new(schema, cols).unwrap(),
+        row_group_rows,
+    );
+}
+
 /// A SentencePiece unigram model (CCNet's kind) trained by sentencepiece
 /// itself: `perplexity`'s segmentation (sentencepiece's Viterbi, f32 path
 /// scores) and the same model converted to a tokenizer.json for the
@@ -371,21 +400,7 @@ fn sentencepiece_unigram_models_give_sentencepieces_pieces() {
     let want: Vec<Vec<String>> = serde_json::from_str(&out).unwrap();
     assert_eq!(want.len(), held.len());
     let spm = sluice::tokenizer::sentencepiece::UnigramPieces::load(&dir.join("sp.model")).unwrap();
-    let mut differ = vec![];
-    for (line, want) in held.iter().zip(&want) {
-        let got = spm.pieces(line).unwrap();
-        if &got != want {
-            differ.push((line, got, want));
-        }
-    }
-    assert!(
-        differ.len() * 1000 <= held.len(),
-        "{} of {} lines segmented differently, e.g. {:?}",
-        differ.len(),
-        held.len(),
-        &differ[..differ.len().min(3)]
-    );
-    let near_ties = differ.len();
+    let near_ties = differing(&held, &want, "segmented", |l| spm.pieces(l).unwrap());
 
     // The whole CCNet path: an LM trained by lmplz on the training lines'
     // pieces scores held-out lines through `perplexity` with the .model as
@@ -456,19 +471,39 @@ fn sentencepiece_unigram_models_give_sentencepieces_pieces() {
         "{off} lines score differently from KenLM on sentencepiece's pieces"
     );
 
-    let tok = sluice::tokenizer::load::load_tokenizer(&dir.join("sp.model")).unwrap();
-    let mut differ = vec![];
-    for (line, want) in held.iter().zip(&want) {
-        let got: Vec<String> = tok.encode(*line, false).unwrap().get_tokens().to_vec();
-        if &got != want {
-            differ.push((line, got, want));
-        }
-    }
-    assert!(
-        differ.len() * 1000 <= held.len(),
-        "{} of {} lines tokenized differently, e.g. {:?}",
-        differ.len(),
-        held.len(),
-        &differ[..differ.len().min(3)]
+    // CCNet's layout: <lang>.arpa with <lang>.sp.model beside it in a
+    // folder, picked by the row's language and no `tokenizer` key, scores
+    // as naming the tokenizer did.
+    let lm = dir.join("lm");
+    std::fs::create_dir_all(&lm).unwrap();
+    std::fs::copy(&arpa, lm.join("xx.arpa")).unwrap();
+    std::fs::copy(dir.join("sp.model"), lm.join("xx.sp.model")).unwrap();
+    let lang_rows: Vec<(&str, &str, &str)> = docs
+        .iter()
+        .map(|d| (d.0.as_str(), d.1.as_str(), "xx"))
+        .collect();
+    write_lang_docs(&dir.join("lang-in/held.parquet"), &lang_rows, 1000);
+    let out2 = dir.join("lang-out");
+    let body = format!(
+        "[input]\npaths = [{:?}]\n\n[[step]]\nop = \"perplexity\"\nmodel = {lm:?}\n\n[output]\ndir = {out2:?}\n",
+        dir.join("lang-in")
     );
+    let spec = write_spec(dir, "lang.toml", &body);
+    run_ok(dir, &["run", spec.to_str().unwrap(), "-q"]);
+    let by_id = |d: &Path| -> HashMap<String, String> {
+        read_rows(d, "part-")
+            .into_iter()
+            .map(|r| (r["id"].clone(), r["perplexity"].clone()))
+            .collect()
+    };
+    assert_eq!(
+        by_id(&out),
+        by_id(&out2),
+        "the folder layout scores differently"
+    );
+
+    let tok = sluice::tokenizer::load::load_tokenizer(&dir.join("sp.model")).unwrap();
+    differing(&held, &want, "tokenized", |l| {
+        tok.encode(l, false).unwrap().get_tokens().to_vec()
+    });
 }

@@ -1,5 +1,6 @@
 //! Text utilities shared by operators.
 
+pub mod ccnet;
 pub mod punct;
 pub mod pystr;
 pub mod spacy_en;

@@ -326,7 +326,7 @@ fn read<R: BufRead>(lines: &mut Lines<R>, most_entries: u64) -> Result<Model> {
             let ctx = if n == 2 {
                 Slot::Unigram(ids[0])
             } else {
-                b.middle_slot(n - 3, combine_prefix(ids)).ok_or_else(|| {
+                b.middle_slot(n - 3, context[n - 1]).ok_or_else(|| {
                     anyhow!(
                         "the context of an {n}-gram is not among the {}-grams",
                         n - 1
@@ -356,16 +356,6 @@ fn read<R: BufRead>(lines: &mut Lines<R>, most_entries: u64) -> Result<Model> {
             counts[0] as u32 + 1
         },
     })
-}
-
-/// The key of the first n-1 words of `ids` (the n-gram's context).
-fn combine_prefix(ids: &[u32]) -> u64 {
-    let n = ids.len();
-    let mut k = ids[n - 2] as u64;
-    for i in (0..n - 2).rev() {
-        k = combine(k, ids[i]);
-    }
-    k
 }
 
 /// `AdjustLower`: the blanks get the backoff estimate of their probability

@@ -11,7 +11,7 @@ use arrow::array::{Array, StringArray};
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
-use super::units::{normalize, rebuild, split};
+use super::units::{rebuild, split};
 use super::{DedupLines, Method, Scope};
 use crate::io::partfile::{put_u64, read_part, records, PartWriter};
 use crate::io::sorter::{ExternalSorter, Sorted};
@@ -20,6 +20,7 @@ use crate::ops::{
     with_texts, DocBatch, DropMark, GlobalCtx, GlobalOp, Observer, OpOutput, PhaseSpec, Phased,
     RowFilter,
 };
+use crate::text::ccnet::normalize_for_dedup;
 
 const UNIT_BITS: u32 = 24;
 const MAX_UNITS: usize = 1 << UNIT_BITS;
@@ -134,7 +135,7 @@ impl Observer for UnitObserver {
                 if self.op.min_chars > 0 && unit.trim().chars().count() < self.op.min_chars {
                     continue;
                 }
-                normalize(unit, &mut self.norm);
+                normalize_for_dedup(unit, &mut self.norm);
                 if self.norm.is_empty() {
                     continue;
                 }

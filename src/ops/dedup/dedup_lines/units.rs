@@ -1,8 +1,6 @@
-//! A document as units (lines or paragraphs) between separators, CCNet's
-//! normalisation of a unit for its hash, and the document rebuilt without
-//! some of its units.
-
-use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+//! A document as units (lines or paragraphs) between separators, and the
+//! document rebuilt without some of its units. A unit's key is CCNet's
+//! `normalize_for_dedup` (`text::ccnet`).
 
 use super::Unit;
 
@@ -32,73 +30,6 @@ pub fn split(text: &str, unit: Unit) -> Vec<(usize, usize)> {
         start = end + 1;
     }
     out
-}
-
-/// CCNet's `normalize_for_dedup` (cc_net/text_normalizer.py): the unit
-/// stripped and lower-cased, every decimal digit made `0`, and its list of
-/// Unicode punctuation (full-width CJK marks, typographic quotes, dashes)
-/// and the control characters removed. ASCII punctuation and accents stay,
-/// as they do there.
-pub fn normalize(unit: &str, out: &mut String) {
-    out.clear();
-    for c in unit.trim().chars() {
-        if is_removed(c) {
-            continue;
-        }
-        if c.is_ascii() {
-            out.push(if c.is_ascii_digit() {
-                '0'
-            } else {
-                c.to_ascii_lowercase()
-            });
-        } else if c.general_category() == GeneralCategory::DecimalNumber {
-            out.push('0');
-        } else {
-            // Python's str.lower(): title-case letters too.
-            out.extend(c.to_lowercase());
-        }
-    }
-}
-
-/// The characters CCNet's `PUNCT_OR_NON_PRINTING_CHARS_RE` deletes.
-fn is_removed(c: char) -> bool {
-    matches!(c as u32, 0..=31 | 127..=159)
-        || matches!(
-            c,
-            '，' | '。'
-                | '、'
-                | '„'
-                | '”'
-                | '“'
-                | '«'
-                | '»'
-                | '１'
-                | '」'
-                | '「'
-                | '《'
-                | '》'
-                | '´'
-                | '∶'
-                | '：'
-                | '？'
-                | '！'
-                | '（'
-                | '）'
-                | '；'
-                | '–'
-                | '—'
-                | '．'
-                | '～'
-                | '’'
-                | '…'
-                | '━'
-                | '〈'
-                | '〉'
-                | '【'
-                | '】'
-                | '％'
-                | '►'
-        )
 }
 
 /// The document without the units whose index `removed` holds (sorted,
@@ -152,20 +83,6 @@ mod tests {
         assert!(split("", Unit::Line).is_empty());
         assert!(split(" \n\t\n", Unit::Paragraph).is_empty());
         assert_eq!(pieces("no newline", Unit::Line), ["no newline"]);
-    }
-
-    #[test]
-    fn normalisation_is_ccnets() {
-        let mut s = String::new();
-        // Lower case, digits to 0 (any script's), the listed Unicode
-        // punctuation and control characters gone, ASCII punctuation and
-        // accents kept.
-        normalize("  Été 2024, «Paris»！\u{7}  ", &mut s);
-        assert_eq!(s, "été 0000, paris");
-        normalize("第١٢章：你好。", &mut s);
-        assert_eq!(s, "第00章你好");
-        normalize(" \t ", &mut s);
-        assert_eq!(s, "");
     }
 
     #[test]

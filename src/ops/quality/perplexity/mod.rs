@@ -17,7 +17,6 @@ use anyhow::Result;
 use arrow::array::{Array, Float64Array, StringArray};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use unicode_normalization::UnicodeNormalization;
 
 use crate::models::kenlm::Model;
 use crate::ops::{
@@ -94,7 +93,7 @@ pub const INFO: OpInfo = OpInfo {
     example: r#"
 [[step]]
 op = "perplexity"
-model = "fixtures/models/kenlm/en.arpa"   # lower-case words, as the speeches it was trained on
+model = "fixtures/models/kenlm/en.arpa"   # speeches, CCNet-normalised: add normalize = "ccnet"
 "#,
     about: r#"
 The score of CCNet (Wenzek et al. 2020) with which LLaMA's Common Crawl data
@@ -308,53 +307,6 @@ fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
     })
 }
 
-/// CCNet's `text_normalizer.normalize(line)` (accent, case, numbers, punct=1).
-pub fn ccnet_normalize(line: &str) -> String {
-    let line = line.trim();
-    let mut out = String::with_capacity(line.len());
-    // Lower case first, then NFD without nonspacing marks (CCNet keeps the
-    // decomposed form), digits to 0, its punctuation table, no controls.
-    let lower = line.to_lowercase();
-    for c in lower.nfd() {
-        use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
-        match c.general_category() {
-            GeneralCategory::NonspacingMark => continue,
-            GeneralCategory::DecimalNumber => {
-                out.push('0');
-                continue;
-            }
-            _ => {}
-        }
-        if matches!(c as u32, 0..=31 | 127..=159) {
-            continue;
-        }
-        match c {
-            '，' | '、' => out.push(','),
-            '。' => out.push('.'),
-            '„' | '”' | '“' | '«' | '»' | '」' | '「' | '《' | '》' => out.push('"'),
-            '´' | '’' => out.push('\''),
-            '∶' | '：' => out.push(':'),
-            '？' => out.push('?'),
-            '！' => out.push('!'),
-            '（' => out.push('('),
-            '）' => out.push(')'),
-            '；' => out.push(';'),
-            '–' | '━' | '►' => out.push('-'),
-            '—' => out.push_str(" - "),
-            '．' => out.push_str(". "),
-            '～' => out.push('~'),
-            '…' => out.push_str("..."),
-            '〈' => out.push('<'),
-            '〉' => out.push('>'),
-            '【' => out.push('['),
-            '】' => out.push(']'),
-            '％' => out.push('%'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 impl Perplexity {
     /// (Σ log10 p, tokens + ends of sentence) of one document.
     fn score(&self, model: &Model, tokenizer: Option<&Pieces>, text: &str) -> Result<(f64, u64)> {
@@ -365,7 +317,7 @@ impl Perplexity {
             }
             let line = match self.normalize {
                 Normalize::None => std::borrow::Cow::Borrowed(line),
-                Normalize::Ccnet => std::borrow::Cow::Owned(ccnet_normalize(line)),
+                Normalize::Ccnet => std::borrow::Cow::Owned(crate::text::ccnet::normalize(line)),
             };
             let (score, tokens) = match tokenizer {
                 None => (
@@ -491,22 +443,5 @@ impl StreamOp for Perplexity {
         let values = self.perplexities(&batch, &langs)?;
         let out = self.with_columns(batch, values, &langs, self.cutoffs.as_ref())?;
         Ok(OpOutput::new(out, vec![]))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ccnet_normalisation() {
-        // As cc_net's text_normalizer.normalize: lower, NFD without marks
-        // (kept decomposed), digits 0, punctuation mapped, controls gone.
-        assert_eq!(
-            ccnet_normalize("  Été 2024 — «Paris»！\t"),
-            "ete 0000  -  \"paris\"!"
-        );
-        assert_eq!(ccnet_normalize("第１２章：你好。"), "第00章:你好.");
-        assert_eq!(ccnet_normalize("한"), "\u{1112}\u{1161}\u{11ab}");
     }
 }
