@@ -101,6 +101,18 @@ enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Trains an n-gram language model (modified Kneser-Ney, as KenLM's
+    /// lmplz) from shards; writes model.arpa and report.json.
+    TrainLm {
+        /// The language-model spec (TOML): [input], [lm], [output].
+        spec: PathBuf,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// No progress lines, no summary.
+        #[arg(short, long)]
+        quiet: bool,
+    },
     /// Trains a fastText quality classifier from positive and negative
     /// shards; writes model.bin and report.json (held-out precision, recall,
     /// F1, ROC AUC, score distribution).
@@ -359,6 +371,11 @@ fn main() -> ExitCode {
             workers,
             quiet,
         } => sluice::train::tokenizer::run(&spec, workers_or_all(workers), quiet),
+        Command::TrainLm {
+            spec,
+            workers,
+            quiet,
+        } => sluice::train::lm::run(&spec, workers_or_all(workers), quiet),
         Command::TrainClassifier { spec, quiet } => sluice::train::classifier::run(&spec, quiet),
         Command::Ops { markdown } => {
             print!(

@@ -6,6 +6,7 @@
 pub mod bpe;
 pub mod fxhash;
 pub mod hf;
+pub mod lm;
 pub mod load;
 pub mod pretok;
 pub mod sentencepiece;

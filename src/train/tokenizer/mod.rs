@@ -16,13 +16,14 @@ use anyhow::{Context, Result};
 use rayon::prelude::*;
 use serde_json::json;
 
-use crate::io::discover::{discover, InputTask};
+use crate::io::discover::discover;
 use crate::io::writer::write_atomic;
 use crate::pipeline::spec::InputSpec;
 use crate::tokenizer::bpe::{train_counts, Encoder, TrainOptions};
 use crate::tokenizer::hf::{Normalization, Tokenizer};
 use crate::tokenizer::pretok::{pieces, PreTokenizer};
 use crate::tokenizer::wordcount::WordCounts;
+use crate::train::TextJob;
 use spec::TokenizerSpec;
 
 /// The counting pass: the shared word counts, and the documents and bytes
@@ -53,28 +54,10 @@ fn flush(local: &mut WordCounts, shared: &Mutex<WordCounts>) {
     local.clear();
 }
 
-fn input_spec(spec: &TokenizerSpec, paths: &[String]) -> InputSpec {
-    InputSpec {
-        paths: paths.to_vec(),
-        text_column: spec.input.text_column.clone(),
-        id_column: "id".into(),
-        format: spec.input.format,
-        batch_rows: 4096,
-        max_task_bytes: 256 << 20,
-        sources: Default::default(),
-        source_column: "source".into(),
-    }
-}
-
-/// One task of one source, with the source's per-task byte budget and
-/// sampling fraction.
+/// One task, and with `compare_hf` where it writes the texts it counted
+/// (JSON lines), for the Hugging Face trainer to read the very same text.
 struct Job {
-    task: InputTask,
-    input: InputSpec,
-    budget: u64,
-    fraction: Option<f64>,
-    /// With `compare_hf`: where this job writes the texts it counted (JSON
-    /// lines), for the Hugging Face trainer to read the very same text.
+    text: TextJob,
     sample: Option<std::path::PathBuf>,
 }
 
@@ -95,7 +78,6 @@ fn count_task(
     split_digits: bool,
     norm: Normalization,
 ) -> Result<()> {
-    let mut bytes = 0;
     let mut sample = match &job.sample {
         Some(path) => Some(std::io::BufWriter::new(
             std::fs::File::create(path)
@@ -103,40 +85,23 @@ fn count_task(
         )),
         None => None,
     };
-    for out in crate::io::reader::open(&job.task, &job.input, None)? {
-        let out = out?;
-        let ids = out.batch.ids().clone();
-        for (i, text) in out.batch.texts().iter().enumerate() {
-            let Some(text) = text else { continue };
-            if bytes >= job.budget {
-                flush(buf, &counting.counts);
-                return Ok(());
-            }
-            if let Some(f) = job.fraction {
-                // By a hash of the id: the same documents whatever the
-                // order of the tasks or the number of workers.
-                let u = crate::seeded::id_unit(ids.value(i).as_bytes(), 0x5eed);
-                if u >= f {
-                    continue;
-                }
-            }
-            bytes += text.len() as u64;
-            if let Some(w) = sample.as_mut() {
-                use std::io::Write;
-                serde_json::to_writer(&mut *w, text)?;
-                w.write_all(b"\n")?;
-            }
-            counting.docs.fetch_add(1, Ordering::Relaxed);
-            counting
-                .bytes
-                .fetch_add(text.len() as u64, Ordering::Relaxed);
-            let text = norm.apply(text);
-            pieces(pre, split_digits, &text, |p| buf.add(p.as_bytes(), 1));
-            if buf.len() >= FLUSH_WORDS {
-                flush(buf, &counting.counts);
-            }
+    job.text.for_each_text(|text| {
+        if let Some(w) = sample.as_mut() {
+            use std::io::Write;
+            serde_json::to_writer(&mut *w, text)?;
+            w.write_all(b"\n")?;
         }
-    }
+        counting.docs.fetch_add(1, Ordering::Relaxed);
+        counting
+            .bytes
+            .fetch_add(text.len() as u64, Ordering::Relaxed);
+        let text = norm.apply(text);
+        pieces(pre, split_digits, &text, |p| buf.add(p.as_bytes(), 1));
+        if buf.len() >= FLUSH_WORDS {
+            flush(buf, &counting.counts);
+        }
+        Ok(())
+    })?;
     flush(buf, &counting.counts);
     Ok(())
 }
@@ -237,14 +202,6 @@ fn compare_hf(
     Ok(v)
 }
 
-/// This process's peak resident memory (Linux), for the report.
-fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
 pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
     let spec = TokenizerSpec::load(spec_path)?;
     let (pre, pattern) = spec.pre_tokenizer().map_err(anyhow::Error::msg)?;
@@ -259,48 +216,18 @@ pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
         std::fs::create_dir_all(&compare_dir)
             .with_context(|| format!("cannot create {}", compare_dir.display()))?;
     }
-    let mut jobs: Vec<Job> = vec![];
-    for (k, source) in spec.input.all_sources().iter().enumerate() {
-        let input = input_spec(&spec, &source.paths);
-        let tasks = discover(&input)?;
-        anyhow::ensure!(
-            !tasks.is_empty(),
-            "{}: no input files matched the paths of source {} ({:?})",
-            spec.file,
-            k + 1,
-            source.paths
-        );
-        let budget = source
-            .max_bytes
-            .map_or(u64::MAX, |b| (b.0 / tasks.len() as u64).max(1));
-        let n = tasks.len();
-        let first = jobs.len();
-        jobs.extend(tasks.into_iter().enumerate().map(|(i, task)| {
-            Job {
-                task,
-                input: input.clone(),
-                budget,
-                fraction: source.fraction,
-                sample: spec
-                    .report
-                    .compare_hf
-                    .as_ref()
-                    .map(|_| compare_dir.join(format!("train-{:05}.jsonl", first + i))),
-            }
-        }));
-        if !quiet {
-            crate::msg::info(format!(
-                "source {}: {n} tasks{}{}",
-                k + 1,
-                source
-                    .max_bytes
-                    .map_or(String::new(), |b| format!(", at most {} bytes", b.0)),
-                source
-                    .fraction
-                    .map_or(String::new(), |f| format!(", fraction {f}"))
-            ));
-        }
-    }
+    let jobs: Vec<Job> = crate::train::text_jobs(&spec.file, &spec.input, quiet)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, text)| Job {
+            text,
+            sample: spec
+                .report
+                .compare_hf
+                .as_ref()
+                .map(|_| compare_dir.join(format!("train-{i:05}.jsonl"))),
+        })
+        .collect();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(workers.max(1))
         .build()
@@ -418,7 +345,7 @@ pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
             "count_seconds": count_secs,
             "merge_seconds": merge_secs,
             "seconds": start.elapsed().as_secs_f64(),
-            "peak_rss_mb": peak_rss_mb(),
+            "peak_rss_mb": crate::train::peak_rss_mb(),
         },
         "held_out": held_out,
         "hf_trainer": hf,

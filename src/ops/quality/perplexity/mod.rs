@@ -23,26 +23,14 @@ use crate::ops::{
     shape, with_column, BuildCtx, DocBatch, Op, OpInfo, OpKind, OpOutput, ParamDoc, StreamOp,
 };
 use crate::pipeline::spec::SpecError;
-
-/// How a line is normalised before it is tokenized and scored.
-#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Normalize {
-    /// As it is (the text is what the model was trained on).
-    #[default]
-    None,
-    /// CCNet's `text_normalizer.normalize`: lower case, accents stripped,
-    /// digits to 0, its Unicode punctuation mapped, control characters
-    /// removed.
-    Ccnet,
-}
+use crate::tokenizer::lm::{LineNormalize, LmTokenizer};
 
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 struct Config {
     model: PathBuf,
     tokenizer: Option<PathBuf>,
-    normalize: Normalize,
+    normalize: LineNormalize,
     lang_column: String,
     column: String,
     /// Two percentiles (0..1) whose perplexities split each language into
@@ -59,7 +47,7 @@ impl Default for Config {
             // Required (its ParamDoc says so): checked by BuildCtx::config.
             model: Default::default(),
             tokenizer: None,
-            normalize: Normalize::None,
+            normalize: LineNormalize::None,
             lang_column: "lang".into(),
             column: "perplexity".into(),
             buckets: None,
@@ -141,23 +129,16 @@ perplexity. See [lm.md](lm.md).
 pub struct Perplexity {
     /// One model, or one per language.
     models: Models,
-    tokenizer: Option<Pieces>,
+    /// The model's tokenization: `tokenizer`, else the text's own words.
+    tokenizer: Arc<LmTokenizer>,
     /// With a folder of models and no `tokenizer`: each language's
     /// `<lang>.sp.model` beside its model (CCNet's layout).
-    lang_tokenizers: BTreeMap<String, Pieces>,
-    normalize: Normalize,
+    lang_tokenizers: BTreeMap<String, Arc<LmTokenizer>>,
+    normalize: LineNormalize,
     lang_column: String,
     column: String,
     cutoffs: Option<BTreeMap<String, Vec<f64>>>,
     bucket_column: String,
-}
-
-/// How a line becomes the pieces the model scores.
-enum Pieces {
-    /// A SentencePiece unigram model, segmented as sentencepiece does.
-    Spm(Arc<crate::tokenizer::sentencepiece::UnigramPieces>),
-    /// A tokenizer.json: its token strings.
-    Hf(Arc<tokenizers::Tokenizer>),
 }
 
 enum Models {
@@ -226,42 +207,17 @@ fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
             ),
         ));
     };
-    let tokenizer = match &c.tokenizer {
-        None => None,
-        Some(p) if !p.exists() => {
-            return Err(ctx.error(
-                "tokenizer",
-                format!(
-                    "cannot read the tokenizer {}: it does not exist",
-                    p.display()
-                ),
-            ))
-        }
-        Some(p) if p.extension().is_some_and(|e| e == "model") => Some(Pieces::Spm(Arc::new(
-            crate::tokenizer::sentencepiece::UnigramPieces::load(p).map_err(|e| {
-                ctx.error(
-                    "tokenizer",
-                    format!("cannot read the SentencePiece model {}: {e:#}", p.display()),
-                )
-            })?,
-        ))),
-        Some(p) => Some(Pieces::Hf(Arc::new(
-            crate::tokenizer::load::load_tokenizer(p)
-                .map_err(|e| ctx.error("tokenizer", format!("{e:#}")))?,
-        ))),
-    };
+    let tokenizer = Arc::new(match &c.tokenizer {
+        None => LmTokenizer::Words,
+        Some(p) => LmTokenizer::load(p).map_err(|e| ctx.error("tokenizer", format!("{e:#}")))?,
+    });
     let mut lang_tokenizers = BTreeMap::new();
     if let (Models::ByLang(ms), None) = (&models, &c.tokenizer) {
         for lang in ms.keys() {
             let p = c.model.join(format!("{lang}.sp.model"));
             if p.exists() {
-                let m = crate::tokenizer::sentencepiece::UnigramPieces::load(&p).map_err(|e| {
-                    ctx.error(
-                        "model",
-                        format!("cannot read the SentencePiece model {}: {e:#}", p.display()),
-                    )
-                })?;
-                lang_tokenizers.insert(lang.clone(), Pieces::Spm(Arc::new(m)));
+                let m = LmTokenizer::load(&p).map_err(|e| ctx.error("model", format!("{e:#}")))?;
+                lang_tokenizers.insert(lang.clone(), Arc::new(m));
             }
         }
     }
@@ -309,38 +265,21 @@ fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
 
 impl Perplexity {
     /// (Σ log10 p, tokens + ends of sentence) of one document.
-    fn score(&self, model: &Model, tokenizer: Option<&Pieces>, text: &str) -> Result<(f64, u64)> {
+    fn score(&self, model: &Model, tokenizer: &LmTokenizer, text: &str) -> Result<(f64, u64)> {
         let (mut logp, mut n) = (0f64, 0u64);
         for line in text.split('\n') {
             if line.trim().is_empty() {
                 continue;
             }
-            let line = match self.normalize {
-                Normalize::None => std::borrow::Cow::Borrowed(line),
-                Normalize::Ccnet => std::borrow::Cow::Owned(crate::text::ccnet::normalize(line)),
-            };
-            let (score, tokens) = match tokenizer {
-                None => (
-                    model.score(&line, true, true),
-                    line.split_ascii_whitespace().count(),
-                ),
-                Some(t) => {
-                    let pieces = match t {
-                        Pieces::Spm(m) => m.pieces(&line)?.join(" "),
-                        Pieces::Hf(t) => t
-                            .encode(line.as_ref(), false)
-                            .map_err(|e| {
-                                anyhow::anyhow!("perplexity: cannot tokenize a line: {e}")
-                            })?
-                            .get_tokens()
-                            .join(" "),
-                    };
-                    (
-                        model.score(&pieces, true, true),
-                        pieces.split_ascii_whitespace().count(),
-                    )
-                }
-            };
+            let line = self.normalize.apply(line);
+            let words = tokenizer
+                .joined(&line)
+                .map_err(|e| anyhow::anyhow!("perplexity: {e:#}"))?;
+            let score = model.score(&words, true, true);
+            let tokens = words
+                .split(crate::tokenizer::lm::is_separator)
+                .filter(|w| !w.is_empty())
+                .count();
             logp += score as f64;
             n += tokens as u64 + 1;
         }
@@ -382,13 +321,13 @@ impl Perplexity {
             .with_min_len(16)
             .map(|i| {
                 let (model, tokenizer) = match (&self.models, langs) {
-                    (Models::One(m), _) => (Some(m), self.tokenizer.as_ref()),
+                    (Models::One(m), _) => (Some(m), &self.tokenizer),
                     (Models::ByLang(ms), Some(l)) if !l.is_null(i) => {
                         let lang = l.value(i);
                         let own = self.lang_tokenizers.get(lang);
-                        (ms.get(lang), own.or(self.tokenizer.as_ref()))
+                        (ms.get(lang), own.unwrap_or(&self.tokenizer))
                     }
-                    _ => (None, None),
+                    _ => (None, &self.tokenizer),
                 };
                 let Some(model) = model else {
                     return Ok(None);
