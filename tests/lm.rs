@@ -32,7 +32,10 @@ fn kenlm() -> Option<(PathBuf, PathBuf)> {
 }
 
 /// Chinese news as space-separated characters, and web pages as lower-case
-/// words: each document one line per non-blank line of its text.
+/// words: each document one line per non-blank line of its text. The words
+/// are what both KenLM and sluice's default tokenization take them to be:
+/// single spaces between them, and a character of a script written without
+/// spaces (a Japanese run in a web page) a word of its own.
 fn corpus() -> Vec<(String, String)> {
     let repo = repo();
     let zh = read_parquet_column(&repo.join("fixtures/quickstart/zh_news.parquet"), "text");
@@ -47,10 +50,20 @@ fn corpus() -> Vec<(String, String)> {
     let words = |s: &str| {
         s.split('\n')
             .map(|l| {
-                l.split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-                    .to_lowercase()
+                let mut words: Vec<String> = vec![];
+                for w in l.to_lowercase().split_whitespace() {
+                    let mut run = String::new();
+                    for c in w.chars() {
+                        if sluice::text::is_unspaced_script(c) {
+                            words.extend((!run.is_empty()).then(|| std::mem::take(&mut run)));
+                            words.push(c.to_string());
+                        } else {
+                            run.push(c);
+                        }
+                    }
+                    words.extend((!run.is_empty()).then_some(run));
+                }
+                words.join(" ")
             })
             .filter(|l| !l.is_empty())
             .collect::<Vec<_>>()
@@ -408,7 +421,9 @@ fn sentencepiece_unigram_models_give_sentencepieces_pieces() {
     let (bin, _) = kenlm().expect("checked above");
     let pieces_text: String = train
         .iter()
-        .map(|l| spm.pieces(l).unwrap().join(" ") + "\n")
+        .map(|l| spm.pieces(l).unwrap().join(" "))
+        .filter(|p| !p.is_empty())
+        .map(|p| p + "\n")
         .collect();
     std::fs::write(dir.join("train.pieces"), pieces_text).unwrap();
     let arpa = dir.join("sp.arpa");
@@ -432,6 +447,26 @@ fn sentencepiece_unigram_models_give_sentencepieces_pieces() {
         "lmplz: {}",
         String::from_utf8_lossy(&o.stderr)
     );
+    // train-lm with the .model as its tokenizer, on the raw lines, writes
+    // the very model lmplz makes of their pieces.
+    let train_rows: Vec<(String, String)> = train
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (format!("t{i:05}"), l.to_string()))
+        .collect();
+    write_pairs(&dir.join("sp-train/train.parquet"), &train_rows);
+    let ours = train_lm(
+        dir,
+        "sp-lm",
+        &format!(
+            "order = 3\ntokenizer = {:?}\ndiscount_fallback = [0.5, 1.0, 1.5]",
+            dir.join("sp.model")
+        ),
+        &dir.join("sp-train"),
+        "2",
+    );
+    same_model(&ours, &arpa);
+
     let docs: Vec<(String, String)> = held
         .iter()
         .enumerate()
@@ -506,4 +541,237 @@ fn sentencepiece_unigram_models_give_sentencepieces_pieces() {
     differing(&held, &want, "tokenized", |l| {
         tok.encode(l, false).unwrap().get_tokens().to_vec()
     });
+}
+
+/// Writes `(id, text)` pairs as one Parquet file.
+fn write_pairs(path: &Path, docs: &[(String, String)]) {
+    let rows: Vec<(&str, Option<&str>)> = docs
+        .iter()
+        .map(|(i, t)| (i.as_str(), Some(t.as_str())))
+        .collect();
+    write_docs(path, &rows, 256);
+}
+
+/// Runs `sluice train-lm` on the shards of `input` with `lm` as the body of
+/// its `[lm]`; the model's path.
+fn train_lm(dir: &Path, name: &str, lm: &str, input: &Path, workers: &str) -> PathBuf {
+    let out = dir.join(name);
+    let body = format!("[input]\npaths = [{input:?}]\n\n[lm]\n{lm}\n\n[output]\ndir = {out:?}\n");
+    let spec = write_spec(dir, &format!("{name}.toml"), &body);
+    run_ok(
+        dir,
+        &[
+            "train-lm",
+            spec.to_str().unwrap(),
+            "-q",
+            "--workers",
+            workers,
+        ],
+    );
+    out.join("model.arpa")
+}
+
+/// lmplz on a text file of sentences, one per line.
+fn lmplz(bin: &Path, text: &Path, args: &[&str], arpa: &Path) {
+    let o = Command::new(bin.join("lmplz"))
+        .args(args)
+        .args(["-S", "200M", "-T"])
+        .arg(text.parent().unwrap())
+        .stdin(std::fs::File::open(text).unwrap())
+        .stdout(std::fs::File::create(arpa).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "lmplz: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// The two ARPA files are the same bytes (else the first line that differs).
+fn same_model(ours: &Path, lmplzs: &Path) {
+    let a = std::fs::read_to_string(ours).unwrap();
+    let b = std::fs::read_to_string(lmplzs).unwrap();
+    if a != b {
+        let (n, (x, y)) = a
+            .lines()
+            .zip(b.lines())
+            .enumerate()
+            .find(|(_, (x, y))| x != y)
+            .unwrap_or((0, ("(length)", "(length)")));
+        panic!(
+            "{} differs from lmplz's {} at line {}: {x:?} vs {y:?}",
+            ours.display(),
+            lmplzs.display(),
+            n + 1
+        );
+    }
+}
+
+/// The test corpus without KenLM's reserved words (which lmplz refuses and
+/// train-lm skips).
+fn canonical_corpus() -> Vec<(String, String)> {
+    corpus()
+        .into_iter()
+        .map(|(id, text)| {
+            let lines: Vec<String> = text
+                .split('\n')
+                .map(|l| {
+                    l.split(' ')
+                        .filter(|w| !["<s>", "</s>", "<unk>"].contains(w))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .filter(|l| !l.is_empty())
+                .collect();
+            (id, lines.join("\n"))
+        })
+        .filter(|(_, t)| !t.is_empty())
+        .collect()
+}
+
+/// `train-lm` against KenLM: on real text (Chinese characters, English
+/// words) in two shards, read by two workers with a small memory budget
+/// (its sorts spill), the ARPA file is lmplz's, byte for byte, for the same
+/// order and pruning; one worker with the default budget writes the same;
+/// and the model, loaded by KenLM's Python module, scores held-out
+/// documents as `perplexity` scores them with it.
+#[test]
+fn train_lm_writes_lmplzs_model_byte_for_byte() {
+    let Some((bin, py)) = kenlm() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let docs = canonical_corpus();
+    let (held, train): (Vec<_>, Vec<_>) = docs.iter().enumerate().partition(|(i, _)| i % 5 == 0);
+    let train: Vec<(String, String)> = train.into_iter().map(|(_, d)| d.clone()).collect();
+    let held: Vec<(String, String)> = held.into_iter().map(|(_, d)| d.clone()).collect();
+    // Two shards, read in name order: lmplz reads their text in that order.
+    let half = train.len() / 2;
+    write_pairs(&dir.join("train/a.parquet"), &train[..half]);
+    write_pairs(&dir.join("train/b.parquet"), &train[half..]);
+    let text: String = train.iter().map(|(_, t)| format!("{t}\n")).collect();
+    std::fs::write(dir.join("train.txt"), text).unwrap();
+    let reference = dir.join("lmplz.arpa");
+    lmplz(
+        &bin,
+        &dir.join("train.txt"),
+        &["-o", "4", "--prune", "0", "0", "1"],
+        &reference,
+    );
+    let small = train_lm(
+        dir,
+        "lm-small",
+        "order = 4\nprune = [0, 0, 1]\nmemory_budget = \"16MiB\"",
+        &dir.join("train"),
+        "2",
+    );
+    same_model(&small, &reference);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("lm-small/report.json")).unwrap()).unwrap();
+    assert!(
+        report["spilled_runs"].as_u64().unwrap() > 0,
+        "the small budget spills: {report}"
+    );
+    assert_eq!(
+        report["training"]["sentences"].as_u64().unwrap(),
+        train
+            .iter()
+            .map(|(_, t)| t.lines().count() as u64)
+            .sum::<u64>()
+    );
+    let one = train_lm(
+        dir,
+        "lm-one",
+        "order = 4\nprune = [0, 0, 1]",
+        &dir.join("train"),
+        "1",
+    );
+    same_model(&one, &reference);
+
+    // KenLM loads it, and scores held-out text as `perplexity` does.
+    write_pairs(&dir.join("held/held.parquet"), &held);
+    let want = kenlm_scores(&py, &small, &held);
+    let out = dir.join("scored");
+    let body = format!(
+        "[input]\npaths = [{:?}]\n\n[[step]]\nop = \"perplexity\"\nmodel = {small:?}\n\n[output]\ndir = {out:?}\n",
+        dir.join("held")
+    );
+    let spec = write_spec(dir, "score.toml", &body);
+    run_ok(dir, &["run", spec.to_str().unwrap(), "-q"]);
+    let got = read_rows(&out, "part-");
+    assert_eq!(got.len(), held.len());
+    for r in &got {
+        let (logp, n) = want[&r["id"]];
+        let have = r["perplexity"].parse::<f64>().unwrap().log10();
+        assert!(
+            (have + logp / n as f64).abs() < 1e-4,
+            "{}: log10 perplexity {have} vs KenLM's {}",
+            r["id"],
+            -logp / n as f64
+        );
+    }
+}
+
+/// Text too small for Kneser-Ney's discount estimate: a clear error that
+/// names the way out, and with `discount_fallback` lmplz's model with
+/// `--discount_fallback`. A bad spec names its key.
+#[test]
+fn train_lm_needs_discounts_or_a_fallback() {
+    let Some((bin, _)) = kenlm() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let docs = vec![
+        ("a".to_string(), "the cat sat\nthe cat ran away".to_string()),
+        ("b".to_string(), "a dog sat on the mat".to_string()),
+    ];
+    write_pairs(&dir.join("tiny/t.parquet"), &docs);
+    let out = dir.join("tiny-lm");
+    let body = format!(
+        "[input]\npaths = [{:?}]\n\n[lm]\norder = 3\n\n[output]\ndir = {out:?}\n",
+        dir.join("tiny")
+    );
+    let spec = write_spec(dir, "tiny.toml", &body);
+    let o = sluice(dir, &["train-lm", spec.to_str().unwrap(), "-q"], &[]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("adjusted count") && e.contains("discount_fallback"),
+        "{e}"
+    );
+    std::fs::write(
+        dir.join("tiny.txt"),
+        "the cat sat\nthe cat ran away\na dog sat on the mat\n",
+    )
+    .unwrap();
+    let reference = dir.join("tiny.arpa");
+    lmplz(
+        &bin,
+        &dir.join("tiny.txt"),
+        &["-o", "3", "--discount_fallback"],
+        &reference,
+    );
+    let ours = train_lm(
+        dir,
+        "tiny-fallback",
+        "order = 3\ndiscount_fallback = [0.5, 1.0, 1.5]",
+        &dir.join("tiny"),
+        "2",
+    );
+    same_model(&ours, &reference);
+
+    let bad = write_spec(
+        dir,
+        "bad.toml",
+        &format!(
+            "[input]\npaths = [{:?}]\n\n[lm]\norder = 3\nprune = [0, 2, 1]\n\n[output]\ndir = {out:?}\n",
+            dir.join("tiny")
+        ),
+    );
+    let o = sluice(dir, &["train-lm", bad.to_str().unwrap()], &[]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("bad.toml:6") && stderr(&o).contains("prune"),
+        "{}",
+        stderr(&o)
+    );
 }
