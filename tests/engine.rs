@@ -568,6 +568,10 @@ fn a_missing_model_names_the_command_that_makes_it() {
             "op = \"tokenize\"\ntokenizer = \"out/tokenizer/tokenizer.json\"",
             "sluice train-tokenizer",
         ),
+        (
+            "op = \"perplexity\"\nmodel = \"out/lm/en/model.arpa\"",
+            "sluice train-lm",
+        ),
     ] {
         let body = format!(
             "[input]\npaths = [{input:?}]\n\n[[step]]\n{step}\n\n[output]\ndir = {out:?}\n"

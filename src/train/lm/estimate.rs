@@ -262,7 +262,7 @@ pub fn adjust(
     for r in sorted {
         let r = r?;
         match &mut current {
-            Some(c) if c[..3] == r[..3] => c[3] += r[3],
+            Some(c) if (c[0], c[1], c[2]) == (r[0], r[1], r[2]) => c[3] += r[3],
             _ => {
                 if let Some(c) = current.replace(r) {
                     a.full(&from_suffix_key(&c, n), c[3])?;
@@ -399,7 +399,10 @@ pub fn contexts(
     for r in sorted {
         let r = r?;
         let w = from_context_key(&r, k);
-        if group.first().is_some_and(|(g, _)| g[..k - 1] != w[..k - 1]) {
+        if group
+            .first()
+            .is_some_and(|(g, _)| (0..k - 1).any(|i| g[i] != w[i]))
+        {
             finish(&mut group)?;
         }
         group.push((w, r[3]));
@@ -529,7 +532,7 @@ impl<'a, W: Write> Interpolator<'a, W> {
                 return Ok(());
             };
             let w = from_suffix_key(&r, k);
-            if w[1..k] != suffix[..k - 1] {
+            if (1..k).any(|i| w[i] != suffix[i - 1]) {
                 return Ok(());
             }
             self.grams[k - 2].advance()?;
@@ -563,10 +566,10 @@ impl<'a, W: Write> Interpolator<'a, W> {
                 let key = suffix_key(&w[..k]);
                 let gs = &mut self.gammas[k - 1];
                 // Contexts whose own n-gram was pruned have no line.
-                while gs.next.is_some_and(|r| r[..3] < key[..]) {
+                while gs.next.is_some_and(|r| [r[0], r[1], r[2]] < key) {
                     gs.advance()?;
                 }
-                if let Some(r) = gs.next.filter(|r| r[..3] == key[..]) {
+                if let Some(r) = gs.next.filter(|r| [r[0], r[1], r[2]] == key) {
                     backoff = f32::from_bits(r[3] as u32).log10();
                     gs.advance()?;
                 }
@@ -590,34 +593,120 @@ impl<'a, W: Write> Interpolator<'a, W> {
 fn write_float(out: &mut impl Write, x: f32, buf: &mut String) -> Result<()> {
     use std::fmt::Write as _;
     buf.clear();
-    write!(buf, "{x:e}").expect("a String takes any write");
-    let (mantissa, exp) = buf.split_once('e').expect("{:e} has an exponent");
-    let exp: i32 = exp.parse().expect("{:e} writes an integer exponent");
-    let digits = mantissa.split_once('.').map_or(0, |(_, f)| f.len());
-    let text = if exp < -6 {
-        let even = format!("{x:.digits$e}");
-        if even.parse::<f32>() == Ok(x) {
-            even
+    if x != 0.0 && x.abs() < 1e-6 {
+        write!(buf, "{x:e}").expect("a String takes any write");
+        let (mantissa, exp) = buf.split_once('e').expect("{:e} has an exponent");
+        let exp: i32 = exp.parse().expect("{:e} writes an integer exponent");
+        let digits = mantissa.split_once('.').map_or(0, |(_, f)| f.len());
+        let text = if exp < -6 {
+            format!("{x:.digits$e}")
         } else {
-            buf.clone()
+            // Shortest digits that reach 1e-6: fixed notation.
+            let frac = (digits as i32 - exp).max(0) as usize;
+            format!("{x:.frac$}")
+        };
+        // The correctly rounded form of that length is the even one of a
+        // tie, and otherwise the shortest itself.
+        if text.parse::<f32>() == Ok(x) {
+            buf.clear();
+            buf.push_str(&text);
         }
     } else {
-        // The fractional digits of the shortest form in fixed notation.
-        let frac = (digits as i32 - exp).max(0) as usize;
-        let even = format!("{x:.frac$}");
-        if even.parse::<f32>() == Ok(x) {
-            even
+        // Shortest digits (ryu: the same as Rust's, at a fraction of the
+        // cost) in fixed notation.
+        let mut r = ryu::Buffer::new();
+        let shortest = r.format_finite(x);
+        if shortest.contains('e') {
+            fixed(shortest, buf);
         } else {
-            format!("{x}")
+            buf.push_str(shortest.strip_suffix(".0").unwrap_or(shortest));
         }
-    };
-    out.write_all(text.as_bytes())?;
+        let frac = buf
+            .bytes()
+            .rposition(|b| b == b'.')
+            .map_or(0, |p| buf.len() - p - 1);
+        // A tie between two candidates of `frac` digits needs x to have
+        // exactly frac + 1 decimal places, so x·2^(frac+1) must be an
+        // integer (x is a binary fraction): rare, and checked exactly.
+        let scaled = x as f64 * 2f64.powi(frac as i32 + 1);
+        if scaled.fract() == 0.0 {
+            let even = format!("{x:.frac$}");
+            if even.parse::<f32>() == Ok(x) {
+                buf.clear();
+                buf.push_str(&even);
+            }
+        }
+    }
+    out.write_all(buf.as_bytes())?;
     Ok(())
+}
+
+/// Rewrites ryu's output (`1.5`, `100.0`, `1e-7`, `1.25e-5`) in fixed
+/// notation without a needless `.0`: the digits and where the point goes.
+fn fixed(ryu: &str, out: &mut String) {
+    let (sign, body) = match ryu.strip_prefix('-') {
+        Some(b) => ("-", b),
+        None => ("", ryu),
+    };
+    let (mantissa, exp) = match body.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().expect("ryu writes an integer exponent")),
+        None => (body, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    // All the digits, and the position of the point after the first of them.
+    let all = int.bytes().chain(frac.bytes());
+    let lead = int
+        .bytes()
+        .chain(frac.bytes())
+        .take_while(|&b| b == b'0')
+        .count();
+    let digits: Vec<u8> = all.skip(lead).collect();
+    let end = digits.iter().rposition(|&b| b != b'0').map_or(0, |p| p + 1);
+    let digits = &digits[..end];
+    out.clear();
+    if digits.is_empty() {
+        out.push('0');
+        return;
+    }
+    out.push_str(sign);
+    // Digits before the point.
+    let point = int.len() as i32 - lead as i32 + exp;
+    if point <= 0 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', (-point) as usize));
+        out.extend(digits.iter().map(|&b| b as char));
+    } else if point as usize >= digits.len() {
+        out.extend(digits.iter().map(|&b| b as char));
+        out.extend(std::iter::repeat_n('0', point as usize - digits.len()));
+    } else {
+        let (a, b) = digits.split_at(point as usize);
+        out.extend(a.iter().map(|&c| c as char));
+        out.push('.');
+        out.extend(b.iter().map(|&c| c as char));
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ryu_output_becomes_fixed_notation() {
+        let mut s = String::new();
+        for (r, want) in [
+            ("1.5", "1.5"),
+            ("-100.0", "-100"),
+            ("1e-5", "0.00001"),
+            ("-1.25e-5", "-0.0000125"),
+            ("0.0012", "0.0012"),
+            ("1.5e3", "1500"),
+            ("123.456", "123.456"),
+            ("0.0", "0"),
+        ] {
+            fixed(r, &mut s);
+            assert_eq!(s, want, "{r}");
+        }
+    }
 
     fn text(x: f32) -> String {
         let mut out = vec![];
@@ -635,6 +724,8 @@ mod tests {
         assert_eq!(text(-100.0), "-100");
         assert_eq!(text(1e-6), "0.000001");
         assert_eq!(text(-1.2e-7), "-1.2e-7");
+        assert_eq!(text(-9.5e-7), "-9.5e-7");
+        assert_eq!(text(-3.0517578e-5), "-0.000030517578");
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub const INFO: OpInfo = OpInfo {
               (a pass over the corpus for the percentiles) and adds ppl_bucket.",
     params: &[
         ParamDoc { name: "model", kind: "path", default: "required", doc: "a KenLM model (.arpa, .arpa.gz, or a probing binary), or a folder of <lang>.arpa / <lang>.arpa.bin / <lang>.binary, one per language" },
-        ParamDoc { name: "tokenizer", kind: "path", default: "none", doc: "the tokenization the model's text had: a SentencePiece unigram .model (CCNet's) or a tokenizer.json; none: the text's own whitespace-separated words" },
+        ParamDoc { name: "tokenizer", kind: "path", default: "none", doc: "the tokenization the model's text had: a SentencePiece unigram .model (CCNet's) or a tokenizer.json; none: the text's own words (split on ASCII whitespace, each Chinese, Japanese or Thai character a word), as train-lm's default" },
         ParamDoc { name: "normalize", kind: "string", default: "\"none\"", doc: "\"none\", or \"ccnet\": CCNet's normalisation of each line before tokenizing" },
         ParamDoc { name: "lang_column", kind: "string", default: "\"lang\"", doc: "with a folder of models: the column whose value picks the model" },
         ParamDoc { name: "column", kind: "string", default: "\"perplexity\"", doc: "the column the perplexity goes to" },
@@ -86,8 +86,10 @@ model = "fixtures/models/kenlm/en.arpa"   # speeches, CCNet-normalised: add norm
     about: r#"
 The score of CCNet (Wenzek et al. 2020) with which LLaMA's Common Crawl data
 was split into head, middle and tail. Each non-blank line of a document is
-normalised (`normalize`), tokenized (`tokenizer`, else split on
-whitespace) and scored by the n-gram model from `<s>` to `</s>`; the
+normalised (`normalize`), tokenized (`tokenizer`, else split on ASCII
+whitespace as KenLM splits, each character of a script written without
+spaces, such as Chinese, a word of its own: the words `sluice train-lm`
+counts by default) and scored by the n-gram model from `<s>` to `</s>`; the
 document's perplexity is 10^(−Σ log10 p / N), N the tokens plus one `</s>`
 per line (CCNet's `DocLM`). A line's score equals KenLM's
 `Model.score(line, bos=True, eos=True)` bit for bit: the model is read as
@@ -101,7 +103,9 @@ score as `<unk>`.
 `<lang>.arpa`, `<lang>.arpa.gz`, `<lang>.arpa.bin`, `<lang>.binary` or
 `<lang>.bin` (CCNet's naming), each with its SentencePiece model as
 `<lang>.sp.model` beside it when its text was tokenized (CCNet's
-`lm_sp/` layout; used when `tokenizer` is not set); the value of
+`lm_sp/` layout; used when `tokenizer` is not set), or subfolders
+`<lang>/` each holding a `model.arpa` (what `sluice train-lm` writes with
+`dir = "models/<lang>"`) and perhaps an `sp.model`; the value of
 `lang_column` picks them, and a
 document in a language without a model, or with no text, gets a null
 perplexity. `normalize = "ccnet"` applies CCNet's `normalize` to each
@@ -152,7 +156,12 @@ const ANY_LANG: &str = "*";
 
 const MODEL_SUFFIXES: [&str; 5] = [".arpa", ".arpa.gz", ".arpa.bin", ".binary", ".bin"];
 
-fn load_folder(dir: &Path) -> Result<BTreeMap<String, Arc<Model>>, String> {
+/// A folder's models by language: files `<lang>.arpa` (and the other
+/// suffixes), or subfolders `<lang>/` holding `model.arpa` (what `sluice
+/// train-lm` writes with `dir = ".../<lang>"`). Each with the path of its
+/// SentencePiece model when there is one: `<lang>.sp.model` beside a file,
+/// `sp.model` in a subfolder.
+fn load_folder(dir: &Path) -> Result<BTreeMap<String, (Arc<Model>, Option<PathBuf>)>, String> {
     let mut out = BTreeMap::new();
     let entries =
         std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
@@ -164,10 +173,30 @@ fn load_folder(dir: &Path) -> Result<BTreeMap<String, Arc<Model>>, String> {
             .unwrap_or_default()
             .to_string_lossy()
             .into_owned();
-        let Some(suffix) = MODEL_SUFFIXES.iter().find(|s| name.ends_with(*s)) else {
-            continue;
+        let (lang, model, tokenizer) = if f.is_dir() {
+            let found: Vec<PathBuf> = MODEL_SUFFIXES
+                .iter()
+                .map(|s| f.join(format!("model{s}")))
+                .filter(|p| p.exists())
+                .collect();
+            match found.as_slice() {
+                [] => continue,
+                [one] => (name.clone(), one.clone(), f.join("sp.model")),
+                _ => {
+                    return Err(format!(
+                        "{} holds more than one model: keep one",
+                        f.display()
+                    ))
+                }
+            }
+        } else {
+            let Some(suffix) = MODEL_SUFFIXES.iter().find(|s| name.ends_with(*s)) else {
+                continue;
+            };
+            let lang = name[..name.len() - suffix.len()].to_string();
+            let sp = dir.join(format!("{lang}.sp.model"));
+            (lang, f.clone(), sp)
         };
-        let lang = name[..name.len() - suffix.len()].to_string();
         if lang.is_empty() || lang.contains('.') {
             continue;
         }
@@ -177,12 +206,14 @@ fn load_folder(dir: &Path) -> Result<BTreeMap<String, Arc<Model>>, String> {
                 dir.display()
             ));
         }
-        let m = Model::load(&f).map_err(|e| format!("{e:#}"))?;
-        out.insert(lang, Arc::new(m));
+        let m = Model::load(&model).map_err(|e| format!("{e:#}"))?;
+        out.insert(lang, (Arc::new(m), tokenizer.exists().then_some(tokenizer)));
     }
     if out.is_empty() {
         return Err(format!(
-            "{} holds no model: name them <lang>.arpa, <lang>.arpa.bin or <lang>.binary",
+            "{} holds no model: name them <lang>.arpa, <lang>.arpa.bin or <lang>.binary, \
+             or <lang>/model.arpa (sluice train-lm with dir = \"{}/<lang>\")",
+            dir.display(),
             dir.display()
         ));
     }
@@ -191,8 +222,18 @@ fn load_folder(dir: &Path) -> Result<BTreeMap<String, Arc<Model>>, String> {
 
 fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
     let c: Config = ctx.config()?;
+    // With a folder of models and no `tokenizer`: each language's
+    // SentencePiece model beside its model (CCNet's layout).
+    let mut lang_tokenizers = BTreeMap::new();
     let models = if c.model.is_dir() {
-        Models::ByLang(load_folder(&c.model).map_err(|e| ctx.error("model", e))?)
+        let found = load_folder(&c.model).map_err(|e| ctx.error("model", e))?;
+        for (lang, (_, sp)) in &found {
+            if let (Some(p), None) = (sp, &c.tokenizer) {
+                let m = LmTokenizer::load(p).map_err(|e| ctx.error("model", format!("{e:#}")))?;
+                lang_tokenizers.insert(lang.clone(), Arc::new(m));
+            }
+        }
+        Models::ByLang(found.into_iter().map(|(l, (m, _))| (l, m)).collect())
     } else if c.model.exists() {
         Models::One(Arc::new(
             Model::load(&c.model).map_err(|e| ctx.error("model", format!("{e:#}")))?,
@@ -211,16 +252,6 @@ fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
         None => LmTokenizer::Words,
         Some(p) => LmTokenizer::load(p).map_err(|e| ctx.error("tokenizer", format!("{e:#}")))?,
     });
-    let mut lang_tokenizers = BTreeMap::new();
-    if let (Models::ByLang(ms), None) = (&models, &c.tokenizer) {
-        for lang in ms.keys() {
-            let p = c.model.join(format!("{lang}.sp.model"));
-            if p.exists() {
-                let m = LmTokenizer::load(&p).map_err(|e| ctx.error("model", format!("{e:#}")))?;
-                lang_tokenizers.insert(lang.clone(), Arc::new(m));
-            }
-        }
-    }
     if let Some(b) = &c.buckets {
         if b.len() != 2 || !(0.0 < b[0] && b[0] < b[1] && b[1] < 1.0) {
             return Err(ctx.error(
