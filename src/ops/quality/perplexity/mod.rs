@@ -161,7 +161,10 @@ const MODEL_SUFFIXES: [&str; 5] = [".arpa", ".arpa.gz", ".arpa.bin", ".binary", 
 /// train-lm` writes with `dir = ".../<lang>"`). Each with the path of its
 /// SentencePiece model when there is one: `<lang>.sp.model` beside a file,
 /// `sp.model` in a subfolder.
-fn load_folder(dir: &Path) -> Result<BTreeMap<String, (Arc<Model>, Option<PathBuf>)>, String> {
+/// A language's model, and its SentencePiece model when it has one.
+type LangModel = (Arc<Model>, Option<PathBuf>);
+
+fn load_folder(dir: &Path) -> Result<BTreeMap<String, LangModel>, String> {
     let mut out = BTreeMap::new();
     let entries =
         std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
