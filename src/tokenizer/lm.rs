@@ -107,8 +107,7 @@ impl LmTokenizer {
     /// The line as the model scores it: its tokens joined by single spaces
     /// (the line itself when splitting on separators already gives them).
     pub fn joined<'a>(&self, line: &'a str) -> Result<Cow<'a, str>> {
-        if matches!(self, LmTokenizer::Words) && !line.chars().any(crate::text::is_unspaced_script)
-        {
+        if matches!(self, LmTokenizer::Words) && already_split(line) {
             return Ok(Cow::Borrowed(line));
         }
         let mut out = String::with_capacity(line.len() + 16);
@@ -120,6 +119,24 @@ impl LmTokenizer {
         })?;
         Ok(Cow::Owned(out))
     }
+}
+
+/// Whether splitting on separators already gives the words: every
+/// unspaced-script character stands between separators (or the line's
+/// ends), as in Chinese written one character per word.
+fn already_split(line: &str) -> bool {
+    let mut prev_sep = true;
+    let mut prev_unspaced = false;
+    for c in line.chars() {
+        let sep = is_separator(c);
+        let unspaced = crate::text::is_unspaced_script(c);
+        if (unspaced && !prev_sep) || (prev_unspaced && !sep) {
+            return false;
+        }
+        prev_sep = sep;
+        prev_unspaced = unspaced;
+    }
+    true
 }
 
 /// A whitespace-free run, with each unspaced-script character its own word.
@@ -165,5 +182,11 @@ mod tests {
             LmTokenizer::Words.joined("plain  words").unwrap(),
             Cow::Borrowed("plain  words")
         ));
+        assert!(matches!(
+            LmTokenizer::Words.joined("我 们 ok").unwrap(),
+            Cow::Borrowed("我 们 ok")
+        ));
+        assert_eq!(LmTokenizer::Words.joined("a我").unwrap(), "a 我");
+        assert_eq!(LmTokenizer::Words.joined("我们").unwrap(), "我 们");
     }
 }
