@@ -189,13 +189,13 @@ pub fn to_tokenizer_json(bytes: &[u8]) -> Result<String> {
 /// pieces an n-gram model was trained on: the normalisation of the
 /// converted `tokenizer.json` (the model's own map, spaces collapsed,
 /// `▁` for spaces and the dummy prefix), then sentencepiece's Viterbi
-/// (`EncodeOptimized`): path scores summed in f32 over the whole line,
-/// starts in order, pieces by increasing length, a later candidate taking
-/// a position only with a strictly higher score. On 9,294 held-out lines it
-/// gives sentencepiece 0.2.1's pieces on all but 4, near-ties such as
-/// `(ccc)` (here `c cc`, there `cc c`) whose cause is not found yet (its
-/// f32 sums come out equal here; letting ties go to the later candidate
-/// fixes these and breaks as many others); the `tokenizers` crate's f64
+/// (`EncodeOptimized`): best path scores kept in f32 over the whole line,
+/// each candidate summed in f64 and compared with the kept f32 (the
+/// precision sentencepiece's expression gives it), starts in order, pieces
+/// by increasing length, a later candidate taking a position only with a
+/// strictly higher score. On 9,294 held-out lines it gives sentencepiece
+/// 0.2.1's pieces on every one (summing in f32 differed on 4 near-ties
+/// such as `(ccc)`: `c cc` against `cc c`); the `tokenizers` crate's f64
 /// Viterbi differs on 5. An unknown character scores the lowest piece score minus 10,
 /// and a run of them is one piece, its surface text (as
 /// `encode_as_pieces` gives it).
@@ -276,16 +276,21 @@ impl UnigramPieces {
                 }
                 if let Some(&(score, kind)) = self.pieces.get(&text[start..end]) {
                     // A user-defined piece gets a bonus so that it is
-                    // always chosen (sentencepiece's rule).
+                    // always chosen (sentencepiece's rule). As in
+                    // sentencepiece, that expression's `- 0.1` makes every
+                    // piece's score a double there, so the candidate path
+                    // score is a double sum compared with the stored f32
+                    // (which decides near-ties such as `c cc` / `cc c`);
+                    // it is stored rounded to f32.
                     let score = if kind == 4 {
-                        (end - start) as f32 * self.max_score - 0.1
+                        ((end - start) as f32 * self.max_score) as f64 - 0.1
                     } else {
-                        score
+                        score as f64
                     };
-                    let candidate = score + till_here;
+                    let candidate = score + till_here as f64;
                     let t = &mut best[end];
-                    if t.1 == usize::MAX || candidate > t.0 {
-                        *t = (candidate, start, true);
+                    if t.1 == usize::MAX || candidate > t.0 as f64 {
+                        *t = (candidate as f32, start, true);
                     }
                     if end - start == ch {
                         single = true;
