@@ -253,6 +253,8 @@ fn buckets_split_each_language_at_its_percentiles() {
     let rows = read_rows(&one, "part-");
     assert_eq!(rows.len(), n);
     let mut cutoffs = String::new();
+    // CCNet's cutoff.csv layout: a row per percentile, a column per language.
+    let mut csv_rows: Vec<String> = (0..=100).map(|i| i.to_string()).collect();
     for lang in ["a", "b"] {
         let mut ppl: Vec<(f64, &str)> = rows
             .iter()
@@ -281,7 +283,16 @@ fn buckets_split_each_language_at_its_percentiles() {
             ppl[(0.3 * m as f64) as usize].0,
             ppl[(0.6 * m as f64) as usize].0
         ));
+        for (i, row) in csv_rows.iter_mut().enumerate() {
+            let v = ppl[(i as f64 / 100.0 * m as f64) as usize % m].0;
+            row.push_str(&format!(",{v:?}"));
+        }
     }
+    std::fs::write(
+        dir.join("cutoff.csv"),
+        format!(",a,b\n{}\n", csv_rows.join("\n")),
+    )
+    .unwrap();
     // The same cut-offs given as fixed values: the same buckets, streaming.
     let fixed = bucket_run(dir, "fixed", &format!("[step.cutoffs]\n{cutoffs}"), "1");
     let a: Vec<_> = rows
@@ -293,6 +304,18 @@ fn buckets_split_each_language_at_its_percentiles() {
         .map(|r| (r["id"].clone(), r["ppl_bucket"].clone()))
         .collect();
     assert_eq!(a, b);
+    // And read from a cutoff.csv at CCNet's default percentiles, 30 and 60.
+    let csv = bucket_run(
+        dir,
+        "csv",
+        &format!("cutoffs = {:?}\n", dir.join("cutoff.csv")),
+        "1",
+    );
+    let c: Vec<_> = read_rows(&csv, "part-")
+        .iter()
+        .map(|r| (r["id"].clone(), r["ppl_bucket"].clone()))
+        .collect();
+    assert_eq!(a, c);
 }
 
 #[test]

@@ -33,14 +33,16 @@ scored:
   sluice   `sluice run` with one `perplexity` step, normalize = "ccnet" and
            tokenizer = the .model, --workers 1, the whole process timed.
 
-sluice segments with its own SentencePiece code, which differs from
-sentencepiece's on about 1 line in 2,000 (near-ties), so a few documents
-may differ slightly: the largest |log10 ppl| difference and the number of
-documents differing by more than 1e-4 are printed. Documents with no line
-left are skipped on both sides.
+sluice segments with its own SentencePiece code, which on some ties
+(such as a run of digits, all 0 after normalize, cut into the same pieces
+in another order) picks another segmentation than sentencepiece, which
+the 5-gram scores differently; so some documents differ, and the largest
+|log10 ppl| difference and the number (and names) of the documents
+differing by more than 1e-4 are printed. Documents with no line left are
+left out on both sides.
 
 Both modes print the largest |log10 ppl| difference, documents and tokens
-per second for each and the ratios.
+per second for each, and the ratios (> 1: sluice faster).
 
   target/py-kenlm/bin/pip install pyarrow sentencepiece
   target/py-kenlm/bin/python benches/lm/perplexity_speed.py [--mode words|ccnet] [--repeat 3] [--scale 10]
@@ -251,17 +253,19 @@ def ccnet(a, tmp):
                              f'normalize = "ccnet"\ntokenizer = "{tmp / "sp.model"}"\n')
     both = [id_ for id_ in got if got[id_] is not None and ref[id_] is not None]
     one = [id_ for id_ in got if (got[id_] is None) != (ref[id_] is None)]
-    diffs = sorted((abs(got[id_] - ref[id_]), id_) for id_ in both)
+    diffs = sorted(((abs(got[id_] - ref[id_]), id_) for id_ in both), reverse=True)
     over = [id_ for d, id_ in diffs if d > 1e-4]
+    worst_docs = list(dict.fromkeys(id_.split("#")[0] for id_ in over))
     print(f"model: 5-gram on SentencePiece unigram pieces (8,000), "
           f"{os.path.getsize(tmp / 'lm.binary') / 1e6:.1f} MB probing binary; "
           f"held out: {len(held)} documents, {tokens} tokens (pieces + 1 per line); "
           f"{skipped} non-blank lines normalise or encode to nothing (skipped by Python)")
-    print(f"compared: {len(both)} documents ({len(held) - len(both) - len(one)} without a line "
-          f"skipped on both sides, {len(one)} with a perplexity on one side only); "
-          f"largest difference {diffs[-1][0]:.1e} log10 ppl ({diffs[-1][1]}); "
-          f"{len(over)} documents differ by more than 1e-4"
-          + (f": {', '.join(over[-10:])}" if over else ""))
+    print(f"compared: {len(both)} documents (left out: {len(held) - len(both) - len(one)} with no "
+          f"line on either side, {len(one)} with a perplexity on one side only); largest "
+          f"difference {diffs[0][0]:.1e} log10 ppl ({diffs[0][1]}); {len(over)} documents "
+          f"differ by more than 1e-4"
+          + (f" ({len(worst_docs)} distinct, largest first: {', '.join(worst_docs[:10])})"
+             if over else ""))
     print(f"| tool | s | docs/s | tokens/s |\n|---|---:|---:|---:|")
     for name, s in [("kenlm module + sentencepiece + cc_net normalize "
                      "(Python, as CCNet/Data-Juicer run it)", best_p),

@@ -8,6 +8,7 @@
 //! perplexities are its cut-offs.
 
 mod buckets;
+mod cutoffs;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -36,9 +37,17 @@ struct Config {
     /// Two percentiles (0..1) whose perplexities split each language into
     /// head / middle / tail.
     buckets: Option<Vec<f64>>,
-    /// Fixed cut-offs per language instead of the corpus's percentiles.
-    cutoffs: Option<BTreeMap<String, Vec<f64>>>,
+    /// Fixed cut-offs per language instead of the corpus's percentiles, or
+    /// CCNet's `cutoff.csv` holding them per percentile.
+    cutoffs: Option<Cutoffs>,
     bucket_column: String,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(untagged)]
+enum Cutoffs {
+    Table(BTreeMap<String, Vec<f64>>),
+    File(PathBuf),
 }
 
 impl Default for Config {
@@ -71,7 +80,7 @@ pub const INFO: OpInfo = OpInfo {
         ParamDoc { name: "lang_column", kind: "string", default: "\"lang\"", doc: "with a folder of models: the column whose value picks the model" },
         ParamDoc { name: "column", kind: "string", default: "\"perplexity\"", doc: "the column the perplexity goes to" },
         ParamDoc { name: "buckets", kind: "list", default: "none", doc: "two percentiles, e.g. [0.3, 0.6]: per language, below the first's perplexity is head, below the second's middle, else tail (a global pass)" },
-        ParamDoc { name: "cutoffs", kind: "table", default: "none", doc: "fixed cut-offs instead, per language: { en = [340.0, 590.0], \"*\" = [...] } (a streaming op)" },
+        ParamDoc { name: "cutoffs", kind: "table or path", default: "none", doc: "fixed cut-offs instead, per language: { en = [340.0, 590.0], \"*\" = [...] }, or CCNet's cutoff.csv, read at the percentiles of buckets (default [0.3, 0.6]) (a streaming op)" },
         ParamDoc { name: "bucket_column", kind: "string", default: "\"ppl_bucket\"", doc: "the column the bucket goes to (with buckets or cutoffs)" },
     ],
     drop_reasons: &[],
@@ -122,8 +131,10 @@ the step becomes global, scores every document, finds per value of
 the perplexities at those percentiles of the corpus, and writes
 `ppl_bucket`: `head` below the first, `middle` below the second, `tail`
 from it on. `cutoffs = { en = [340.0, 590.0], zh = [...] }` gives the
-cut-offs instead (CCNet's `cutoff.csv` holds them per percentile); the step
-then stays streaming. The key `"*"` holds the cut-offs of every language
+cut-offs instead, or `cutoffs = "cutoff.csv"` reads them from CCNet's file
+(a row per percentile 0 to 100, a column per language) at the percentiles
+of `buckets` (CCNet's 30 and 60 when it is not set); the step then stays
+streaming. The key `"*"` holds the cut-offs of every language
 without its own, and of rows without a language; a language with no
 cut-offs at all gets a null bucket, as does a document without a
 perplexity. See [lm.md](lm.md).
@@ -262,25 +273,39 @@ fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
                 format!("buckets must be two percentiles between 0 and 1, the first the smaller (CCNet: [0.3, 0.6]), not {b:?}"),
             ));
         }
-        if c.cutoffs.is_some() {
+    }
+    // Fixed cut-offs (given, or read from a file at the percentiles of
+    // `buckets`) keep the step streaming; percentiles alone make it global.
+    let (cutoffs, global) = match (c.cutoffs, c.buckets) {
+        (Some(Cutoffs::File(path)), b) => {
+            let q = b.map_or([0.3, 0.6], |b| [b[0], b[1]]);
+            (
+                Some(cutoffs::read(&path, q).map_err(|e| ctx.error("cutoffs", e))?),
+                None,
+            )
+        }
+        (Some(Cutoffs::Table(_)), Some(_)) => {
             return Err(ctx.error(
                 "cutoffs",
-                "give buckets (percentiles of this corpus) or cutoffs (fixed values), not both"
+                "give buckets (percentiles of this corpus) or cutoffs (fixed values), not both \
+                 (with a cut-off file, buckets picks its percentiles)"
                     .into(),
-            ));
+            ))
         }
-    }
-    if let Some(cuts) = &c.cutoffs {
-        if let Some((lang, v)) = cuts
-            .iter()
-            .find(|(_, v)| v.len() != 2 || v.iter().any(|x| !x.is_finite()) || v[0] >= v[1])
-        {
-            return Err(ctx.error(
-                "cutoffs",
-                format!("the cut-offs of `{lang}` must be two perplexities, the first the smaller, not {v:?}"),
-            ));
+        (Some(Cutoffs::Table(cuts)), None) => {
+            if let Some((lang, v)) = cuts
+                .iter()
+                .find(|(_, v)| v.len() != 2 || v.iter().any(|x| !x.is_finite()) || v[0] >= v[1])
+            {
+                return Err(ctx.error(
+                    "cutoffs",
+                    format!("the cut-offs of `{lang}` must be two perplexities, the first the smaller, not {v:?}"),
+                ));
+            }
+            (Some(cuts), None)
         }
-    }
+        (None, b) => (None, b),
+    };
     let op = Perplexity {
         models,
         tokenizer,
@@ -288,10 +313,10 @@ fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
         normalize: c.normalize,
         lang_column: c.lang_column,
         column: c.column,
-        cutoffs: c.cutoffs,
+        cutoffs,
         bucket_column: c.bucket_column,
     };
-    Ok(match c.buckets {
+    Ok(match global {
         None => Op::Stream(Box::new(op)),
         Some(b) => Op::Global(Arc::new(buckets::PerplexityBuckets::new(op, [b[0], b[1]]))),
     })
