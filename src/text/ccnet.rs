@@ -87,6 +87,18 @@ pub fn normalize_for_dedup(line: &str, out: &mut String) {
 pub fn normalize(line: &str) -> String {
     let lower = line.trim().to_lowercase();
     let mut out = String::with_capacity(lower.len());
+    if lower.is_ascii() {
+        // ASCII is its own NFD, has no nonspacing marks, and none of the
+        // table's punctuation: only digits and control characters change.
+        for c in lower.chars() {
+            if c.is_ascii_digit() {
+                out.push('0');
+            } else if !is_non_printing(c) {
+                out.push(c);
+            }
+        }
+        return out;
+    }
     for c in lower.nfd() {
         match c.general_category() {
             GeneralCategory::NonspacingMark => continue,
@@ -135,5 +147,7 @@ mod tests {
         );
         assert_eq!(normalize("第１２章：你好。"), "第00章:你好.");
         assert_eq!(normalize("한"), "\u{1112}\u{1161}\u{11ab}");
+        // The ASCII path: digits, controls, case.
+        assert_eq!(normalize(" Route 66\t\u{7}Ends. "), "route 00ends.");
     }
 }

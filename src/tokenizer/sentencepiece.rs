@@ -185,6 +185,73 @@ pub fn to_tokenizer_json(bytes: &[u8]) -> Result<String> {
     Ok(tokenizer.to_string())
 }
 
+/// A byte trie of pieces, node 0 the root, laid out flat for the walk:
+/// node i's edges are `bytes[start[i]..start[i + 1]]` (sorted) and the
+/// same range of `child`, so that a step reads one short run of bytes
+/// rather than chasing a pointer per node.
+#[derive(Default)]
+struct PieceTrie {
+    start: Vec<u32>,
+    bytes: Vec<u8>,
+    child: Vec<u32>,
+    piece: Vec<Option<(f32, i32)>>,
+}
+
+impl PieceTrie {
+    /// The trie of `pieces`; a repeated piece (sentencepiece refuses them)
+    /// keeps its last value.
+    fn new<'a>(pieces: impl Iterator<Item = (&'a [u8], (f32, i32))>) -> PieceTrie {
+        // Built as a map from (node, byte) to child, then numbered in order.
+        let mut edges: std::collections::BTreeMap<(u32, u8), u32> = Default::default();
+        let mut piece: Vec<Option<(f32, i32)>> = vec![None];
+        for (key, value) in pieces {
+            let mut node = 0u32;
+            for &b in key {
+                let next = piece.len() as u32;
+                node = *edges.entry((node, b)).or_insert_with(|| {
+                    piece.push(None);
+                    next
+                });
+            }
+            piece[node as usize] = Some(value);
+        }
+        let mut t = PieceTrie {
+            start: Vec::with_capacity(piece.len() + 1),
+            bytes: Vec::with_capacity(edges.len()),
+            child: Vec::with_capacity(edges.len()),
+            piece,
+        };
+        // The map iterates by node, then byte: each node's edges together.
+        let mut it = edges.into_iter().peekable();
+        for node in 0..t.piece.len() as u32 {
+            t.start.push(t.bytes.len() as u32);
+            while let Some(((_, b), c)) = it.next_if(|((n, _), _)| *n == node) {
+                t.bytes.push(b);
+                t.child.push(c);
+            }
+        }
+        t.start.push(t.bytes.len() as u32);
+        t
+    }
+
+    #[inline]
+    fn child(&self, node: usize, byte: u8) -> Option<usize> {
+        let (a, b) = (self.start[node] as usize, self.start[node + 1] as usize);
+        let edges = &self.bytes[a..b];
+        let i = if edges.len() <= 16 {
+            edges.iter().position(|&e| e == byte)?
+        } else {
+            edges.binary_search(&byte).ok()?
+        };
+        Some(self.child[a + i] as usize)
+    }
+
+    #[inline]
+    fn piece(&self, node: usize) -> Option<(f32, i32)> {
+        self.piece[node]
+    }
+}
+
 /// A SentencePiece unigram model run as sentencepiece runs it, for the
 /// pieces an n-gram model was trained on: the normalisation of the
 /// converted `tokenizer.json` (the model's own map, spaces collapsed,
@@ -201,10 +268,11 @@ pub fn to_tokenizer_json(bytes: &[u8]) -> Result<String> {
 /// `encode_as_pieces` gives it).
 pub struct UnigramPieces {
     normalizer: tokenizers::Tokenizer,
-    /// Score and type of each piece that can match.
-    pieces: std::collections::HashMap<String, (f32, i32)>,
+    /// The pieces that can match, as a byte trie: a start position's
+    /// candidates, shortest first, in one walk (sentencepiece walks its
+    /// double-array trie the same way).
+    trie: PieceTrie,
     max_score: f32,
-    max_len: usize,
     unk_score: f32,
     dummy_prefix: bool,
 }
@@ -216,25 +284,25 @@ impl UnigramPieces {
         let json = to_tokenizer_json(&bytes)?;
         let normalizer = tokenizers::Tokenizer::from_bytes(json.as_bytes())
             .map_err(|e| anyhow!("cannot build its normaliser: {e}"))?;
-        let mut pieces = std::collections::HashMap::new();
         let (mut min_score, mut max_score) = (f32::INFINITY, f32::NEG_INFINITY);
         // Types 1 (normal), 4 (user-defined) and 6 (byte) can match;
         // unknown (2), control (3) and unused (5) never do.
-        for (s, score, kind) in &p.pieces {
-            if matches!(kind, 1 | 4 | 6) {
-                pieces.insert(s.clone(), (*score, *kind));
-            }
+        let trie = PieceTrie::new(
+            p.pieces
+                .iter()
+                .filter(|(_, _, kind)| matches!(kind, 1 | 4 | 6))
+                .map(|(s, score, kind)| (s.as_bytes(), (*score, *kind))),
+        );
+        for (_, score, kind) in &p.pieces {
             if *kind == 1 {
                 min_score = min_score.min(*score);
                 max_score = max_score.max(*score);
             }
         }
-        let max_len = pieces.keys().map(String::len).max().unwrap_or(1);
         Ok(UnigramPieces {
             normalizer,
-            pieces,
+            trie,
             max_score,
-            max_len,
             unk_score: min_score - 10.0,
             dummy_prefix: p.add_dummy_prefix,
         })
@@ -268,13 +336,13 @@ impl UnigramPieces {
             let till_here = best[start].0;
             let ch = text[start..].chars().next().map_or(1, char::len_utf8);
             let mut single = false;
-            let mut end = start;
-            for c in text[start..].chars() {
-                end += c.len_utf8();
-                if end - start > self.max_len {
+            let mut node = 0;
+            for (end, &byte) in b.iter().enumerate().skip(start).map(|(i, c)| (i + 1, c)) {
+                let Some(next) = self.trie.child(node, byte) else {
                     break;
-                }
-                if let Some(&(score, kind)) = self.pieces.get(&text[start..end]) {
+                };
+                node = next;
+                if let Some((score, kind)) = self.trie.piece(node) {
                     // A user-defined piece gets a bonus so that it is
                     // always chosen (sentencepiece's rule). As in
                     // sentencepiece, that expression's `- 0.1` makes every
