@@ -102,7 +102,7 @@ enum Command {
         quiet: bool,
     },
     /// Trains an n-gram language model (modified Kneser-Ney, as KenLM's
-    /// lmplz) from shards; writes model.arpa and report.json.
+    /// lmplz) from shards; writes model.arpa, model.binary and report.json.
     TrainLm {
         /// The language-model spec (TOML): [input], [lm], [output].
         spec: PathBuf,

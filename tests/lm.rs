@@ -660,9 +660,10 @@ fn canonical_corpus() -> Vec<(String, String)> {
 /// `train-lm` against KenLM: on real text (Chinese characters, English
 /// words) in two shards, read by two workers with a small memory budget
 /// (its sorts spill), the ARPA file is lmplz's, byte for byte, for the same
-/// order and pruning; one worker with the default budget writes the same;
-/// and the model, loaded by KenLM's Python module, scores held-out
-/// documents as `perplexity` scores them with it.
+/// order and pruning, and the probing binary build_binary's; one worker
+/// with the default budget writes the same; and the model, loaded by
+/// KenLM's Python module, scores held-out documents as `perplexity` scores
+/// them with it.
 #[test]
 fn train_lm_writes_lmplzs_model_byte_for_byte() {
     let Some((bin, py)) = kenlm() else { return };
@@ -714,6 +715,18 @@ fn train_lm_writes_lmplzs_model_byte_for_byte() {
         "1",
     );
     same_model(&one, &reference);
+    // Its probing binary is build_binary's of the same ARPA file, byte for
+    // byte.
+    let built = dir.join("build_binary.binary");
+    run(Command::new(bin.join("build_binary"))
+        .arg(&reference)
+        .arg(&built));
+    let ours = dir.join("lm-small/model.binary");
+    assert!(
+        std::fs::read(&ours).unwrap() == std::fs::read(&built).unwrap(),
+        "{} is not build_binary's file",
+        ours.display()
+    );
 
     // KenLM loads it, and scores held-out text as `perplexity` does.
     write_pairs(&dir.join("held/held.parquet"), &held);

@@ -342,6 +342,7 @@ fn read<R: BufRead>(lines: &mut Lines<R>, most_entries: u64) -> Result<Model> {
     }
     Ok(Model {
         order,
+        counts: counts.clone(),
         vocab,
         unigrams: b.unigrams.finish(),
         middle: b.middle.into_iter().map(TableBuilder::finish).collect(),

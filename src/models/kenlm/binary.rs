@@ -157,6 +157,7 @@ pub fn load(path: &Path) -> Result<Model> {
     }
     Ok(Model {
         order,
+        counts: counts.clone(),
         vocab,
         unigrams,
         middle,
@@ -167,4 +168,58 @@ pub fn load(path: &Path) -> Result<Model> {
         bound,
         max_id: counts[0] as u32,
     })
+}
+
+/// Writes `model` in the layout `load` reads and KenLM's `build_binary`
+/// writes for a probing model (lm/binary_format.cc, lm/vocab.cc,
+/// lm/search_hashed.cc): the sanity header, the fixed-width parameters
+/// (order, probing multiplier, model type 0, "has vocabulary", search
+/// version 0), the counts, padding to 8; the vocabulary's version and
+/// bound and its hash table; the unigrams; each middle order's table; the
+/// longest order's; then the words, each ended by a NUL, in id order.
+pub fn write(model: &Model, words: &[&str], path: &Path) -> Result<()> {
+    use std::io::Write;
+    anyhow::ensure!(
+        words.len() as u64 == model.counts[0] && words.first() == Some(&"<unk>"),
+        "write_binary needs the {} unigrams' words by id, <unk> first (a bug)",
+        model.counts[0]
+    );
+    let tmp = path.with_extension("partial");
+    let mut out = std::io::BufWriter::with_capacity(
+        1 << 20,
+        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?,
+    );
+    // KenLM writes "incomplete" first and the real header last, so that a
+    // file cut short is recognised; here the file only takes its name when
+    // whole.
+    let mut head = sanity().to_vec();
+    head.push(model.order as u8);
+    head.extend_from_slice(&[0; 3]);
+    head.extend_from_slice(&super::PROBING_MULTIPLIER.to_le_bytes());
+    head.extend_from_slice(&0u32.to_le_bytes());
+    head.push(1);
+    head.extend_from_slice(&[0; 3]);
+    head.extend_from_slice(&0u32.to_le_bytes());
+    for c in &model.counts {
+        head.extend_from_slice(&c.to_le_bytes());
+    }
+    head.resize(align8(head.len()), 0);
+    out.write_all(&head)?;
+    out.write_all(&0u32.to_le_bytes())?;
+    out.write_all(&model.bound.to_le_bytes())?;
+    out.write_all(model.vocab.bytes())?;
+    out.write_all(model.unigrams.bytes())?;
+    for t in &model.middle {
+        out.write_all(t.bytes())?;
+    }
+    out.write_all(model.longest.bytes())?;
+    for w in words {
+        out.write_all(w.as_bytes())?;
+        out.write_all(&[0])?;
+    }
+    out.flush()
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    drop(out);
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }

@@ -35,6 +35,9 @@ pub const MAX_ORDER: usize = 6;
 /// A loaded model.
 pub struct Model {
     order: usize,
+    /// The n-grams per order, as the file's header gives them (the tables
+    /// are sized from these).
+    counts: Vec<u64>,
     vocab: Table,
     /// `(prob, backoff)` per word id; id 0 is `<unk>`.
     unigrams: Table,
@@ -106,6 +109,13 @@ impl Model {
 
     pub fn order(&self) -> usize {
         self.order
+    }
+
+    /// Writes the model as KenLM's probing binary (what `build_binary
+    /// model.arpa model.binary` writes), `words` being the vocabulary's
+    /// strings by id, `<unk>` first, as the ARPA file lists them.
+    pub fn write_binary(&self, words: &[&str], path: &Path) -> Result<()> {
+        binary::write(self, words, path)
     }
     pub fn path(&self) -> &Path {
         &self.path

@@ -109,7 +109,7 @@ impl Table {
     }
 
     #[inline]
-    fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         // SAFETY: `new` took this range from the bytes `_data` holds.
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }

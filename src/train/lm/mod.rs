@@ -1,7 +1,7 @@
 //! `sluice train-lm`: an n-gram language model with interpolated modified
 //! Kneser–Ney smoothing, estimated as KenLM's `lmplz` estimates it, written
-//! as an ARPA file that KenLM (and the `perplexity` op) loads, with
-//! `report.json`.
+//! as an ARPA file and KenLM's probing binary that KenLM (and the
+//! `perplexity` op) load, with `report.json`.
 //!
 //! Each line of each document is a sentence: normalised (`normalize`),
 //! split into words by the model's tokenizer (`tokenizer::lm`, the same
@@ -226,9 +226,26 @@ fn train(spec: &LmSpec, workers: usize, quiet: bool) -> Result<()> {
         crate::io::store::copy(&arpa, &spec.output.dir.join("model.arpa"))?;
     }
     let write_secs = t.elapsed().as_secs_f64();
+    // The probing binary: the ARPA file loaded as KenLM loads it, its
+    // tables written as build_binary writes them.
+    let t = Instant::now();
+    let binary_secs = if spec.output.binary {
+        let binary = out_dir.join("model.binary");
+        let model = crate::models::kenlm::Model::load(&arpa)?;
+        let words: Vec<&str> = tok.vocab.words.iter().map(|w| &**w).collect();
+        model.write_binary(&words, &binary)?;
+        drop(model);
+        if crate::io::store::is_remote(&spec.output.dir) {
+            crate::io::store::copy(&binary, &spec.output.dir.join("model.binary"))?;
+        }
+        Some(t.elapsed().as_secs_f64())
+    } else {
+        None
+    };
     std::fs::remove_dir_all(&work).ok();
     let report = json!({
         "model": "model.arpa",
+        "binary": spec.output.binary.then_some("model.binary"),
         "order": n,
         "tokenizer": spec.lm.tokenizer,
         "normalize": spec.lm.normalize,
@@ -257,6 +274,7 @@ fn train(spec: &LmSpec, workers: usize, quiet: bool) -> Result<()> {
             "adjust": adjust_secs,
             "estimate": estimate_secs,
             "write": write_secs,
+            "binary": binary_secs,
             "total": start.elapsed().as_secs_f64(),
         },
         "peak_rss_mb": crate::train::peak_rss_mb(),

@@ -53,6 +53,14 @@ pub struct LmConfig {
 #[serde(deny_unknown_fields)]
 pub struct LmOutput {
     pub dir: PathBuf,
+    /// Also write `model.binary`, KenLM's probing binary (what
+    /// `build_binary` makes of the ARPA file), which loads by mapping.
+    #[serde(default = "yes")]
+    pub binary: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 pub struct LmSpec {

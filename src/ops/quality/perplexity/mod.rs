@@ -113,8 +113,9 @@ score as `<unk>`.
 `<lang>.bin` (CCNet's naming), each with its SentencePiece model as
 `<lang>.sp.model` beside it when its text was tokenized (CCNet's
 `lm_sp/` layout; used when `tokenizer` is not set), or subfolders
-`<lang>/` each holding a `model.arpa` (what `sluice train-lm` writes with
-`dir = "models/<lang>"`) and perhaps an `sp.model`; the value of
+`<lang>/` each holding a `model.binary` or `model.arpa` (what `sluice
+train-lm` writes with `dir = "models/<lang>"`; the binary is loaded when
+both are there) and perhaps an `sp.model`; the value of
 `lang_column` picks them, and a
 document in a language without a model, or with no text, gets a null
 perplexity. `normalize = "ccnet"` applies CCNet's `normalize` to each
@@ -167,6 +168,15 @@ const ANY_LANG: &str = "*";
 
 const MODEL_SUFFIXES: [&str; 5] = [".arpa", ".arpa.gz", ".arpa.bin", ".binary", ".bin"];
 
+/// A `<lang>/` subfolder's model, the first of these it holds.
+const SUBFOLDER_MODELS: [&str; 5] = [
+    "model.binary",
+    "model.arpa.bin",
+    "model.bin",
+    "model.arpa",
+    "model.arpa.gz",
+];
+
 /// A folder's models by language: files `<lang>.arpa` (and the other
 /// suffixes), or subfolders `<lang>/` holding `model.arpa` (what `sluice
 /// train-lm` writes with `dir = ".../<lang>"`). Each with the path of its
@@ -188,21 +198,16 @@ fn load_folder(dir: &Path) -> Result<BTreeMap<String, LangModel>, String> {
             .to_string_lossy()
             .into_owned();
         let (lang, model, tokenizer) = if f.is_dir() {
-            let found: Vec<PathBuf> = MODEL_SUFFIXES
+            // train-lm writes model.arpa and model.binary: the binary,
+            // mapped rather than parsed, is the one loaded.
+            let Some(model) = SUBFOLDER_MODELS
                 .iter()
-                .map(|s| f.join(format!("model{s}")))
-                .filter(|p| p.exists())
-                .collect();
-            match found.as_slice() {
-                [] => continue,
-                [one] => (name.clone(), one.clone(), f.join("sp.model")),
-                _ => {
-                    return Err(format!(
-                        "{} holds more than one model: keep one",
-                        f.display()
-                    ))
-                }
-            }
+                .map(|m| f.join(m))
+                .find(|p| p.exists())
+            else {
+                continue;
+            };
+            (name.clone(), model, f.join("sp.model"))
         } else {
             let Some(suffix) = MODEL_SUFFIXES.iter().find(|s| name.ends_with(*s)) else {
                 continue;
