@@ -18,7 +18,8 @@ do with `--discount-fallback`.
            Parquet file (id, text), its default tokenizer: each line a
            sentence, words split on ASCII whitespace, each character of an
            unspaced script (Han, kana, Thai, …) a word, `<s>` `</s>` `<unk>`
-           skipped, `memory_budget = --memory`.
+           skipped, `memory_budget = --memory`, `binary = false` (the
+           ARPA file only, as lmplz writes).
   lmplz    `lmplz -o N [--prune ...] -S --memory -T tmp < text > model.arpa`
            on the same sentences tokenized here exactly that way (one
            non-empty line per sentence, words joined by single spaces).
@@ -122,7 +123,7 @@ def main():
         lm += f"prune = [{', '.join(map(str, a.prune))}]\n" if a.prune else ""
         lm += "discount_fallback = [0.5, 1.0, 1.5]\n" if fallback else ""
         (tmp / "spec.toml").write_text(f'[input]\npaths = ["{tmp / "train.parquet"}"]\n\n[lm]\n{lm}\n'
-                                       f'[output]\ndir = "{tmp / "sluice"}"\n')
+                                       f'[output]\ndir = "{tmp / "sluice"}"\nbinary = false\n')
         lm_args = [a.lmplz, "-o", a.order, *(["--prune", *a.prune] if a.prune else []),
                    "-S", lmplz_size(a.memory), "-T", f"{tmp}/",
                    *(["--discount_fallback"] if fallback else [])]
