@@ -51,6 +51,18 @@ fn punct(c: char) -> Option<&'static str> {
     UNICODE_PUNCT.iter().find(|(p, _)| *p == c).map(|(_, r)| *r)
 }
 
+/// CJK unified ideographs (and extension A): letters (`Lo`) without case
+/// or decomposition.
+fn is_plain_ideograph(c: char) -> bool {
+    matches!(c as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF)
+}
+
+/// Hangul syllables: letters without case (NFD splits them into jamo, so
+/// they are plain only where no NFD is applied).
+fn is_hangul_syllable(c: char) -> bool {
+    matches!(c as u32, 0xAC00..=0xD7A3)
+}
+
 /// CCNet's control characters: U+0000–U+001F and U+007F–U+009F.
 fn is_non_printing(c: char) -> bool {
     matches!(c as u32, 0..=31 | 127..=159)
@@ -62,6 +74,12 @@ fn is_non_printing(c: char) -> bool {
 pub fn normalize_for_dedup(line: &str, out: &mut String) {
     out.clear();
     for c in line.trim().chars() {
+        if is_plain_ideograph(c) || is_hangul_syllable(c) {
+            // Most of a Chinese or Korean line: no digit, no case, not in
+            // the table (the checks below cost a table search each).
+            out.push(c);
+            continue;
+        }
         if is_non_printing(c) || punct(c).is_some() {
             continue;
         }
@@ -100,6 +118,11 @@ pub fn normalize(line: &str) -> String {
         return out;
     }
     for c in lower.nfd() {
+        if is_plain_ideograph(c) {
+            // Its own NFD, no mark, no digit, not in the table.
+            out.push(c);
+            continue;
+        }
         match c.general_category() {
             GeneralCategory::NonspacingMark => continue,
             GeneralCategory::DecimalNumber => {
