@@ -163,6 +163,9 @@ pub enum OpKind {
     Stream,
     Global,
     Sink,
+    /// Streaming, but global when a parameter asks for a pass over the
+    /// corpus (the text says which).
+    StreamOrGlobal(&'static str),
 }
 
 impl Op {
@@ -357,9 +360,10 @@ pub fn describe_all() -> String {
             "{}{}\n  {}\n",
             info.name,
             match info.kind {
-                OpKind::Stream => "",
-                OpKind::Global => "  (global)",
-                OpKind::Sink => "  (sink: the last step)",
+                OpKind::Stream => String::new(),
+                OpKind::Global => "  (global)".into(),
+                OpKind::Sink => "  (sink: the last step)".into(),
+                OpKind::StreamOrGlobal(when) => format!("  (global {when})"),
             },
             info.summary
         ));
@@ -397,9 +401,10 @@ pub fn describe_markdown() -> String {
     }
     for info in REGISTRY {
         let kind = match info.kind {
-            OpKind::Stream => "streaming",
-            OpKind::Global => "global",
-            OpKind::Sink => "sink (the last step)",
+            OpKind::Stream => "streaming".into(),
+            OpKind::Global => "global".into(),
+            OpKind::Sink => "sink (the last step)".into(),
+            OpKind::StreamOrGlobal(when) => format!("streaming; global {when}"),
         };
         out.push_str(&format!(
             "\n## {}\n\n*{kind}.* {}\n\n",

@@ -68,7 +68,7 @@ impl Default for Config {
 
 pub const INFO: OpInfo = OpInfo {
     name: "perplexity",
-    kind: OpKind::Stream,
+    kind: OpKind::StreamOrGlobal("with `buckets`"),
     summary: "Scores documents with a KenLM n-gram model (ARPA or KenLM probing binary), as CCNet did for \
               LLaMA's web data: adds `perplexity`, 10^(-sum of log10 p / tokens), each line scored with \
               <s> and </s> exactly as KenLM's Model.score. With `buckets` the step runs as a global op \
