@@ -815,3 +815,99 @@ fn train_lm_needs_discounts_or_a_fallback() {
         stderr(&o)
     );
 }
+
+/// A tokenizer.json that `sluice train-tokenizer` wrote as train-lm's
+/// tokenizer: the model is lmplz's of the lines in that tokenizer's token
+/// strings (split where a token holds a space, as both train-lm and
+/// `perplexity` split them), and `perplexity` with the same tokenizer
+/// scores held-out lines as the kenlm module scores their tokens.
+#[test]
+fn train_lm_with_a_trained_tokenizer_json() {
+    let Some((bin, py)) = kenlm() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let tok_spec = write_spec(
+        dir,
+        "tok.toml",
+        &format!(
+            "[input]\npaths = [{:?}, {:?}]\n\n[tokenizer]\nvocab_size = 1000\n\n[output]\ndir = {:?}\n",
+            repo().join("fixtures/quickstart/web_pages.parquet"),
+            repo().join("fixtures/quickstart/zh_news.parquet"),
+            dir.join("tok")
+        ),
+    );
+    run_ok(dir, &["train-tokenizer", tok_spec.to_str().unwrap(), "-q"]);
+    let tokenizer = dir.join("tok/tokenizer.json");
+    let docs = canonical_corpus();
+    let (held, train): (Vec<_>, Vec<_>) = docs.iter().enumerate().partition(|(i, _)| i % 5 == 0);
+    let train: Vec<(String, String)> = train.into_iter().map(|(_, d)| d.clone()).collect();
+    let held: Vec<(String, String)> = held.into_iter().map(|(_, d)| d.clone()).collect();
+    write_pairs(&dir.join("train/t.parquet"), &train);
+    let hf = sluice::tokenizer::load::load_tokenizer(&tokenizer).unwrap();
+    let tokens = |line: &str| -> String {
+        hf.encode(line, false)
+            .unwrap()
+            .get_tokens()
+            .iter()
+            .flat_map(|t| {
+                t.split([' ', '\t', '\n', '\u{b}', '\u{c}', '\r'])
+                    .filter(|w| !w.is_empty())
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|w| !["<s>", "</s>", "<unk>"].contains(&w.as_str()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let text: String = train
+        .iter()
+        .flat_map(|(_, t)| t.split('\n').map(&tokens).collect::<Vec<_>>())
+        .filter(|l| !l.is_empty())
+        .map(|l| l + "\n")
+        .collect();
+    std::fs::write(dir.join("train.txt"), text).unwrap();
+    let reference = dir.join("lmplz.arpa");
+    lmplz(&bin, &dir.join("train.txt"), &["-o", "3"], &reference);
+    let ours = train_lm(
+        dir,
+        "lm-hf",
+        &format!("order = 3\ntokenizer = {tokenizer:?}"),
+        &dir.join("train"),
+        "2",
+    );
+    same_model(&ours, &reference);
+
+    write_pairs(&dir.join("held/h.parquet"), &held);
+    let held_tokens: Vec<(String, String)> = held
+        .iter()
+        .map(|(id, t)| {
+            let lines: Vec<String> = t
+                .split('\n')
+                .map(&tokens)
+                .filter(|l| !l.is_empty())
+                .collect();
+            (id.clone(), lines.join("\n"))
+        })
+        .collect();
+    let want = kenlm_scores(&py, &ours, &held_tokens);
+    let out = dir.join("scored");
+    let body = format!(
+        "[input]\npaths = [{:?}]\n\n[[step]]\nop = \"perplexity\"\nmodel = {:?}\ntokenizer = {tokenizer:?}\n\n[output]\ndir = {out:?}\n",
+        dir.join("held"),
+        dir.join("lm-hf/model.binary")
+    );
+    let spec = write_spec(dir, "score.toml", &body);
+    run_ok(dir, &["run", spec.to_str().unwrap(), "-q"]);
+    let got = read_rows(&out, "part-");
+    assert_eq!(got.len(), held.len());
+    for r in &got {
+        let (logp, n) = want[&r["id"]];
+        let have = r["perplexity"].parse::<f64>().unwrap().log10();
+        assert!(
+            (have + logp / n as f64).abs() < 1e-4,
+            "{}: {have} vs KenLM's {}",
+            r["id"],
+            -logp / n as f64
+        );
+    }
+}
