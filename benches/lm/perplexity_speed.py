@@ -51,12 +51,10 @@ import argparse
 import json
 import math
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
-import unicodedata
 from pathlib import Path
 
 import kenlm
@@ -67,28 +65,17 @@ REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data" / "prose"
 BIN = REPO / "target/kenlm/bin"
 
-# cc_net/text_normalizer.py (MIT), the table and steps of normalize(), as
-# fixtures/make_kenlm_fixture.py copies them (importing that script would
-# run it).
-UNICODE_PUNCT = {
-    "，": ",", "。": ".", "、": ",", "„": '"', "”": '"', "“": '"', "«": '"', "»": '"',
-    "１": '"', "」": '"', "「": '"', "《": '"', "》": '"', "´": "'", "∶": ":", "：": ":",
-    "？": "?", "！": "!", "（": "(", "）": ")", "；": ";", "–": "-", "—": " - ", "．": ". ",
-    "～": "~", "’": "'", "…": "...", "━": "-", "〈": "<", "〉": ">", "【": "[", "】": "]",
-    "％": "%", "►": "-",
-}
-NON_PRINTING = re.compile(f"[{''.join(map(chr, list(range(0, 32)) + list(range(127, 160))))}]")
+# cc_net's text_normalizer.normalize, as the fixture's maker copies it.
+sys.path.insert(0, str(REPO / "fixtures"))
+from make_kenlm_fixture import normalize  # noqa: E402
 
 
-def normalize(line):
-    line = line.strip()
-    if not line:
-        return line
-    line = line.lower()
-    line = "".join(c for c in unicodedata.normalize("NFD", line) if unicodedata.category(c) != "Mn")
-    line = re.sub(r"\d", "0", line)
-    line = "".join(UNICODE_PUNCT.get(c, c) for c in line)
-    return NON_PRINTING.sub("", line)
+def held_and_train(all_docs, scale):
+    """Every fifth document held out (repeated `scale` times, renamed), the
+    rest to train on."""
+    held = [d for i, d in enumerate(all_docs) if i % 5 == 0]
+    train = [d for i, d in enumerate(all_docs) if i % 5 != 0]
+    return [(f"{id_}#{k}", t) for k in range(scale) for id_, t in held], train
 
 
 def docs():
@@ -157,9 +144,7 @@ def run_sluice(a, tmp, held, extra):
 
 def words(a, tmp):
     all_docs = docs()
-    held = [d for i, d in enumerate(all_docs) if i % 5 == 0]
-    train = [d for i, d in enumerate(all_docs) if i % 5 != 0]
-    held = [(f"{id_}#{k}", t) for k in range(a.scale) for id_, t in held]
+    held, train = held_and_train(all_docs, a.scale)
     model = lmplz(tmp, [t for _, t in train])
     tokens = sum(len(l.split()) + 1 for _, t in held for l in t.split("\n") if l.strip())
 
@@ -190,9 +175,7 @@ def ccnet(a, tmp):
     import sentencepiece as spm
 
     all_docs = raw_docs()
-    held = [d for i, d in enumerate(all_docs) if i % 5 == 0]
-    train = [d for i, d in enumerate(all_docs) if i % 5 != 0]
-    held = [(f"{id_}#{k}", t) for k in range(a.scale) for id_, t in held]
+    held, train = held_and_train(all_docs, a.scale)
     norm = [n for _, t in train for l in t.split("\n") if l.strip() for n in [normalize(l)] if n]
     (tmp / "norm.txt").write_text("".join(l + "\n" for l in norm))
     spm.SentencePieceTrainer.train(

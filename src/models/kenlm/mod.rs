@@ -191,6 +191,11 @@ impl Model {
     /// `Model.score(sentence, bos, eos)`. Words split on ASCII whitespace
     /// (tab, newline, vertical tab, form feed, carriage return, space).
     pub fn score(&self, sentence: &str, bos: bool, eos: bool) -> f32 {
+        self.score_words(sentence, bos, eos).0
+    }
+
+    /// `score`, and the number of words the sentence held (without `</s>`).
+    pub fn score_words(&self, sentence: &str, bos: bool, eos: bool) -> (f32, usize) {
         let mut state = if bos {
             self.begin_sentence()
         } else {
@@ -225,7 +230,7 @@ impl Model {
             state = next_state;
             total += p;
         }
-        total
+        (total, words.len())
     }
 
     /// Prefetches the buckets of the n-grams that end with `word` after

@@ -102,25 +102,7 @@ impl LmSpec {
     fn validate(&self, shell: &Spec) -> Result<(), SpecError> {
         let lm = &self.lm;
         let sec = Section::Table("lm");
-        let sources = self.input.all_sources();
-        if sources.is_empty() || sources.iter().any(|s| s.paths.is_empty()) {
-            return Err(shell.error(
-                Section::Input,
-                Some("paths"),
-                "`paths` is empty: name shards in `paths` or in each `[[input.sources]]`".into(),
-            ));
-        }
-        if let Some(f) = sources
-            .iter()
-            .filter_map(|s| s.fraction)
-            .find(|f| !(*f > 0.0 && *f <= 1.0))
-        {
-            return Err(shell.error(
-                Section::Input,
-                Some("fraction"),
-                format!("fraction must be in (0, 1], not {f}"),
-            ));
-        }
+        self.input.validate(shell)?;
         if !(2..=MAX_ORDER).contains(&lm.order) {
             return Err(shell.error(
                 sec,

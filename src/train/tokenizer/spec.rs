@@ -63,6 +63,30 @@ pub struct TokSource {
 }
 
 impl TokInput {
+    /// Every source names shards, and every fraction is in (0, 1].
+    pub fn validate(&self, shell: &Spec) -> Result<(), SpecError> {
+        let sources = self.all_sources();
+        if sources.is_empty() || sources.iter().any(|s| s.paths.is_empty()) {
+            return Err(shell.error(
+                Section::Input,
+                Some("paths"),
+                "`paths` is empty: name shards in `paths` or in each `[[input.sources]]`".into(),
+            ));
+        }
+        if let Some(f) = sources
+            .iter()
+            .filter_map(|s| s.fraction)
+            .find(|f| !(*f > 0.0 && *f <= 1.0))
+        {
+            return Err(shell.error(
+                Section::Input,
+                Some("fraction"),
+                format!("fraction must be in (0, 1], not {f}"),
+            ));
+        }
+        Ok(())
+    }
+
     /// Every source: `paths` first (when given), then `sources` in order.
     pub fn all_sources(&self) -> Vec<TokSource> {
         let main = (!self.paths.is_empty()).then(|| TokSource {
@@ -196,25 +220,7 @@ impl TokenizerSpec {
     fn validate(&self, shell: &Spec) -> Result<(), SpecError> {
         let t = &self.tokenizer;
         let tok = Section::Table("tokenizer");
-        let sources = self.input.all_sources();
-        if sources.is_empty() || sources.iter().any(|s| s.paths.is_empty()) {
-            return Err(shell.error(
-                Section::Input,
-                Some("paths"),
-                "`paths` is empty: name shards in `paths` or in each `[[input.sources]]`".into(),
-            ));
-        }
-        if let Some(f) = sources
-            .iter()
-            .filter_map(|s| s.fraction)
-            .find(|f| !(*f > 0.0 && *f <= 1.0))
-        {
-            return Err(shell.error(
-                Section::Input,
-                Some("fraction"),
-                format!("fraction must be in (0, 1], not {f}"),
-            ));
-        }
+        self.input.validate(shell)?;
         let floor = 256 + t.special_tokens.len();
         if t.vocab_size < floor {
             return Err(shell.error(

@@ -339,11 +339,7 @@ impl Perplexity {
             let words = tokenizer
                 .joined(&line)
                 .map_err(|e| anyhow::anyhow!("perplexity: {e:#}"))?;
-            let score = model.score(&words, true, true);
-            let tokens = words
-                .split(crate::tokenizer::lm::is_separator)
-                .filter(|w| !w.is_empty())
-                .count();
+            let (score, tokens) = model.score_words(&words, true, true);
             logp += score as f64;
             n += tokens as u64 + 1;
         }
