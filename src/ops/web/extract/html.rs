@@ -294,7 +294,8 @@ impl Tag {
 
 /// Node flags.
 pub mod flag {
-    /// `hidden` attribute, `aria-hidden="true"`, or an inline `display:none` / `visibility:hidden`.
+    /// `hidden` attribute, `aria-hidden="true"` on an inline element, or an inline `display:none` /
+    /// `visibility:hidden`.
     pub const HIDDEN: u8 = 1;
     /// An `<a>` with an `href`.
     pub const HREF: u8 = 2;
@@ -700,7 +701,15 @@ impl<'a> Parser<'a> {
                 8 if aname.eq_ignore_ascii_case(b"property") => {
                     meta_prop_og_title |= v.eq_ignore_ascii_case(b"og:title");
                 }
+                // On inline elements `aria-hidden` marks decoration (icon
+                // glyphs, a label's visual twin); on blocks it mostly marks
+                // text a sighted reader sees: carousel slides off screen,
+                // collapsed panels, a page behind its modal. Only the first
+                // is left out (on WCXB's listing and product pages the
+                // blocks' text is in the gold; trafilatura ignores the
+                // attribute altogether).
                 11 if aname.eq_ignore_ascii_case(b"aria-hidden")
+                    && !tag.is_block()
                     && has_val
                     && v.eq_ignore_ascii_case(b"true") =>
                 {
@@ -1403,9 +1412,16 @@ mod tests {
         assert!(d.nodes[divs[1] as usize].flags & flag::HIDDEN != 0);
         assert!(d.nodes[find(&d, Tag::A)[0] as usize].flags & flag::HREF != 0);
         let d = Document::parse(
-            "<meta property=og:title content='A &quot;B&quot;'><div aria-hidden=true>",
+            "<meta property=og:title content='A &quot;B&quot;'><div aria-hidden=true>\
+             <span aria-hidden=true>x</span><li aria-hidden=\"TRUE\"><i aria-hidden=false>",
         );
         assert_eq!(d.og_title, "A \"B\"");
+        let hidden = |t: Tag| d.nodes[find(&d, t)[0] as usize].flags & flag::HIDDEN != 0;
+        // Inline: decoration, hidden; blocks: slides and panels, kept.
+        assert!(hidden(Tag::Span));
+        assert!(!hidden(Tag::Div));
+        assert!(!hidden(Tag::Li));
+        assert!(!hidden(Tag::I));
     }
 
     #[test]
