@@ -257,3 +257,61 @@ fn a_damaged_warc_through_extract_accounts_for_every_record() {
         );
     }
 }
+
+/// trafilatura's own evaluation (its 990 pages in ../shared, a snippet
+/// counts when it is in the output, micro P/R over every snippet, as its
+/// tests/eval_common.py): `extract` reads the pages from their WARC and
+/// must score at least Python trafilatura 2.3.1's F1 on them, 0.9261
+/// (benches/web/extract_speed.py; docs/benchmarks.md). sluice scored
+/// 0.9270 when this test was written.
+#[test]
+fn extract_scores_above_trafilatura_on_its_own_evaluation_pages() {
+    let (Some(warc), Some(pages)) = (
+        shared("data/web/html_pages.warc.gz"),
+        shared("data/web/html_pages.parquet"),
+    ) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let spec = write_spec(
+        tmp.path(),
+        "extract.toml",
+        &format!(
+            "[input]\npaths = [{warc:?}]\n\n[[step]]\nop = \"extract\"\n\n\
+             [output]\ndir = {out:?}\n"
+        ),
+    );
+    run_ok(tmp.path(), &["run", spec.to_str().unwrap()]);
+    let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    // The parquet's URLs as the WARC writer stored them.
+    let key = |u: &str| u.trim().replace(' ', "%20");
+    let texts: BTreeMap<String, String> = read_rows(&out, "part-")
+        .into_iter()
+        .map(|r| (key(&r["url"]), norm(&r["text"])))
+        .collect();
+    let urls = read_parquet_column(&pages, "url");
+    let with = read_parquet_column(&pages, "with");
+    let without = read_parquet_column(&pages, "without");
+    assert_eq!(urls.len(), 990);
+    assert_eq!((with.len(), without.len()), (990, 990));
+    let (mut tp, mut fp, mut fn_) = (0usize, 0usize, 0usize);
+    for ((url, w), wo) in urls.iter().zip(&with).zip(&without) {
+        let text = texts.get(&key(url)).map_or("", String::as_str);
+        let w: Vec<String> = serde_json::from_str(w).unwrap();
+        let wo: Vec<String> = serde_json::from_str(wo).unwrap();
+        let found = |s: &String| !text.is_empty() && text.contains(&norm(s));
+        let hit = w.iter().filter(|s| found(s)).count();
+        tp += hit;
+        fn_ += w.len() - hit;
+        fp += wo.iter().filter(|s| found(s)).count();
+    }
+    let (p, r) = (tp as f64 / (tp + fp) as f64, tp as f64 / (tp + fn_) as f64);
+    let f1 = 2.0 * tp as f64 / (2 * tp + fp + fn_) as f64;
+    eprintln!("extract on trafilatura's 990 pages: P {p:.4} R {r:.4} F1 {f1:.4}");
+    assert!(texts.len() >= 980, "{} pages with text", texts.len());
+    assert!(
+        f1 >= 0.9261,
+        "F1 {f1:.4} (P {p:.4}, R {r:.4}) below trafilatura's 0.9261"
+    );
+}
