@@ -126,7 +126,7 @@ fn one_or_two_workers_train_the_same_tokenizer() {
     assert!(a == b, "tokenizer.json differs between 1 and 2 workers");
 }
 
-/// A Python with `tokenizers` and `transformers`, in a virtual environment
+/// A Python with `tokenizers`, `transformers` and `sentencepiece`, in a virtual environment
 /// under target/ (made once; a marker file says it is complete, and a lock
 /// keeps this binary's tests from making it twice at once); None only where
 /// there is no Python at all.
@@ -136,7 +136,13 @@ fn python() -> Option<PathBuf> {
     let venv = repo().join("target/py-tokenizers");
     let py = venv.join("bin/python");
     let ready = venv.join(".sluice-ready");
-    if ready.exists() {
+    const PACKAGES: [&str; 3] = [
+        "tokenizers==0.23.3",
+        "transformers==5.24.0",
+        "sentencepiece==0.2.1",
+    ];
+    let want = PACKAGES.join("\n");
+    if std::fs::read_to_string(&ready).is_ok_and(|have| have == want) {
         return Some(py);
     }
     if Command::new("python3").arg("--version").output().is_err() {
@@ -152,20 +158,13 @@ fn python() -> Option<PathBuf> {
         .success();
     assert!(ok, "python3 -m venv failed");
     let ok = Command::new(venv.join("bin/pip"))
-        .args([
-            "install",
-            "-q",
-            "tokenizers==0.23.3",
-            "transformers==5.24.0",
-        ])
+        .args(["install", "-q"])
+        .args(PACKAGES)
         .status()
         .unwrap()
         .success();
-    assert!(
-        ok,
-        "pip install tokenizers transformers failed (network to PyPI?)"
-    );
-    std::fs::write(&ready, b"tokenizers==0.23.3 transformers==5.24.0\n").unwrap();
+    assert!(ok, "pip install {want} failed (network to PyPI?)");
+    std::fs::write(&ready, &want).unwrap();
     Some(py)
 }
 
@@ -298,4 +297,127 @@ fn the_report_compares_with_the_hugging_face_trainer() {
     assert!(hf["seconds"].as_f64().unwrap() > 0.0);
     assert!(report["training"]["peak_rss_mb"].as_f64().unwrap() > 0.0);
     assert!(!out.join("_compare").exists(), "the sample is removed");
+}
+
+/// Llama 2's settings, Baichuan 2's whitespace tokens, one user-defined
+/// token.
+const SPM: &str = "model = \"sentencepiece_bpe\"\nvocab_size = 3000\nsplit_digits = true\nbyte_fallback = true\nwhitespace_tokens = [2, 4, 8]\nmax_piece_length = 16\ncharacter_coverage = 0.9995\nspecial_tokens = [\"<|im_start|>\"]";
+
+/// Text in every script at hand: the fixtures, 75 languages of lingua's
+/// paragraphs, code indented with spaces and tabs, and random Unicode.
+/// None holds a literal `<s>`, `</s>` or `<unk>`: the `tokenizers` crate
+/// reads those as the special tokens, as it does with Llama 2's own
+/// tokenizer.json, where SentencePiece reads them as text. Nor a
+/// user-defined token: that one is tested on its own below.
+fn spm_texts() -> Vec<String> {
+    let mut texts: Vec<String> =
+        read_parquet_column(&repo().join("fixtures/quickstart/zh_news.parquet"), "text")
+            .into_iter()
+            .take(40)
+            .collect();
+    texts.extend(
+        read_parquet_column(
+            &repo().join("fixtures/quickstart/web_pages.parquet"),
+            "text",
+        )
+        .into_iter()
+        .take(40),
+    );
+    if let Some(p) = shared("data/lid/lingua_paragraphs.parquet") {
+        let all = read_parquet_column(&p, "text");
+        texts.extend(all.into_iter().step_by(7));
+    }
+    texts.push("def f(x):\n        return x  +  1\n\t\tpass\n                  end".into());
+    texts.push("  leading and trailing spaces  ".into());
+    texts.push("Hello user\n你好 123 ４５６ ſ  x\r\n".into());
+    texts.push(String::new());
+    texts.extend(random_texts(60));
+    texts
+}
+
+/// The tokenizer.model loads in `sentencepiece`, the tokenizer.json in
+/// `tokenizers` and as `LlamaTokenizerFast`; all three give the same ids on
+/// every text, never `<unk>`, and decode back to the text.
+#[test]
+fn sentencepiece_style_loads_in_sentencepiece_and_hugging_face_with_the_same_ids() {
+    let Some(py) = python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let json = train(tmp.path(), "spm", SPM, "2");
+    let model = json.with_file_name("tokenizer.model");
+    let texts = spm_texts();
+    assert!(texts.len() > 100);
+    let input = tmp.path().join("texts.json");
+    std::fs::write(&input, serde_json::to_vec(&texts).unwrap()).unwrap();
+    let script = r#"
+import json, sys
+import sentencepiece as spm
+from tokenizers import Tokenizer
+from transformers import LlamaTokenizerFast
+sp = spm.SentencePieceProcessor(model_file=sys.argv[1])
+tok = Tokenizer.from_file(sys.argv[2])
+fast = LlamaTokenizerFast(tokenizer_file=sys.argv[2])
+texts = json.load(open(sys.argv[3], encoding="utf-8"))
+assert sp.get_piece_size() == tok.get_vocab_size() == 3000, (sp.get_piece_size(), tok.get_vocab_size())
+assert [sp.id_to_piece(i) for i in range(3)] == ["<unk>", "<s>", "</s>"]
+assert sp.id_to_piece(3) == "<|im_start|>" and sp.id_to_piece(4) == "<0x00>"
+assert (fast.bos_token_id, fast.eos_token_id, fast.unk_token_id) == (1, 2, 0)
+bad = 0
+for t in texts:
+    a = sp.encode(t)
+    b = tok.encode(t, add_special_tokens=False).ids
+    c = fast.encode(t, add_special_tokens=False)
+    if not (a == b == c):
+        bad += 1
+        print("DIFFER", repr(t[:80]), a[:20], b[:20], c[:20])
+        continue
+    assert 0 not in a, ("unk", t[:80])
+    assert sp.decode(a) == t, ("decode", t[:80], sp.decode(a)[:80])
+    assert tok.decode(b) == t.replace("<|im_start|>", ""), ("hf decode", t[:80])
+    # With special tokens: <s> first, as Llama 2.
+    assert fast.encode(t)[:1] == [1] and fast.encode(t)[1:] == c
+# A user-defined token is one token in both; the text after it has no `▁`
+# in sentencepiece and one in tokenizers, as with every tokenizer.json
+# Hugging Face converts from a SentencePiece model (Llama 2's `legacy`).
+t = "Hello<|im_start|>user"
+a, b = sp.encode(t, out_type=str), tok.encode(t, add_special_tokens=False).tokens
+assert a[:a.index("<|im_start|>")] == b[:b.index("<|im_start|>")] == sp.encode("Hello", out_type=str), (a, b)
+assert "".join(a[a.index("<|im_start|>") + 1:]) == "user" and "".join(b[b.index("<|im_start|>") + 1:]) == "▁user", (a, b)
+assert sp.decode(sp.encode(t)) == t
+# digits are single pieces; runs of spaces are pieces of their own
+assert sp.encode("12345", out_type=str) == ["▁", "1", "2", "3", "4", "5"], sp.encode("12345", out_type=str)
+assert "▁▁▁▁▁▁▁▁" in sp.encode("x" + " " * 9 + "y", out_type=str)
+print(len(texts), "texts", bad, "differ")
+assert bad == 0
+"#;
+    let o = Command::new(&py)
+        .args(["-c", script])
+        .arg(&model)
+        .arg(&json)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn sentencepiece_style_is_the_same_for_one_or_two_workers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = train(tmp.path(), "one", SPM, "1");
+    let b = train(tmp.path(), "two", SPM, "2");
+    for name in ["tokenizer.json", "tokenizer.model"] {
+        assert!(
+            std::fs::read(a.with_file_name(name)).unwrap()
+                == std::fs::read(b.with_file_name(name)).unwrap(),
+            "{name} differs between 1 and 2 workers"
+        );
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.with_file_name("report.json")).unwrap()).unwrap();
+    assert_eq!(report["model"], "sentencepiece_bpe", "{report}");
+    assert!(report["characters"].as_u64().unwrap() > 100, "{report}");
 }

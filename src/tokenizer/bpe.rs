@@ -25,7 +25,8 @@ pub struct Bpe {
     pub n_special: u32,
     /// Bytes of token `n_special + i`.
     pub tokens: Vec<Vec<u8>>,
-    /// Merge `k` made token `n_special + 256 + k` from this pair.
+    /// Merge `k` made token `n_special + base + k` from this pair, `base`
+    /// being the size of the alphabet (256 for the bytes).
     pub merges: Vec<Pair>,
 }
 
@@ -120,20 +121,57 @@ pub fn train(input: Vec<(Vec<u8>, u64)>, opt: &TrainOptions) -> Bpe {
 /// Learns merges from counted words (consumed: their memory goes before
 /// the pairs are indexed).
 pub fn train_counts(counts: WordCounts, opt: &TrainOptions) -> Bpe {
+    let n_special = opt.n_special as u32;
+    let split = |w: &[u8], out: &mut Vec<u32>| out.extend(w.iter().map(|&b| n_special + b as u32));
+    let bytes = Alphabet {
+        tokens: (0..=255u8).map(|b| vec![b]).collect(),
+        split: &split,
+        allow: &|_, _| true,
+        forced: vec![],
+        unique: false,
+    };
+    train_alphabet(counts, opt, &bytes)
+}
+
+/// What the merge loop starts from when it is not the 256 bytes (a
+/// SentencePiece-style model starts from characters), and what it may merge.
+pub struct Alphabet<'a> {
+    /// The bytes of each base token: ids `n_special`, `n_special + 1`, ….
+    pub tokens: Vec<Vec<u8>>,
+    /// A word's base token ids (with the `n_special` offset).
+    pub split: &'a dyn Fn(&[u8], &mut Vec<u32>),
+    /// Whether two tokens (their bytes) may be merged; a pair refused is
+    /// never counted again.
+    pub allow: &'a dyn Fn(&[u8], &[u8]) -> bool,
+    /// Merges made before any other (after `required`), in order: the bytes
+    /// of the left and right tokens, each a base token or made by an
+    /// earlier forced merge.
+    pub forced: Vec<(Vec<u8>, Vec<u8>)>,
+    /// No two tokens with the same bytes: a pair that would make a token
+    /// already there ("aa" + "a" after "a" + "aa") is refused, as
+    /// SentencePiece's trainer does.
+    pub unique: bool,
+}
+
+/// Learns merges from counted words over any alphabet. `opt.required`
+/// needs the byte alphabet; `opt.vocab_size` counts the specials, the
+/// alphabet and the merges.
+pub fn train_alphabet(counts: WordCounts, opt: &TrainOptions, alphabet: &Alphabet<'_>) -> Bpe {
     if opt.vocab_size <= 1 << 16 {
-        train_with::<u16>(counts, opt)
+        train_with::<u16>(counts, opt, alphabet)
     } else {
-        train_with::<u32>(counts, opt)
+        train_with::<u32>(counts, opt, alphabet)
     }
 }
 
-fn train_with<S: Sym>(counts: WordCounts, opt: &TrainOptions) -> Bpe {
+fn train_with<S: Sym>(counts: WordCounts, opt: &TrainOptions, alphabet: &Alphabet<'_>) -> Bpe {
     let n_special = opt.n_special as u32;
     let mut bpe = Bpe {
         n_special,
-        tokens: (0..=255u8).map(|b| vec![b]).collect(),
+        tokens: alphabet.tokens.clone(),
         merges: vec![],
     };
+    let n_base = bpe.tokens.len();
     let (total, n) = (counts.total_bytes(), counts.len());
     let mut words = Words {
         syms: Vec::with_capacity(total),
@@ -143,16 +181,17 @@ fn train_with<S: Sym>(counts: WordCounts, opt: &TrainOptions) -> Bpe {
     };
     // In byte order of the words: the same result whatever order the counts
     // came in.
+    let mut base: Vec<u32> = vec![];
     counts.for_each_sorted(|w, c| {
         if w.is_empty() || c == 0 {
             return;
         }
+        base.clear();
+        (alphabet.split)(w, &mut base);
         words.start.push(words.syms.len());
-        words.len.push(w.len() as u32);
+        words.len.push(base.len() as u32);
         words.count.push(c);
-        words
-            .syms
-            .extend(w.iter().map(|&b| S::of(n_special + b as u32)));
+        words.syms.extend(base.iter().map(|&b| S::of(b)));
     });
     // The words' own allocations are gone: give their pages back before the
     // pair index takes its share.
@@ -172,11 +211,21 @@ fn train_with<S: Sym>(counts: WordCounts, opt: &TrainOptions) -> Bpe {
     // The forced merges of required tokens need only the first pair of each
     // indexed (the later pairs of a chain are made by its merges); the
     // index proper is built after them, above the floor.
+    let mut ids: HashMap<Vec<u8>, u32, FxBuild> = HashMap::default();
+    for (i, t) in bpe.tokens.iter().enumerate() {
+        ids.insert(t.clone(), n_special + i as u32);
+    }
     let first_pairs: std::collections::HashSet<Pair> = opt
         .required
         .iter()
         .filter(|r| r.len() >= 2)
         .map(|r| (bpe.byte_id(r[0]), bpe.byte_id(r[1])))
+        .chain(
+            alphabet
+                .forced
+                .iter()
+                .filter_map(|(l, r)| Some((*ids.get(l)?, *ids.get(r)?))),
+        )
         .collect();
     if !first_pairs.is_empty() {
         for wi in 0..words.len.len() {
@@ -189,11 +238,7 @@ fn train_with<S: Sym>(counts: WordCounts, opt: &TrainOptions) -> Bpe {
             }
         }
     }
-    let target = opt.vocab_size.saturating_sub(opt.n_special + 256);
-    let mut ids: HashMap<Vec<u8>, u32, FxBuild> = HashMap::default();
-    for (i, t) in bpe.tokens.iter().enumerate() {
-        ids.insert(t.clone(), n_special + i as u32);
-    }
+    let target = opt.vocab_size.saturating_sub(opt.n_special + n_base);
 
     // Required tokens first: each built left to right from its bytes, with
     // every pair still indexed (a forced merge may have a count of one).
@@ -219,6 +264,20 @@ fn train_with<S: Sym>(counts: WordCounts, opt: &TrainOptions) -> Bpe {
             };
         }
     }
+    for (l, r) in &alphabet.forced {
+        let (Some(&left), Some(&right)) = (ids.get(l), ids.get(r)) else {
+            continue;
+        };
+        let joined = [l.as_slice(), r].concat();
+        if bpe.merges.len() >= target || ids.contains_key(&joined) {
+            continue;
+        }
+        let id = apply_merge(&mut bpe, &mut words, &mut pairs, (left, right), None, false);
+        ids.insert(joined, id);
+    }
+    if !alphabet.unique {
+        ids = HashMap::default();
+    }
     let min_frequency = pairs.min_frequency;
     pairs.counts.retain(|_, c| *c >= min_frequency);
     let top = pairs.counts.values().copied().max().unwrap_or(0);
@@ -241,16 +300,22 @@ fn train_with<S: Sym>(counts: WordCounts, opt: &TrainOptions) -> Bpe {
             }
             continue;
         }
-        let len = bpe.tokens[(pair.0 - n_special) as usize].len()
-            + bpe.tokens[(pair.1 - n_special) as usize].len();
-        if opt.max_token_bytes > 0 && len > opt.max_token_bytes {
+        let (left, right) = (
+            &bpe.tokens[(pair.0 - n_special) as usize],
+            &bpe.tokens[(pair.1 - n_special) as usize],
+        );
+        let len = left.len() + right.len();
+        if (opt.max_token_bytes > 0 && len > opt.max_token_bytes)
+            || !(alphabet.allow)(left, right)
+            || (alphabet.unique && ids.contains_key(&[left.as_slice(), right].concat()))
+        {
             // Never merged: forget it.
             pairs.counts.remove(&pair);
             pairs.index.remove(&pair);
             continue;
         }
         changed.clear();
-        apply_merge(
+        let id = apply_merge(
             &mut bpe,
             &mut words,
             &mut pairs,
@@ -258,6 +323,9 @@ fn train_with<S: Sym>(counts: WordCounts, opt: &TrainOptions) -> Bpe {
             Some(&mut changed),
             true,
         );
+        if alphabet.unique {
+            ids.insert(bpe.tokens[(id - n_special) as usize].clone(), id);
+        }
         for p in &changed {
             if let Some(&c) = pairs.counts.get(p) {
                 heap.push((c, Reverse(*p)));
@@ -621,8 +689,15 @@ mod tests {
             }
             c
         };
-        let a = train_with::<u16>(counts(&words), &o);
-        let b = train_with::<u32>(counts(&words), &o);
+        let bytes = Alphabet {
+            tokens: (0..=255u8).map(|b| vec![b]).collect(),
+            split: &|w, out| out.extend(w.iter().map(|&b| 1 + b as u32)),
+            allow: &|_, _| true,
+            forced: vec![],
+            unique: false,
+        };
+        let a = train_with::<u16>(counts(&words), &o, &bytes);
+        let b = train_with::<u32>(counts(&words), &o, &bytes);
         assert_eq!(a.merges, b.merges);
         assert_eq!(a.tokens, b.tokens);
         assert!(a.merges.len() > 10);

@@ -10,6 +10,7 @@ pub mod lm;
 pub mod load;
 pub mod pretok;
 pub mod sentencepiece;
+pub mod spm_bpe;
 pub mod wordcount;
 
 /// Makes glibc give every large block its own mapping, returned to the

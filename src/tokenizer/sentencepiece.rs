@@ -75,6 +75,36 @@ fn fields(b: &[u8]) -> Result<Vec<(u64, Value<'_>)>> {
     Ok(out)
 }
 
+/// Writing the wire format, for the models sluice trains.
+pub(crate) mod proto {
+    fn varint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+
+    /// A varint field (int32, enum, bool); negative numbers as protobuf
+    /// writes an int32: sign-extended to ten bytes.
+    pub fn int_field(out: &mut Vec<u8>, field: u64, v: i64) {
+        varint(out, field << 3);
+        varint(out, v as u64);
+    }
+
+    pub fn float_field(out: &mut Vec<u8>, field: u64, v: f32) {
+        varint(out, (field << 3) | 5);
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+
+    /// A string, bytes or nested message field.
+    pub fn bytes_field(out: &mut Vec<u8>, field: u64, v: &[u8]) {
+        varint(out, (field << 3) | 2);
+        varint(out, v.len() as u64);
+        out.extend_from_slice(v);
+    }
+}
+
 fn parse(b: &[u8]) -> Result<Proto> {
     let mut p = Proto {
         pieces: vec![],

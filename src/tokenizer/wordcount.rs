@@ -82,6 +82,13 @@ impl WordCounts {
         }
     }
 
+    /// Calls `f` on every word and its count, in no particular order.
+    pub fn for_each(&self, mut f: impl FnMut(&[u8], u64)) {
+        for e in &self.entries {
+            f(word(&self.bytes, e), e.count);
+        }
+    }
+
     /// Forgets every word, keeping the allocations for reuse.
     pub fn clear(&mut self) {
         self.bytes.clear();

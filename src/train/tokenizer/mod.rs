@@ -22,9 +22,10 @@ use crate::pipeline::spec::InputSpec;
 use crate::tokenizer::bpe::{train_counts, Encoder, TrainOptions};
 use crate::tokenizer::hf::{Normalization, Tokenizer};
 use crate::tokenizer::pretok::{pieces, PreTokenizer};
+use crate::tokenizer::spm_bpe;
 use crate::tokenizer::wordcount::WordCounts;
 use crate::train::TextJob;
-use spec::TokenizerSpec;
+use spec::{TokModel, TokenizerSpec};
 
 /// The counting pass: the shared word counts, and the documents and bytes
 /// counted. Each worker counts into its own buffer, added to `counts`
@@ -68,16 +69,35 @@ struct Seen {
     bytes: u64,
 }
 
+/// How a text is cut into the words counted.
+enum Words {
+    /// Byte-level: normalised, then the pre-tokenizer's pieces.
+    Pre {
+        pre: PreTokenizer,
+        split_digits: bool,
+        norm: Normalization,
+    },
+    /// SentencePiece-style: lines, `▁` for spaces, split before `▁`.
+    Spm,
+}
+
+impl Words {
+    fn each(&self, text: &str, line_buf: &mut String, mut f: impl FnMut(&str)) {
+        match self {
+            Words::Pre {
+                pre,
+                split_digits,
+                norm,
+            } => pieces(pre, *split_digits, &norm.apply(text), f),
+            Words::Spm => spm_bpe::words(text, line_buf, &mut f),
+        }
+    }
+}
+
 /// Counts the words of one task's texts, up to its budget of bytes, into
 /// `counting` through the worker's buffer `buf`.
-fn count_task(
-    buf: &mut WordCounts,
-    counting: &Counting,
-    job: &Job,
-    pre: &PreTokenizer,
-    split_digits: bool,
-    norm: Normalization,
-) -> Result<()> {
+fn count_task(buf: &mut WordCounts, counting: &Counting, job: &Job, words: &Words) -> Result<()> {
+    let mut line_buf = String::new();
     let mut sample = match &job.sample {
         Some(path) => Some(std::io::BufWriter::new(
             std::fs::File::create(path)
@@ -95,8 +115,7 @@ fn count_task(
         counting
             .bytes
             .fetch_add(text.len() as u64, Ordering::Relaxed);
-        let text = norm.apply(text);
-        pieces(pre, split_digits, &text, |p| buf.add(p.as_bytes(), 1));
+        words.each(text, &mut line_buf, |p| buf.add(p.as_bytes(), 1));
         if buf.len() >= FLUSH_WORDS {
             flush(buf, &counting.counts);
         }
@@ -202,11 +221,106 @@ fn compare_hf(
     Ok(v)
 }
 
-pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
-    let spec = TokenizerSpec::load(spec_path)?;
+/// Counts the tokens of a held-out text.
+type TokenCounter = Box<dyn Fn(&str) -> Result<usize>>;
+
+/// What a training made: the vocabulary size, the encoder for the held-out
+/// report, and the settings and figures the report gives for this kind.
+struct Trained {
+    vocab: usize,
+    encode: TokenCounter,
+    settings: serde_json::Value,
+}
+
+/// The byte-level model: merges over bytes, `tokenizer.json`.
+fn train_byte_level(spec: &TokenizerSpec, counts: WordCounts) -> Result<Trained> {
+    let t = &spec.tokenizer;
     let (pre, pattern) = spec.pre_tokenizer().map_err(anyhow::Error::msg)?;
     let required = spec.required_tokens().map_err(anyhow::Error::msg)?;
+    let bpe = train_counts(
+        counts,
+        &TrainOptions {
+            vocab_size: t.vocab_size,
+            n_special: t.special_tokens.len(),
+            min_frequency: t.min_frequency,
+            required: required.iter().map(|s| s.as_bytes().to_vec()).collect(),
+            max_token_bytes: t.max_token_bytes,
+        },
+    );
+    let vocab = t.special_tokens.len() + bpe.tokens.len();
+    let tokenizer = Tokenizer {
+        normalization: t.normalization(),
+        pre,
+        pattern,
+        split_digits: t.split_digits,
+        specials: t.special_tokens.clone(),
+        encoder: Encoder::new(bpe),
+    };
+    write_atomic(
+        &spec.output.dir.join("tokenizer.json"),
+        serde_json::to_string_pretty(&tokenizer.to_json())?.as_bytes(),
+    )?;
+    let settings = json!({
+        "model": t.model,
+        "pre_tokenizer": t.pre_tokenizer_name(),
+        "pattern": tokenizer.pattern,
+        "split_digits": t.split_digits,
+        "normalization": t.normalization(),
+        "min_frequency": t.min_frequency,
+        "required_tokens": required.len(),
+    });
+    Ok(Trained {
+        vocab,
+        encode: Box::new(move |text| Ok(tokenizer.encode(text).len())),
+        settings,
+    })
+}
+
+/// The SentencePiece-style model: pieces of characters with byte fallback,
+/// `tokenizer.json` and `tokenizer.model`.
+fn train_sentencepiece(spec: &TokenizerSpec, counts: WordCounts) -> Result<Trained> {
+    let o = spec.tokenizer.spm_options();
+    let model = spm_bpe::train(counts, &o).map_err(|e| anyhow::anyhow!("{}: {e}", spec.file))?;
+    let json = serde_json::to_string_pretty(&model.to_tokenizer_json())?;
+    let dir = &spec.output.dir;
+    write_atomic(&dir.join("tokenizer.json"), json.as_bytes())?;
+    write_atomic(&dir.join("tokenizer.model"), &model.to_model_proto())?;
+    let hf = tokenizers::Tokenizer::from_bytes(json.as_bytes())
+        .map_err(|e| anyhow::anyhow!("bug: the tokenizer.json written does not load: {e}"))?;
+    let settings = json!({
+        "model": spec.tokenizer.model,
+        "byte_fallback": o.byte_fallback,
+        "split_digits": o.split_digits,
+        "whitespace_tokens": o.whitespace_tokens,
+        "max_piece_length": o.max_piece_length,
+        "character_coverage": o.character_coverage,
+        "min_frequency": o.min_frequency,
+        "characters": model.characters,
+        "characters_coverage_reached": model.coverage,
+        "pieces_merged": model.merged,
+    });
+    Ok(Trained {
+        vocab: model.pieces.len(),
+        encode: Box::new(move |text| {
+            hf.encode_fast(text, false)
+                .map(|e| e.len())
+                .map_err(|e| anyhow::anyhow!("encoding held-out text: {e}"))
+        }),
+        settings,
+    })
+}
+
+pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
+    let spec = TokenizerSpec::load(spec_path)?;
     let t = &spec.tokenizer;
+    let words = match t.model {
+        TokModel::ByteLevelBpe => Words::Pre {
+            pre: spec.pre_tokenizer().map_err(anyhow::Error::msg)?.0,
+            split_digits: t.split_digits,
+            norm: t.normalization(),
+        },
+        TokModel::SentencepieceBpe => Words::Spm,
+    };
     // The Hugging Face comparison runs in a local Python: its files (and
     // a local copy of the tokenizer) go to scratch when the output is in
     // a bucket.
@@ -238,7 +352,7 @@ pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
     pool.install(|| {
         jobs.par_iter()
             .try_for_each_init(WordCounts::default, |buf, job| {
-                count_task(buf, &counting, job, &pre, t.split_digits, t.normalization)
+                count_task(buf, &counting, job, &words)
             })
     })?;
     let seen = Seen {
@@ -261,18 +375,14 @@ pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
     }
     crate::tokenizer::release_freed_memory();
     let merge_start = Instant::now();
-    let bpe = train_counts(
-        seen.counts,
-        &TrainOptions {
-            vocab_size: t.vocab_size,
-            n_special: t.special_tokens.len(),
-            min_frequency: t.min_frequency,
-            required: required.iter().map(|s| s.as_bytes().to_vec()).collect(),
-            max_token_bytes: t.max_token_bytes,
-        },
-    );
+    let dir = &spec.output.dir;
+    crate::io::store::create_dir_all(dir)?;
+    let trained = match t.model {
+        TokModel::ByteLevelBpe => train_byte_level(&spec, seen.counts)?,
+        TokModel::SentencepieceBpe => train_sentencepiece(&spec, seen.counts)?,
+    };
     let merge_secs = merge_start.elapsed().as_secs_f64();
-    let vocab = t.special_tokens.len() + bpe.tokens.len();
+    let vocab = trained.vocab;
     if vocab < t.vocab_size {
         crate::msg::warning(format!(
             "{vocab} tokens, not the {} asked: no pair left that occurs at least \
@@ -280,37 +390,24 @@ pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
             t.vocab_size, t.min_frequency
         ));
     }
-    let tokenizer = Tokenizer {
-        normalization: t.normalization,
-        pre,
-        pattern,
-        split_digits: t.split_digits,
-        specials: t.special_tokens.clone(),
-        encoder: Encoder::new(bpe),
-    };
-    let dir = &spec.output.dir;
-    crate::io::store::create_dir_all(dir)?;
-    write_atomic(
-        &dir.join("tokenizer.json"),
-        serde_json::to_string_pretty(&tokenizer.to_json())?.as_bytes(),
-    )?;
     let mut held_out = vec![];
     let mut held_out_all: Vec<Vec<String>> = vec![];
     for path in &spec.report.held_out {
         let texts = held_out_texts(path, spec.report.held_out_bytes.0)
             .with_context(|| format!("held-out file {}", path.display()))?;
-        if spec.report.compare_hf.is_some() {
-            held_out_all.push(texts.clone());
-        }
+        let docs = texts.len();
         let (mut bytes, mut chars, mut tokens) = (0u64, 0u64, 0u64);
         for text in &texts {
             bytes += text.len() as u64;
             chars += text.chars().count() as u64;
-            tokens += tokenizer.encode(text).len() as u64;
+            tokens += (trained.encode)(text)? as u64;
+        }
+        if spec.report.compare_hf.is_some() {
+            held_out_all.push(texts);
         }
         held_out.push(json!({
             "file": path.display().to_string(),
-            "docs": texts.len(),
+            "docs": docs,
             "bytes": bytes,
             "chars": chars,
             "tokens": tokens,
@@ -326,30 +423,27 @@ pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
         }
         None => serde_json::Value::Null,
     };
-    let report = json!({
+    let mut report = json!({
         "vocab_size": vocab,
         "vocab_size_asked": t.vocab_size,
         "special_tokens": t.special_tokens,
-        "pre_tokenizer": t.pre_tokenizer,
-        "pattern": tokenizer.pattern,
-        "split_digits": t.split_digits,
-        "normalization": t.normalization,
-        "min_frequency": t.min_frequency,
-        "required_tokens": required.len(),
-        "training": {
-            "docs": seen.docs,
-            "bytes": seen.bytes,
-            "tasks": jobs.len(),
-            "distinct_words": distinct,
-            "workers": workers.max(1),
-            "count_seconds": count_secs,
-            "merge_seconds": merge_secs,
-            "seconds": start.elapsed().as_secs_f64(),
-            "peak_rss_mb": crate::train::peak_rss_mb(),
-        },
-        "held_out": held_out,
-        "hf_trainer": hf,
     });
+    for (k, v) in trained.settings.as_object().into_iter().flatten() {
+        report[k] = v.clone();
+    }
+    report["training"] = json!({
+        "docs": seen.docs,
+        "bytes": seen.bytes,
+        "tasks": jobs.len(),
+        "distinct_words": distinct,
+        "workers": workers.max(1),
+        "count_seconds": count_secs,
+        "merge_seconds": merge_secs,
+        "seconds": start.elapsed().as_secs_f64(),
+        "peak_rss_mb": crate::train::peak_rss_mb(),
+    });
+    report["held_out"] = json!(held_out);
+    report["hf_trainer"] = hf;
     write_atomic(
         &dir.join("report.json"),
         serde_json::to_string_pretty(&report)?.as_bytes(),

@@ -16,14 +16,8 @@ use crate::tokenizer::pretok::{PreTokenizer, Preset};
 fn d_text() -> String {
     "text".into()
 }
-fn d_pre() -> String {
-    "qwen2".into()
-}
 fn yes() -> bool {
     true
-}
-fn d_nfc() -> Normalization {
-    Normalization::Nfc
 }
 fn d_min_frequency() -> u64 {
     2
@@ -100,22 +94,37 @@ impl TokInput {
     }
 }
 
+/// Which kind of tokenizer is trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokModel {
+    /// GPT-2's byte-to-character map, a regex pre-tokenizer, merges over
+    /// bytes (Qwen, Llama 3, GPT-2).
+    ByteLevelBpe,
+    /// `▁` for spaces, pieces of characters, byte fallback (LLaMA 1/2,
+    /// Baichuan, ChatGLM).
+    SentencepieceBpe,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokConfig {
+    #[serde(default = "d_model")]
+    pub model: TokModel,
     /// The whole vocabulary: special tokens, the 256 bytes and the merges.
     pub vocab_size: usize,
-    /// `gpt2`, `llama3` (cl100k), `qwen2`, or `custom` with `pattern`.
-    #[serde(default = "d_pre")]
-    pub pre_tokenizer: String,
+    /// `gpt2`, `llama3` (cl100k), `qwen2` (the default), or `custom` with
+    /// `pattern`; byte-level only.
+    #[serde(default)]
+    pub pre_tokenizer: Option<String>,
     #[serde(default)]
     pub pattern: Option<String>,
     /// Every number character its own token.
     #[serde(default = "yes")]
     pub split_digits: bool,
-    /// `"none"`, `"NFC"` or `"NFKC"`.
-    #[serde(default = "d_nfc")]
-    pub normalization: Normalization,
+    /// `"none"`, `"NFC"` (the default) or `"NFKC"`; byte-level only.
+    #[serde(default)]
+    pub normalization: Option<Normalization>,
     /// Tokens never split nor merged (ids 0, 1, …).
     #[serde(default)]
     pub special_tokens: Vec<String>,
@@ -132,6 +141,48 @@ pub struct TokConfig {
     /// Longest token in bytes (0: no limit).
     #[serde(default)]
     pub max_token_bytes: usize,
+    /// SentencePiece-style only: characters outside the coverage as their
+    /// UTF-8 bytes (`<0x00>`…`<0xFF>`) rather than `<unk>` (default true).
+    #[serde(default)]
+    pub byte_fallback: Option<bool>,
+    /// SentencePiece-style only: runs of this many spaces made tokens first.
+    #[serde(default)]
+    pub whitespace_tokens: Option<Vec<usize>>,
+    /// SentencePiece-style only: longest piece in characters (default 16).
+    #[serde(default)]
+    pub max_piece_length: Option<usize>,
+    /// SentencePiece-style only: share of the text's characters kept as
+    /// pieces (default 0.9995).
+    #[serde(default)]
+    pub character_coverage: Option<f64>,
+}
+
+fn d_model() -> TokModel {
+    TokModel::ByteLevelBpe
+}
+
+impl TokConfig {
+    pub fn normalization(&self) -> Normalization {
+        self.normalization.unwrap_or(Normalization::Nfc)
+    }
+
+    pub fn pre_tokenizer_name(&self) -> &str {
+        self.pre_tokenizer.as_deref().unwrap_or("qwen2")
+    }
+
+    /// The SentencePiece-style settings, with their defaults.
+    pub fn spm_options(&self) -> crate::tokenizer::spm_bpe::SpmOptions {
+        crate::tokenizer::spm_bpe::SpmOptions {
+            vocab_size: self.vocab_size,
+            byte_fallback: self.byte_fallback.unwrap_or(true),
+            split_digits: self.split_digits,
+            whitespace_tokens: self.whitespace_tokens.clone().unwrap_or_default(),
+            max_piece_length: self.max_piece_length.unwrap_or(16),
+            character_coverage: self.character_coverage.unwrap_or(0.9995),
+            special_tokens: self.special_tokens.clone(),
+            min_frequency: self.min_frequency,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -221,6 +272,25 @@ impl TokenizerSpec {
         let t = &self.tokenizer;
         let tok = Section::Table("tokenizer");
         self.input.validate(shell)?;
+        if t.model == TokModel::SentencepieceBpe {
+            return self.validate_spm(shell);
+        }
+        let spm_only = [
+            ("byte_fallback", t.byte_fallback.is_some()),
+            ("whitespace_tokens", t.whitespace_tokens.is_some()),
+            ("max_piece_length", t.max_piece_length.is_some()),
+            ("character_coverage", t.character_coverage.is_some()),
+        ];
+        if let Some((key, _)) = spm_only.iter().find(|k| k.1) {
+            return Err(shell.error(
+                tok,
+                Some(key),
+                format!(
+                    "`{key}` is a setting of model = \"sentencepiece_bpe\"; the byte-level model \
+                     (the default) has every byte as a token already"
+                ),
+            ));
+        }
         let floor = 256 + t.special_tokens.len();
         if t.vocab_size < floor {
             return Err(shell.error(
@@ -256,10 +326,105 @@ impl TokenizerSpec {
         Ok(())
     }
 
+    /// The checks of a SentencePiece-style spec: none of the byte-level
+    /// settings, and its own in range.
+    fn validate_spm(&self, shell: &Spec) -> Result<(), SpecError> {
+        let t = &self.tokenizer;
+        let tok = Section::Table("tokenizer");
+        let byte_level_only = [
+            ("pre_tokenizer", t.pre_tokenizer.is_some()),
+            ("pattern", t.pattern.is_some()),
+            (
+                "normalization",
+                t.normalization.is_some_and(|n| n != Normalization::None),
+            ),
+            ("required_tokens", !t.required_tokens.is_empty()),
+            ("required_tokens_file", t.required_tokens_file.is_some()),
+            ("max_token_bytes", t.max_token_bytes != 0),
+        ];
+        if let Some((key, _)) = byte_level_only.iter().find(|k| k.1) {
+            return Err(shell.error(
+                tok,
+                Some(key),
+                format!(
+                    "`{key}` is a setting of the byte-level model; model = \"sentencepiece_bpe\" \
+                     splits words at spaces, keeps the text as it is (Llama 2's identity \
+                     normaliser: normalise in the pipeline before) and limits pieces with \
+                     max_piece_length"
+                ),
+            ));
+        }
+        if self.report.compare_hf.is_some() {
+            return Err(shell.error(
+                Section::Table("report"),
+                Some("compare_hf"),
+                "compare_hf runs the Hugging Face byte-level trainer; for model = \
+                 \"sentencepiece_bpe\" benches/tokenizer_spm.py compares with SentencePiece's"
+                    .into(),
+            ));
+        }
+        let o = t.spm_options();
+        if !(o.character_coverage > 0.0 && o.character_coverage <= 1.0) {
+            return Err(shell.error(
+                tok,
+                Some("character_coverage"),
+                format!(
+                    "character_coverage must be in (0, 1], not {}",
+                    o.character_coverage
+                ),
+            ));
+        }
+        if o.max_piece_length == 0 {
+            return Err(shell.error(
+                tok,
+                Some("max_piece_length"),
+                "max_piece_length must be at least 1".into(),
+            ));
+        }
+        if let Some(n) = o
+            .whitespace_tokens
+            .iter()
+            .find(|&&n| n < 2 || n > o.max_piece_length)
+        {
+            return Err(shell.error(
+                tok,
+                Some("whitespace_tokens"),
+                format!(
+                    "whitespace_tokens: a run of {n} spaces; each must be 2 to max_piece_length ({})",
+                    o.max_piece_length
+                ),
+            ));
+        }
+        let mut seen: std::collections::HashSet<&str> = ["<unk>", "<s>", "</s>"].into();
+        for s in &t.special_tokens {
+            if s.is_empty() || !seen.insert(s) {
+                return Err(shell.error(
+                    tok,
+                    Some("special_tokens"),
+                    format!(
+                        "special_tokens: {s:?} is empty or repeated (<unk>, <s> and </s> are ids 0, 1, 2 already)"
+                    ),
+                ));
+            }
+        }
+        let floor = 3 + t.special_tokens.len() + if o.byte_fallback { 256 } else { 0 } + 1;
+        if t.vocab_size < floor {
+            return Err(shell.error(
+                tok,
+                Some("vocab_size"),
+                format!(
+                    "vocab_size {} is below the {floor} tokens the special tokens, the bytes and one character take",
+                    t.vocab_size
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// The pre-tokenizer and the regex that describes it in tokenizer.json.
     pub fn pre_tokenizer(&self) -> Result<(PreTokenizer, String), String> {
         let t = &self.tokenizer;
-        let preset = match t.pre_tokenizer.as_str() {
+        let preset = match t.pre_tokenizer_name() {
             "gpt2" => Some(Preset::Gpt2),
             "llama3" | "cl100k" => Some(Preset::Llama3),
             "qwen2" => Some(Preset::Qwen2),
@@ -330,5 +495,83 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("split_digits"), "{e}");
+    }
+
+    fn err(body: &str) -> String {
+        let src = format!("[input]\npaths = [\"x\"]\n[tokenizer]\n{body}\n[output]\ndir = \"o\"\n");
+        match TokenizerSpec::parse("t.toml", &src) {
+            Ok(_) => panic!("accepted: {body}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn each_model_refuses_the_others_keys() {
+        // A SentencePiece setting on the byte-level model (the default).
+        let e = err("vocab_size = 1000\nbyte_fallback = true");
+        assert!(
+            e.contains("t.toml:5:") && e.contains("sentencepiece_bpe"),
+            "{e}"
+        );
+        let e = err("vocab_size = 1000\nmodel = \"byte_level_bpe\"\nwhitespace_tokens = [2, 4]");
+        assert!(
+            e.contains("t.toml:6:") && e.contains("whitespace_tokens"),
+            "{e}"
+        );
+        // A byte-level setting on the SentencePiece-style model.
+        let sp = "model = \"sentencepiece_bpe\"\nvocab_size = 1000\n";
+        for (key, line) in [
+            ("pre_tokenizer = \"gpt2\"", "pre_tokenizer"),
+            ("normalization = \"NFKC\"", "normalization"),
+            ("required_tokens = [\"ab\"]", "required_tokens"),
+            ("max_token_bytes = 8", "max_token_bytes"),
+        ] {
+            let e = err(&format!("{sp}{key}"));
+            assert!(
+                e.contains("t.toml:6:") && e.contains(line) && e.contains("byte-level"),
+                "{e}"
+            );
+        }
+        // normalization = "none" says what the model does anyway: accepted.
+        let ok = format!("[input]\npaths = [\"x\"]\n[tokenizer]\n{sp}normalization = \"none\"\n[output]\ndir = \"o\"\n");
+        TokenizerSpec::parse("t.toml", &ok).unwrap();
+    }
+
+    #[test]
+    fn sentencepiece_settings_are_checked() {
+        let sp = "model = \"sentencepiece_bpe\"\n";
+        for (body, key) in [
+            (
+                "vocab_size = 1000\ncharacter_coverage = 0.0",
+                "character_coverage",
+            ),
+            (
+                "vocab_size = 1000\ncharacter_coverage = 1.5",
+                "character_coverage",
+            ),
+            (
+                "vocab_size = 1000\nmax_piece_length = 0",
+                "max_piece_length",
+            ),
+            (
+                "vocab_size = 1000\nwhitespace_tokens = [1, 4]",
+                "whitespace_tokens",
+            ),
+            (
+                "vocab_size = 1000\nmax_piece_length = 8\nwhitespace_tokens = [16]",
+                "whitespace_tokens",
+            ),
+            (
+                "vocab_size = 1000\nspecial_tokens = [\"<s>\"]",
+                "special_tokens",
+            ),
+            ("vocab_size = 200", "vocab_size"),
+        ] {
+            let e = err(&format!("{sp}{body}"));
+            assert!(e.contains(key), "{body}: {e}");
+        }
+        // Without byte fallback the 256 bytes are not in the vocabulary.
+        let src = format!("[input]\npaths = [\"x\"]\n[tokenizer]\n{sp}vocab_size = 200\nbyte_fallback = false\n[output]\ndir = \"o\"\n");
+        TokenizerSpec::parse("t.toml", &src).unwrap();
     }
 }
