@@ -2,20 +2,26 @@
 Python `tokenizers` (`encode_batch`) and `tiktoken` (`encode_ordinary_batch`)
 on the same ~53 MB of real text (../shared/data: the prose files and the web
 pages), each end to end on all cores: read the Parquet files, encode, append
-EOS, write the ids as uint16 to disk. The same tokenizer for all three: a
-32,000-token byte-level BPE sluice trains here (Qwen 2 pre-tokenizer, single
-digits, no normalisation, so that tiktoken, which has none, is the same
-function); tiktoken gets its merges as ranks (a token's rank is its id less
-the special tokens: sluice numbers merges in order) and the same regex. The
-bench checks that the three give the same ids on a sample before timing.
+EOS, write the ids as uint16 to disk. Two tokenizers sluice did not train:
+
+- a 32,000-token byte-level BPE trained here by Python `tokenizers`'
+  `BpeTrainer` (Qwen 2 split regex, no normalisation, so that tiktoken,
+  which has none, is the same function; tiktoken gets the vocab ids as ranks
+  and the same regex);
+- Llama 2's own tokenizer.json (`fixtures/models/wordllama-l2-64/`):
+  SentencePiece-style, byte fallback; tiktoken cannot express it.
+
+sluice encodes both with its own encoder (`tokenizer::fast`); the bench
+checks that the id streams sluice writes equal the Python `tokenizers`'
+byte for byte, and counts the documents on which tiktoken agrees.
 
     python3 -m venv /tmp/tokbench && /tmp/tokbench/bin/pip install tokenizers==0.23.3 tiktoken==0.14.0 pyarrow numpy
     cargo build --release
     /tmp/tokbench/bin/python benches/tokenize_peers.py
 
-sluice is timed twice: `--no-shuffle` (each task writes its shards in input
-order, as the peers write theirs) and with its default seeded global shuffle.
-Each timing is the best of three runs, each in its own process.
+sluice runs with `--no-shuffle` (each task writes its shards in input
+order, as the peers write theirs). Each timing is the best of three runs,
+each in its own process.
 """
 
 import json
@@ -42,11 +48,11 @@ import json, sys, time
 import numpy as np
 import pyarrow.parquet as pq
 
-files, out, tok_path, which = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+files, out, tok_path, which, eos_token = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[7]
 if which == "tokenizers":
     from tokenizers import Tokenizer
     tok = Tokenizer.from_file(tok_path)
-    eos = tok.token_to_id("<|endoftext|>")
+    eos = tok.token_to_id(eos_token)
     encode = lambda texts: [e.ids for e in tok.encode_batch_fast(texts, add_special_tokens=False)]
 else:
     sys.path.insert(0, sys.argv[5])
@@ -67,8 +73,9 @@ with open(out, "wb") as f:
 print(json.dumps({"tokens": tokens, "docs": docs}))
 """
 
-# A tiktoken Encoding of a sluice tokenizer.json: the GPT-2 byte alphabet
-# mapped back to bytes; ranks are merge order.
+# A tiktoken Encoding of a byte-level tokenizer.json whose special tokens
+# come first: the GPT-2 byte alphabet mapped back to bytes; the ids (merge
+# order) are the ranks.
 TIKTOKEN_OF = r"""
 import json
 import tiktoken
@@ -112,97 +119,78 @@ def best_of(f):
     return min(times), result
 
 
+def train_hf(texts, path):
+    """A byte-level BPE trained by Hugging Face's trainer, not by sluice."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers, Regex
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(QWEN2), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=32000, min_frequency=2, show_progress=False,
+                                  special_tokens=[EOS, "<|im_start|>", "<|im_end|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(texts, trainer)
+    tok.save(path)
+
+
 def main():
     if not os.path.exists(SLUICE):
         sys.exit("build first: cargo build --release")
+    import pyarrow.parquet as pq
     cores = os.cpu_count()
     work = tempfile.mkdtemp(prefix="tokenize-bench-")
-    tok_dir = os.path.join(work, "tok")
-    spec = os.path.join(work, "tok.toml")
-    with open(spec, "w") as f:
-        f.write(f"""[input]
-paths = {json.dumps(FILES)}
-[tokenizer]
-vocab_size = 32000
-pre_tokenizer = "qwen2"
-split_digits = true
-normalization = "none"
-special_tokens = ["{EOS}", "<|im_start|>", "<|im_end|>"]
-[output]
-dir = "{tok_dir}"
-""")
-    subprocess.run([SLUICE, "train-tokenizer", spec, "-q"], check=True)
-    tok_path = os.path.join(tok_dir, "tokenizer.json")
+    texts = [t for p in FILES for t in pq.read_table(p, columns=["text"]).column("text").to_pylist() if t]
+    mb = sum(len(t.encode()) for t in texts) / 1e6
+    hf_path = os.path.join(work, "hf-trained.json")
+    start = time.time()
+    train_hf(texts, hf_path)
+    print(f"Hugging Face BpeTrainer: 32,000 tokens in {time.time() - start:.0f} s")
+    llama = os.path.join(REPO, "fixtures", "models", "wordllama-l2-64", "l2_supercat_tokenizer_config.json")
     with open(os.path.join(work, "tiktoken_of.py"), "w") as f:
         f.write(TIKTOKEN_OF)
-    mb = sum(len(t.encode()) for p in FILES for t in __import__("pyarrow.parquet").parquet.read_table(
-        p, columns=["text"]).column("text").to_pylist() if t) / 1e6
 
-    # The three encoders agree on a sample (every file's first 200 texts).
-    sys.path.insert(0, work)
-    from tiktoken_of import encoding
-    from tokenizers import Tokenizer
-    import pyarrow.parquet as pq
-    hf = Tokenizer.from_file(tok_path)
-    tk, _ = encoding(tok_path)
-    sample = [t for p in FILES for t in pq.read_table(p, columns=["text"]).column("text").to_pylist()[:200] if t]
-    a = [e.ids for e in hf.encode_batch(sample, add_special_tokens=False)]
-    b = tk.encode_ordinary_batch(sample, num_threads=cores)
-    same = sum(x == y for x, y in zip(a, b))
-    print(f"sample of {len(sample)} texts: tokenizers and tiktoken agree on {same}")
-
-    # The same tokenizer, dressed so that sluice does not recognise it as
-    # its own (an empty normalizer sequence: the same function): sluice then
-    # encodes with the `tokenizers` crate, as it does Llama's or Qwen's.
-    t = json.load(open(tok_path))
-    t["normalizer"] = {"type": "Sequence", "normalizers": []}
-    foreign = os.path.join(work, "foreign.json")
-    json.dump(t, open(foreign, "w"), ensure_ascii=False)
-
-    rows = []
-    for name, path, shuffle in (("sluice", tok_path, False), ("sluice (shuffled)", tok_path, True),
-                                ("sluice, tokenizers crate", foreign, False)):
-        out = os.path.join(work, name.replace(" ", "_").replace(",", "").replace("(", "").replace(")", ""))
+    rows, streams = [], {}
+    for tok_name, tok_path, eos, peers in (("HF-trained byte-level", hf_path, EOS, ("tokenizers", "tiktoken")),
+                                           ("Llama 2", llama, "</s>", ("tokenizers",))):
+        out = os.path.join(work, "sluice-" + tok_name.split()[0])
         run_spec = os.path.join(work, "run.toml")
         with open(run_spec, "w") as f:
             f.write(f"""[input]
 paths = {json.dumps(FILES)}
 [[step]]
 op = "tokenize"
-tokenizer = "{path}"
-eos = "{EOS}"
+tokenizer = "{tok_path}"
+eos = "{eos}"
 [output]
 dir = "{out}"
 """)
-        args = [SLUICE, "run", run_spec, "-q", "--force"] + ([] if shuffle else ["--no-shuffle"])
+        args = [SLUICE, "run", run_spec, "-q", "--force", "--no-shuffle"]
         secs, _ = best_of(lambda: subprocess.run(args, check=True, stdout=subprocess.DEVNULL))
         report = json.load(open(os.path.join(out, "tokenize_report.json")))
-        rows.append((name, secs, report["tokens"]))
-        if not shuffle:
-            # Input order: the shards, in name order, are one stream of ids.
-            with open(os.path.join(work, name + ".ids"), "wb") as f:
-                for shard in sorted(x for x in os.listdir(out) if x.endswith(".bin")):
-                    f.write(open(os.path.join(out, shard), "rb").read())
-
-    for which in ("tokenizers", "tiktoken"):
-        out = os.path.join(work, f"{which}.bin")
-        cmd = [sys.executable, "-c", PEER, json.dumps(FILES), out, tok_path, which, work, str(cores)]
-        env = dict(os.environ, RAYON_NUM_THREADS=str(cores), TOKENIZERS_PARALLELISM="true")
-        secs, res = best_of(lambda: subprocess.run(cmd, check=True, capture_output=True, env=env))
-        rows.append((which, secs, json.loads(res.stdout)["tokens"]))
+        rows.append((tok_name, "sluice", secs, report["tokens"]))
+        # Input order: the shards, in name order, are one stream of ids.
+        streams[(tok_name, "sluice")] = b"".join(
+            open(os.path.join(out, shard), "rb").read()
+            for shard in sorted(x for x in os.listdir(out) if x.endswith(".bin")))
+        for which in peers:
+            peer_out = os.path.join(work, f"{which}.bin")
+            cmd = [sys.executable, "-c", PEER, json.dumps(FILES), peer_out, tok_path, which, work, str(cores), eos]
+            env = dict(os.environ, RAYON_NUM_THREADS=str(cores), TOKENIZERS_PARALLELISM="true")
+            secs, res = best_of(lambda: subprocess.run(cmd, check=True, capture_output=True, env=env))
+            rows.append((tok_name, which, secs, json.loads(res.stdout)["tokens"]))
+            streams[(tok_name, which)] = open(peer_out, "rb").read()
 
     print(f"\n{mb:.1f} MB of text, {cores} cores, best of {RUNS}")
-    print(f"{'encoder':<26} {'seconds':>8} {'MB/s':>8} {'Mtok/s':>8} {'tokens':>12}")
-    for name, secs, tokens in rows:
-        print(f"{name:<26} {secs:>8.2f} {mb / secs:>8.1f} {tokens / secs / 1e6:>8.2f} {tokens:>12,}")
-    streams = {n: open(os.path.join(work, n + ".ids"), "rb").read() for n in ("sluice", "sluice, tokenizers crate")}
-    for which in ("tokenizers", "tiktoken"):
-        streams[which] = open(os.path.join(work, f"{which}.bin"), "rb").read()
-    same = all(v == streams["tokenizers"] for v in streams.values())
-    print(f"\nids written (input order, uint16): {'byte-identical for all four' if same else 'DIFFERENT'}")
-    base = dict((n, s) for n, s, _ in rows)
-    print(f"\nsluice vs tokenizers: {base['tokenizers'] / base['sluice']:.2f}x; "
-          f"vs tiktoken: {base['tiktoken'] / base['sluice']:.2f}x")
+    print(f"{'tokenizer':<24} {'encoder':<12} {'seconds':>8} {'MB/s':>8} {'Mtok/s':>8} {'tokens':>12} {'vs sluice':>10}")
+    base = {t: s for t, w, s, _ in rows if w == "sluice"}
+    for tok_name, which, secs, tokens in rows:
+        print(f"{tok_name:<24} {which:<12} {secs:>8.2f} {mb / secs:>8.1f} {tokens / secs / 1e6:>8.2f} {tokens:>12,} "
+              f"{secs / base[tok_name]:>9.2f}x")
+    for tok_name, which in streams:
+        if which != "sluice":
+            same = streams[(tok_name, which)] == streams[(tok_name, "sluice")]
+            print(f"{tok_name}: ids written by {which} {'byte-identical to' if same else 'DIFFER from'} sluice's")
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ fn describe_indexed(files: &[PathBuf], opt: &TokenOptions, out: &mut String) -> 
     use crate::io::megatron::IndexedDataset;
     let (mut docs, mut seqs, mut tokens) = (0usize, 0usize, 0u64);
     let tok = match &opt.tokenizer {
-        Some(p) => Some((crate::tokenizer::load::load_tokenizer(p)?, p)),
+        Some(p) => Some((crate::tokenizer::load::TextEncoder::load(p)?, p)),
         None => None,
     };
     for f in files {

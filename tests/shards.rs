@@ -450,7 +450,7 @@ fn our_encoder_gives_the_tokenizers_crates_ids() {
     let tok_path = train_tokenizer(tmp.path());
     let ours = TextEncoder::load(&tok_path).unwrap();
     assert_eq!(ours.name(), "sluice");
-    let hf = TextEncoder::Hf(Box::new(load_tokenizer(&tok_path).unwrap()));
+    let hf = load_tokenizer(&tok_path).unwrap();
     let q = repo().join("fixtures/quickstart");
     let mut texts: Vec<String> = vec![];
     for f in ["zh_news.parquet", "web_pages.parquet"] {
@@ -469,7 +469,10 @@ fn our_encoder_gives_the_tokenizers_crates_ids() {
     ]);
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let a = ours.encode_batch(&refs).unwrap();
-    let b = hf.encode_batch(&refs).unwrap();
+    let b: Vec<Vec<u32>> = refs
+        .iter()
+        .map(|t| hf.encode(*t, false).unwrap().get_ids().to_vec())
+        .collect();
     for (i, (x, y)) in a.iter().zip(&b).enumerate() {
         assert_eq!(
             x,
@@ -478,5 +481,61 @@ fn our_encoder_gives_the_tokenizers_crates_ids() {
             &texts[i].chars().take(80).collect::<String>()
         );
     }
-    assert_eq!(ours.vocab_size(), hf.vocab_size());
+    assert_eq!(ours.vocab_size(), hf.get_vocab_size(true));
+}
+
+/// Llama 2's own tokenizer (SentencePiece-style, byte fallback), which
+/// sluice did not train: `tokenize` encodes with sluice's encoder, and the
+/// shards decode, with the `tokenizers` crate, to the input texts.
+#[test]
+fn llama_2s_tokenizer_writes_shards_that_decode_to_the_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tok = repo().join("fixtures/models/wordllama-l2-64/l2_supercat_tokenizer_config.json");
+    let out = tmp.path().join("llama");
+    let q = repo().join("fixtures/quickstart");
+    let body = format!(
+        "[input]\npaths = [{:?}, {:?}]\n\n[[step]]\nop = \"tokenize\"\ntokenizer = {tok:?}\nbos = \"<s>\"\neos = \"</s>\"\ntokens_per_shard = 20000\n\n[output]\ndir = {out:?}\n",
+        q.join("zh_news.parquet"),
+        q.join("web_pages.parquet")
+    );
+    let spec = write_spec(tmp.path(), "llama.toml", &body);
+    run_ok(
+        tmp.path(),
+        &["run", spec.to_str().unwrap(), "-q", "--no-shuffle"],
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("tokenize_report.json")).unwrap()).unwrap();
+    assert_eq!(report["encoder"], "sluice", "{report}");
+    assert_eq!(report["dtype"], "uint16", "{report}");
+    let hf = load_tokenizer(&tok).unwrap();
+    // Tasks in path order, shards named by task.
+    let texts: Vec<String> = ["web_pages.parquet", "zh_news.parquet"]
+        .iter()
+        .flat_map(|f| read_parquet_column(&q.join(f), "text"))
+        .filter(|t| !t.is_empty())
+        .collect();
+    // Pieces of a document cut at max_doc_tokens joined back: the last
+    // ends with </s>.
+    let mut docs: Vec<Vec<u32>> = vec![];
+    let mut cur: Vec<u32> = vec![];
+    for piece in shard_docs(&out) {
+        let end = piece.last() == Some(&2);
+        cur.extend(piece);
+        if end {
+            docs.push(std::mem::take(&mut cur));
+        }
+    }
+    assert_eq!(docs.len(), texts.len());
+    for (ids, t) in docs.iter().zip(&texts) {
+        assert_eq!((ids[0], ids[ids.len() - 1]), (1, 2), "<s> … </s>");
+        // A literal "<s>" in a page is Llama 2's special token (as in its
+        // own tokenizer.json), which decodes without the text's spacing.
+        if !["<s>", "</s>", "<unk>"].iter().any(|s| t.contains(s)) {
+            assert_eq!(&hf.decode(&ids[1..ids.len() - 1], false).unwrap(), t);
+        }
+        assert_eq!(
+            ids[1..ids.len() - 1],
+            *hf.encode(t.as_str(), false).unwrap().get_ids()
+        );
+    }
 }

@@ -490,18 +490,17 @@ fn apply_merge<S: Sym>(
 /// with a merge list does).
 pub struct Encoder {
     bpe: Bpe,
-    ranks: HashMap<Pair, u32, FxBuild>,
+    merges: Merges,
 }
 
 impl Encoder {
     pub fn new(bpe: Bpe) -> Self {
-        let ranks = bpe
-            .merges
-            .iter()
-            .enumerate()
-            .map(|(r, p)| (*p, r as u32))
-            .collect();
-        Encoder { bpe, ranks }
+        let base = bpe.n_special + 256;
+        let mut merges = Merges::default();
+        for (r, p) in bpe.merges.iter().enumerate() {
+            merges.insert(*p, r as u32, base + r as u32);
+        }
+        Encoder { bpe, merges }
     }
 
     pub fn bpe(&self) -> &Bpe {
@@ -510,87 +509,9 @@ impl Encoder {
 
     /// The ids of one piece, appended to `out`.
     pub fn encode_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
-        if piece.len() > 64 {
-            self.encode_long(piece, out)
-        } else {
-            self.encode_short(piece, out)
-        }
-    }
-
-    /// Short pieces: merge the lowest-ranked pair everywhere, repeat.
-    fn encode_short(&self, piece: &[u8], out: &mut Vec<u32>) {
-        let mut syms: Vec<u32> = piece.iter().map(|&b| self.bpe.byte_id(b)).collect();
-        loop {
-            let best = syms
-                .windows(2)
-                .enumerate()
-                .filter_map(|(i, p)| self.ranks.get(&(p[0], p[1])).map(|r| (*r, i)))
-                .min();
-            let Some((rank, _)) = best else { break };
-            let pair = self.bpe.merges[rank as usize];
-            let new = self.bpe.n_special + 256 + rank;
-            let mut merged = Vec::with_capacity(syms.len());
-            let mut i = 0;
-            while i < syms.len() {
-                if i + 1 < syms.len() && (syms[i], syms[i + 1]) == pair {
-                    merged.push(new);
-                    i += 2;
-                } else {
-                    merged.push(syms[i]);
-                    i += 1;
-                }
-            }
-            syms = merged;
-        }
-        out.extend_from_slice(&syms);
-    }
-
-    /// The same merges for a long piece (a run of Chinese characters, a
-    /// megabyte without a space) in O(n log n): the symbols as a linked
-    /// list, the candidate pairs in a heap by (rank, position), so the
-    /// lowest rank goes first and, among equals, the leftmost, as above.
-    fn encode_long(&self, piece: &[u8], out: &mut Vec<u32>) {
-        let n = piece.len();
-        let mut sym: Vec<u32> = piece.iter().map(|&b| self.bpe.byte_id(b)).collect();
-        let mut next: Vec<usize> = (1..=n).collect();
-        let mut prev: Vec<usize> = (0..n).map(|i| i.wrapping_sub(1)).collect();
-        let mut alive = vec![true; n];
-        let mut heap: BinaryHeap<Reverse<(u32, usize)>> = BinaryHeap::new();
-        let rank = |a: u32, b: u32| self.ranks.get(&(a, b)).copied();
-        for i in 0..n.saturating_sub(1) {
-            if let Some(r) = rank(sym[i], sym[i + 1]) {
-                heap.push(Reverse((r, i)));
-            }
-        }
-        while let Some(Reverse((r, i))) = heap.pop() {
-            let j = next[i];
-            // Stale: the left symbol went, or the pair is no longer this one.
-            if !alive[i] || j >= n || rank(sym[i], sym[j]) != Some(r) {
-                continue;
-            }
-            sym[i] = self.bpe.n_special + 256 + r;
-            alive[j] = false;
-            next[i] = next[j];
-            if next[i] < n {
-                prev[next[i]] = i;
-            }
-            let p = prev[i];
-            if p < n {
-                if let Some(r) = rank(sym[p], sym[i]) {
-                    heap.push(Reverse((r, p)));
-                }
-            }
-            if next[i] < n {
-                if let Some(r) = rank(sym[i], sym[next[i]]) {
-                    heap.push(Reverse((r, i)));
-                }
-            }
-        }
-        let mut i = 0;
-        while i < n {
-            out.push(sym[i]);
-            i = next[i];
-        }
+        let start = out.len();
+        out.extend(piece.iter().map(|&b| self.bpe.byte_id(b)));
+        self.merges.apply(out, start);
     }
 
     /// The bytes of a sequence of (non-special) ids.
@@ -600,6 +521,130 @@ impl Encoder {
             .flatten()
             .copied()
             .collect()
+    }
+}
+
+/// The merges of any BPE model at encoding time: each pair of ids gives
+/// its rank and the id it makes. Applied as Hugging Face's `tokenizers`
+/// applies them (`Word::merge_all`): the lowest rank first and, among
+/// equals, the leftmost, until no pair of neighbours has a merge.
+#[derive(Default)]
+pub struct Merges {
+    map: HashMap<Pair, (u32, u32), FxBuild>,
+}
+
+impl Merges {
+    /// A later merge of the same pair replaces the earlier one, as in
+    /// `tokenizers`.
+    pub fn insert(&mut self, pair: Pair, rank: u32, made: u32) {
+        self.map.insert(pair, (rank, made));
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    #[inline]
+    pub fn get(&self, a: u32, b: u32) -> Option<(u32, u32)> {
+        self.map.get(&(a, b)).copied()
+    }
+
+    /// Merges the symbols `syms[start..]` in place.
+    pub fn apply(&self, syms: &mut Vec<u32>, start: usize) {
+        if syms.len() - start > 48 {
+            self.apply_long(syms, start)
+        } else {
+            self.apply_short(syms, start)
+        }
+    }
+
+    /// Short pieces: merge the lowest-ranked pair everywhere, repeat.
+    fn apply_short(&self, syms: &mut Vec<u32>, start: usize) {
+        loop {
+            let mut best: Option<(u32, u32, usize)> = None;
+            for i in start..syms.len().saturating_sub(1) {
+                if let Some((r, made)) = self.get(syms[i], syms[i + 1]) {
+                    if best.is_none_or(|b| r < b.0) {
+                        best = Some((r, made, i));
+                    }
+                }
+            }
+            let Some((rank, made, first)) = best else {
+                break;
+            };
+            let (mut w, mut i) = (first, first);
+            while i < syms.len() {
+                if i + 1 < syms.len() && self.get(syms[i], syms[i + 1]).is_some_and(|m| m.0 == rank)
+                {
+                    syms[w] = made;
+                    i += 2;
+                } else {
+                    syms[w] = syms[i];
+                    i += 1;
+                }
+                w += 1;
+            }
+            syms.truncate(w);
+        }
+    }
+
+    /// The same merges for a long piece (a run of Chinese characters, a
+    /// megabyte without a space) in O(n log n): the symbols as a linked
+    /// list, the candidate pairs in a heap by (rank, position), so the
+    /// lowest rank goes first and, among equals, the leftmost, as above.
+    fn apply_long(&self, syms: &mut Vec<u32>, start: usize) {
+        let sym = &mut syms[start..];
+        let n = sym.len();
+        let mut next: Vec<usize> = (1..=n).collect();
+        let mut prev: Vec<usize> = (0..n).map(|i| i.wrapping_sub(1)).collect();
+        let mut alive = vec![true; n];
+        let mut heap: BinaryHeap<Reverse<(u32, usize)>> = BinaryHeap::new();
+        for i in 0..n.saturating_sub(1) {
+            if let Some((r, _)) = self.get(sym[i], sym[i + 1]) {
+                heap.push(Reverse((r, i)));
+            }
+        }
+        while let Some(Reverse((r, i))) = heap.pop() {
+            let j = next[i];
+            // Stale: the left symbol went, or the pair is no longer this one.
+            if !alive[i] || j >= n {
+                continue;
+            }
+            let Some((r2, made)) = self.get(sym[i], sym[j]) else {
+                continue;
+            };
+            if r2 != r {
+                continue;
+            }
+            sym[i] = made;
+            alive[j] = false;
+            next[i] = next[j];
+            if next[i] < n {
+                prev[next[i]] = i;
+            }
+            let p = prev[i];
+            if p < n {
+                if let Some((r, _)) = self.get(sym[p], sym[i]) {
+                    heap.push(Reverse((r, p)));
+                }
+            }
+            if next[i] < n {
+                if let Some((r, _)) = self.get(sym[i], sym[next[i]]) {
+                    heap.push(Reverse((r, i)));
+                }
+            }
+        }
+        let (mut i, mut w) = (0, 0);
+        while i < n {
+            sym[w] = sym[i];
+            w += 1;
+            i = next[i];
+        }
+        syms.truncate(start + w);
     }
 }
 
@@ -665,10 +710,14 @@ mod tests {
                 let choices: [&[u8]; 5] = [b"a", b"b", b"c", "中".as_bytes(), "文".as_bytes()];
                 piece.extend_from_slice(choices[(state >> 60) as usize % 5]);
             }
-            let (mut long, mut short) = (vec![], vec![]);
-            enc.encode_long(&piece, &mut long);
-            enc.encode_short(&piece, &mut short);
+            let mut long = vec![7];
+            long.extend(piece.iter().map(|&b| enc.bpe.byte_id(b)));
+            let mut short = long.clone();
+            enc.merges.apply_long(&mut long, 1);
+            enc.merges.apply_short(&mut short, 1);
             assert_eq!(long, short);
+            assert_eq!(long[0], 7, "what comes before `start` is left alone");
+            let long = long[1..].to_vec();
             assert_eq!(enc.decode(&long), piece);
         }
     }

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 
 use serde_json::{json, Value};
-use unicode_normalization::UnicodeNormalization;
 
 use super::bpe::{Bpe, Encoder};
 use super::pretok::{pieces, PreTokenizer};
@@ -44,27 +43,22 @@ pub enum Normalization {
 }
 
 impl Normalization {
+    /// The text normalised as Hugging Face's `tokenizers` normalises it:
+    /// with its Unicode tables (`unicode-normalization-alignments`, an
+    /// older Unicode version), so that characters added since (a new
+    /// combining mark's class, say) come out as the `tokenizers` library
+    /// writes them and encode to its ids. A text the current tables find
+    /// normalised already is left as it is: Unicode's stability policy
+    /// makes it normalised under the older tables too.
     pub fn apply<'a>(self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        use unicode_normalization::{is_nfc_quick, is_nfkc_quick, IsNormalized};
+        use unicode_normalization_alignments::UnicodeNormalization as Hf;
         match self {
             Normalization::None => text.into(),
-            Normalization::Nfc => {
-                if unicode_normalization::is_nfc_quick(text.chars())
-                    == unicode_normalization::IsNormalized::Yes
-                {
-                    text.into()
-                } else {
-                    text.nfc().collect::<String>().into()
-                }
-            }
-            Normalization::Nfkc => {
-                if unicode_normalization::is_nfkc_quick(text.chars())
-                    == unicode_normalization::IsNormalized::Yes
-                {
-                    text.into()
-                } else {
-                    text.nfkc().collect::<String>().into()
-                }
-            }
+            Normalization::Nfc if is_nfc_quick(text.chars()) == IsNormalized::Yes => text.into(),
+            Normalization::Nfkc if is_nfkc_quick(text.chars()) == IsNormalized::Yes => text.into(),
+            Normalization::Nfc => Hf::nfc(text).map(|(c, _)| c).collect::<String>().into(),
+            Normalization::Nfkc => Hf::nfkc(text).map(|(c, _)| c).collect::<String>().into(),
         }
     }
 }

@@ -1,9 +1,12 @@
-//! Any Hugging Face `tokenizer.json` (Llama, Qwen, GPT-2, ours) through the
-//! `tokenizers` crate, for encoding corpora into training shards.
+//! Any Hugging Face `tokenizer.json` (Llama, Qwen, GPT-2, ours) loaded for
+//! encoding corpora into training shards: sluice's encoder for the BPE ones,
+//! the `tokenizers` crate for the rest.
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
+
+use super::fast::{FastTokenizer, Unsupported};
 
 /// Loads a tokenizer file; the error names the file and what is wrong (and,
 /// for one that is not there, the command that makes one).
@@ -44,12 +47,15 @@ pub fn token_id(tok: &tokenizers::Tokenizer, token: &str, path: &Path) -> Result
 }
 
 /// Encodes batches of texts to ids (no BOS/EOS) with a `tokenizer.json`:
-/// sluice's own encoder when the file is one sluice wrote (its layout and
-/// presets: `hf::Tokenizer::from_json` accepts nothing else; the same ids,
-/// tested, at about twice the speed), the `tokenizers` crate for any other.
-pub enum TextEncoder {
-    Sluice(Box<super::hf::Tokenizer>),
-    Hf(Box<tokenizers::Tokenizer>),
+/// sluice's encoder ([`FastTokenizer`]) for every BPE file it reads (the
+/// byte-level and the SentencePiece-style ones: the same ids as the
+/// `tokenizers` crate, tested), the `tokenizers` crate for the rest
+/// (WordPiece, Unigram, a normaliser sluice does not read).
+pub struct TextEncoder {
+    fast: Option<FastTokenizer>,
+    /// Why the `tokenizers` crate encodes (None when sluice does).
+    why_not: Option<String>,
+    hf: tokenizers::Tokenizer,
 }
 
 impl TextEncoder {
@@ -59,38 +65,54 @@ impl TextEncoder {
 
     /// The encoder for `hf`, loaded from `path`.
     pub fn with(path: &Path, hf: tokenizers::Tokenizer) -> TextEncoder {
-        let ours = std::fs::read(path)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .and_then(|j| super::hf::Tokenizer::from_json(&j).ok());
-        match ours {
-            // A custom regex may use what only the `tokenizers` crate's
-            // regex engine (Oniguruma semantics) reads the same way.
-            Some(t) if matches!(t.pre, super::pretok::PreTokenizer::Preset(_)) => {
-                TextEncoder::Sluice(Box::new(t))
-            }
-            _ => TextEncoder::Hf(Box::new(hf)),
+        // A SentencePiece .model is converted by load_tokenizer; that JSON
+        // is the crate's to encode (it is a Unigram model, for CCNet).
+        let fast = std::fs::read(path)
+            .map_err(|e| Unsupported(e.to_string()))
+            .and_then(|b| {
+                serde_json::from_slice::<serde_json::Value>(&b)
+                    .map_err(|e| Unsupported(format!("not JSON: {e}")))
+            })
+            .and_then(|j| FastTokenizer::from_json(&j));
+        match fast {
+            Ok(f) => TextEncoder {
+                fast: Some(f),
+                why_not: None,
+                hf,
+            },
+            Err(e) => TextEncoder {
+                fast: None,
+                why_not: Some(e.0),
+                hf,
+            },
         }
     }
 
     /// Which encoder runs.
     pub fn name(&self) -> &'static str {
-        match self {
-            TextEncoder::Sluice(_) => "sluice",
-            TextEncoder::Hf(_) => "tokenizers",
+        match self.fast {
+            Some(_) => "sluice",
+            None => "tokenizers",
         }
+    }
+
+    /// What in the file sluice's encoder does not read, when the
+    /// `tokenizers` crate encodes.
+    pub fn why_not_sluice(&self) -> Option<&str> {
+        self.why_not.as_deref()
     }
 
     /// The ids of each text, in parallel on the current rayon pool.
     pub fn encode_batch(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
         use rayon::prelude::*;
-        match self {
-            TextEncoder::Sluice(t) => Ok(texts
+        match &self.fast {
+            Some(t) => Ok(texts
                 .par_iter()
                 .with_min_len(16)
                 .map(|x| t.encode(x))
                 .collect()),
-            TextEncoder::Hf(t) => Ok(t
+            None => Ok(self
+                .hf
                 .encode_batch_fast(texts.to_vec(), false)
                 .map_err(|e| anyhow::anyhow!("encoding: {e}"))?
                 .into_iter()
@@ -99,10 +121,20 @@ impl TextEncoder {
         }
     }
 
+    /// The text of ids (special tokens kept unless `skip_special`).
+    pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String> {
+        if let Some(text) = self.fast.as_ref().and_then(|t| t.decode(ids, skip_special)) {
+            return Ok(text);
+        }
+        self.hf
+            .decode(ids, skip_special)
+            .map_err(|e| anyhow::anyhow!("decoding: {e}"))
+    }
+
     pub fn vocab_size(&self) -> usize {
-        match self {
-            TextEncoder::Sluice(t) => t.specials.len() + t.encoder.bpe().tokens.len(),
-            TextEncoder::Hf(t) => t.get_vocab_size(true),
+        match &self.fast {
+            Some(t) => t.vocab_size(),
+            None => self.hf.get_vocab_size(true),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! encoding. The `train-tokenizer` command itself is in `train::tokenizer`.
 
 pub mod bpe;
+pub mod fast;
 pub mod fxhash;
 pub mod hf;
 pub mod lm;

@@ -1,6 +1,7 @@
 //! `tokenize` (sink, last step): encodes every document with a
-//! `tokenizer.json` (the `tokenizers` crate, batch by batch, in parallel
-//! across tasks and within a batch), adds BOS/EOS, and writes training
+//! `tokenizer.json` (sluice's encoder for every BPE file, the `tokenizers`
+//! crate for the rest: `tokenizer::load::TextEncoder`; batch by batch, in
+//! parallel across tasks and within a batch), adds BOS/EOS, and writes training
 //! shards: Megatron's `.bin`/`.idx` (`src/io/megatron.rs`) or a flat `.bin`
 //! of ids with an `.offsets` file. Each input task writes its own shards,
 //! closed at `tokens_per_shard`; a document longer than `max_doc_tokens` is
@@ -565,6 +566,8 @@ impl Tokenize {
         let report = serde_json::json!({
             "format": match self.format { Format::Megatron => "megatron", Format::Flat => "flat" },
             "dtype": self.dtype.name(),
+            "encoder": self.tokenizer.name(),
+            "encoder_note": self.tokenizer.why_not_sluice(),
             "tokens": tokens,
             "documents": shards.iter().map(|s| s.documents).sum::<u64>(),
             "sources": sources,
