@@ -29,6 +29,7 @@ use super::bpe::Merges;
 use super::fxhash::FxBuild;
 use super::hf::{byte_chars, Normalization};
 use super::pretok::{pieces, PreTokenizer, Preset, GPT2, LLAMA3, QWEN2};
+use super::spm_bpe::WS;
 
 /// Why a `tokenizer.json` is left to the `tokenizers` crate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -517,10 +518,20 @@ impl FastTokenizer {
         out
     }
 
-    /// A stretch of text between added tokens: normalised, cut into words,
-    /// each word merged. `first`: the stretch starts the text (Metaspace's
-    /// `first` scheme marks only that one).
+    /// A stretch of text between added tokens: each of its words merged.
     fn encode_segment(&self, text: &str, first: bool, out: &mut Vec<u32>) {
+        self.segment_words(text, first, false, &mut |w| self.encode_word(w, out));
+    }
+
+    /// The words of a stretch of text between added tokens: normalised,
+    /// cut by the pre-tokenizer, in the model's symbols (bytes for a
+    /// byte-level model, characters' UTF-8 otherwise). `first`: the stretch
+    /// starts the text (Metaspace's `first` scheme marks only that one).
+    /// `at_marks`: a character model without a pre-tokenizer (Llama 2) has
+    /// the whole stretch as one word; for training it is cut before each
+    /// run of `▁` instead, which changes no encoding: no piece holds a `▁`
+    /// after another character (SentencePiece's rule, and the trainer's).
+    fn segment_words(&self, text: &str, first: bool, at_marks: bool, f: &mut dyn FnMut(&str)) {
         if text.is_empty() {
             return;
         }
@@ -554,9 +565,9 @@ impl FastTokenizer {
                         buf.clear();
                         buf.push(' ');
                         buf.push_str(p);
-                        self.encode_bytes(buf.as_bytes(), out);
+                        f(&buf);
                     } else {
-                        self.encode_bytes(p.as_bytes(), out);
+                        f(p);
                     }
                 };
                 match split {
@@ -568,12 +579,13 @@ impl FastTokenizer {
             Pre::Chars { metaspace, digits } => {
                 let mut word = |w: &str| {
                     if *digits {
-                        split_digits(w, |p| self.encode_chars(p, out))
+                        split_digits(w, &mut *f)
                     } else {
-                        self.encode_chars(w, out)
+                        f(w)
                     }
                 };
                 match metaspace {
+                    None if at_marks => split_before_runs(text, WS, word),
                     None => word(text),
                     Some((mark, scheme, split)) => {
                         let mut s = String::with_capacity(text.len() + 3);
@@ -589,7 +601,11 @@ impl FastTokenizer {
                         }
                         s.extend(text.chars().map(|c| if c == ' ' { *mark } else { c }));
                         if !split {
-                            word(&s);
+                            if at_marks {
+                                split_before_runs(&s, *mark, word)
+                            } else {
+                                word(&s)
+                            }
                         } else {
                             // Each word starts at a mark (MergedWithNext).
                             let mut start = 0;
@@ -605,6 +621,55 @@ impl FastTokenizer {
                 }
             }
         }
+    }
+
+    /// Whether the model's symbols are bytes (GPT-2's byte-level map).
+    pub fn is_byte_level(&self) -> bool {
+        matches!(self.pre, Pre::ByteLevel { .. })
+    }
+
+    /// Calls `f` on each word of `text` as a trainer extending this model
+    /// counts them: added tokens left out, normalised, pre-tokenized (a
+    /// Llama 2-style stretch cut before each run of `▁`). Encoding each
+    /// word with [`Self::encode_word`] and joining gives [`Self::encode`]
+    /// less the added tokens.
+    pub fn for_each_word(&self, text: &str, f: &mut dyn FnMut(&str)) {
+        let (mut first, mut last) = (true, 0);
+        if let Some(ac) = &self.added {
+            for m in ac.find_iter(text) {
+                self.segment_words(&text[last..m.start()], first, true, f);
+                first = false;
+                last = m.end();
+            }
+        }
+        self.segment_words(&text[last..], first, true, f);
+    }
+
+    /// The ids of one word (from [`Self::for_each_word`]), appended.
+    pub fn encode_word(&self, word: &str, out: &mut Vec<u32>) {
+        if self.is_byte_level() {
+            self.encode_bytes(word.as_bytes(), out)
+        } else {
+            self.encode_chars(word, out)
+        }
+    }
+
+    /// A token's text as the vocab writes it (GPT-2's characters for a
+    /// byte-level model), added tokens included.
+    pub fn token(&self, id: u32) -> Option<&str> {
+        self.tokens.get(id as usize)?.as_deref()
+    }
+
+    /// Whether a character model has `c` as a token of its own (else it
+    /// falls back to bytes or `<unk>`).
+    pub fn has_char(&self, c: char) -> bool {
+        self.char_ids.contains_key(&c)
+    }
+
+    /// Whether `id` is an added token (special or not): matched in the raw
+    /// text, never merged.
+    pub fn is_added(&self, id: u32) -> bool {
+        self.added_ids.contains(&id)
     }
 
     fn normalize(&self, text: &str) -> String {
@@ -746,6 +811,23 @@ impl FastTokenizer {
 fn byte_token(tok: &str) -> Option<u8> {
     let hex = tok.strip_prefix("<0x")?.strip_suffix('>')?;
     (hex.len() == 2).then(|| u8::from_str_radix(hex, 16).ok())?
+}
+
+/// Calls `f` on the pieces of `text` cut before each run of `mark` (a run
+/// joins the word after it), as SentencePiece's trainer splits a sentence.
+fn split_before_runs<'a>(text: &'a str, mark: char, mut f: impl FnMut(&'a str)) {
+    let (mut start, mut prev_mark) = (0, false);
+    for (i, c) in text.char_indices() {
+        let is_mark = c == mark;
+        if is_mark && !prev_mark && i > start {
+            f(&text[start..i]);
+            start = i;
+        }
+        prev_mark = is_mark;
+    }
+    if start < text.len() {
+        f(&text[start..]);
+    }
 }
 
 /// Hugging Face's `Digits(individual_digits)`: each number character alone.

@@ -4,6 +4,7 @@
 //! encoding. The `train-tokenizer` command itself is in `train::tokenizer`.
 
 pub mod bpe;
+pub mod extend;
 pub mod fast;
 pub mod fxhash;
 pub mod hf;

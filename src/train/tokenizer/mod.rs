@@ -20,6 +20,8 @@ use crate::io::discover::discover;
 use crate::io::writer::write_atomic;
 use crate::pipeline::spec::InputSpec;
 use crate::tokenizer::bpe::{train_counts, Encoder, TrainOptions};
+use crate::tokenizer::extend::{extend, ExtendOptions};
+use crate::tokenizer::fast::FastTokenizer;
 use crate::tokenizer::hf::{Normalization, Tokenizer};
 use crate::tokenizer::pretok::{pieces, PreTokenizer};
 use crate::tokenizer::spm_bpe;
@@ -79,6 +81,8 @@ enum Words {
     },
     /// SentencePiece-style: lines, `▁` for spaces, split before `▁`.
     Spm,
+    /// Extending a tokenizer: its words, as it cuts them.
+    Base(std::sync::Arc<FastTokenizer>),
 }
 
 impl Words {
@@ -90,6 +94,7 @@ impl Words {
                 norm,
             } => pieces(pre, *split_digits, &norm.apply(text), f),
             Words::Spm => spm_bpe::words(text, line_buf, &mut f),
+            Words::Base(b) => b.for_each_word(text, &mut f),
         }
     }
 }
@@ -229,6 +234,8 @@ type TokenCounter = Box<dyn Fn(&str) -> Result<usize>>;
 struct Trained {
     vocab: usize,
     encode: TokenCounter,
+    /// With `base`: the base's, for the gain on held-out text.
+    base_encode: Option<TokenCounter>,
     settings: serde_json::Value,
 }
 
@@ -261,7 +268,7 @@ fn train_byte_level(spec: &TokenizerSpec, counts: WordCounts) -> Result<Trained>
         serde_json::to_string_pretty(&tokenizer.to_json())?.as_bytes(),
     )?;
     let settings = json!({
-        "model": t.model,
+        "model": t.model(),
         "pre_tokenizer": t.pre_tokenizer_name(),
         "pattern": tokenizer.pattern,
         "split_digits": t.split_digits,
@@ -272,6 +279,7 @@ fn train_byte_level(spec: &TokenizerSpec, counts: WordCounts) -> Result<Trained>
     Ok(Trained {
         vocab,
         encode: Box::new(move |text| Ok(tokenizer.encode(text).len())),
+        base_encode: None,
         settings,
     })
 }
@@ -288,7 +296,7 @@ fn train_sentencepiece(spec: &TokenizerSpec, counts: WordCounts) -> Result<Train
     let hf = tokenizers::Tokenizer::from_bytes(json.as_bytes())
         .map_err(|e| anyhow::anyhow!("bug: the tokenizer.json written does not load: {e}"))?;
     let settings = json!({
-        "model": spec.tokenizer.model,
+        "model": spec.tokenizer.model(),
         "byte_fallback": o.byte_fallback,
         "split_digits": o.split_digits,
         "whitespace_tokens": o.whitespace_tokens,
@@ -306,6 +314,66 @@ fn train_sentencepiece(spec: &TokenizerSpec, counts: WordCounts) -> Result<Train
                 .map(|e| e.len())
                 .map_err(|e| anyhow::anyhow!("encoding held-out text: {e}"))
         }),
+        base_encode: None,
+        settings,
+    })
+}
+
+/// The tokenizer `base` names, read for extension: its JSON and sluice's
+/// encoder of it (which reads every BPE file; the others cannot be
+/// extended by merges).
+fn load_base(path: &Path) -> Result<(serde_json::Value, FastTokenizer)> {
+    crate::tokenizer::load::load_tokenizer(path)?;
+    let json: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
+    )
+    .with_context(|| format!("{} is not JSON", path.display()))?;
+    let fast = FastTokenizer::from_json(&json).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot extend {}: sluice extends BPE tokenizers it reads, and this one has {e}",
+            path.display()
+        )
+    })?;
+    Ok((json, fast))
+}
+
+/// Extension: new merges over the base's tokens, appended after its ids;
+/// `tokenizer.json` only.
+fn train_extension(
+    spec: &TokenizerSpec,
+    base_json: &serde_json::Value,
+    base: std::sync::Arc<FastTokenizer>,
+    counts: WordCounts,
+) -> Result<Trained> {
+    let t = &spec.tokenizer;
+    let opt = ExtendOptions {
+        vocab_size: t.vocab_size,
+        min_frequency: t.min_frequency,
+        split_digits: t.split_digits,
+        max_piece_length: t.max_piece_length.unwrap_or(16),
+        character_coverage: t.character_coverage.unwrap_or(0.9995),
+    };
+    let ext = extend(base_json, &base, counts, &opt)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", spec.file))?;
+    let text = serde_json::to_string_pretty(&ext.json)?;
+    write_atomic(&spec.output.dir.join("tokenizer.json"), text.as_bytes())?;
+    let extended = FastTokenizer::from_json(&ext.json)
+        .map_err(|e| anyhow::anyhow!("bug: the extended tokenizer.json is not readable: {e}"))?;
+    let settings = json!({
+        "model": if base.is_byte_level() { "byte_level_bpe" } else { "sentencepiece_bpe" },
+        "base": t.base.as_ref().map(|p| p.display().to_string()),
+        "base_vocab_size": ext.base_size,
+        "tokens_added": ext.added,
+        "characters_added": ext.chars,
+        "character_coverage": (!base.is_byte_level()).then_some(opt.character_coverage),
+        "split_digits": t.split_digits,
+        "min_frequency": t.min_frequency,
+        "max_piece_length": (!base.is_byte_level()).then_some(opt.max_piece_length),
+    });
+    Ok(Trained {
+        vocab: ext.base_size + ext.added,
+        encode: Box::new(move |text| Ok(extended.encode(text).len())),
+        base_encode: Some(Box::new(move |text| Ok(base.encode(text).len()))),
         settings,
     })
 }
@@ -313,13 +381,22 @@ fn train_sentencepiece(spec: &TokenizerSpec, counts: WordCounts) -> Result<Train
 pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
     let spec = TokenizerSpec::load(spec_path)?;
     let t = &spec.tokenizer;
-    let words = match t.model {
-        TokModel::ByteLevelBpe => Words::Pre {
+    let base = match &t.base {
+        Some(p) => {
+            let (json, fast) =
+                load_base(p).map_err(|e| anyhow::anyhow!("{}: base: {e:#}", spec.file))?;
+            Some((json, std::sync::Arc::new(fast)))
+        }
+        None => None,
+    };
+    let words = match (&base, t.model()) {
+        (Some((_, b)), _) => Words::Base(b.clone()),
+        (None, TokModel::ByteLevelBpe) => Words::Pre {
             pre: spec.pre_tokenizer().map_err(anyhow::Error::msg)?.0,
             split_digits: t.split_digits,
             norm: t.normalization(),
         },
-        TokModel::SentencepieceBpe => Words::Spm,
+        (None, TokModel::SentencepieceBpe) => Words::Spm,
     };
     // The Hugging Face comparison runs in a local Python: its files (and
     // a local copy of the tokenizer) go to scratch when the output is in
@@ -377,9 +454,10 @@ pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
     let merge_start = Instant::now();
     let dir = &spec.output.dir;
     crate::io::store::create_dir_all(dir)?;
-    let trained = match t.model {
-        TokModel::ByteLevelBpe => train_byte_level(&spec, seen.counts)?,
-        TokModel::SentencepieceBpe => train_sentencepiece(&spec, seen.counts)?,
+    let trained = match (base, t.model()) {
+        (Some((json, b)), _) => train_extension(&spec, &json, b, seen.counts)?,
+        (None, TokModel::ByteLevelBpe) => train_byte_level(&spec, seen.counts)?,
+        (None, TokModel::SentencepieceBpe) => train_sentencepiece(&spec, seen.counts)?,
     };
     let merge_secs = merge_start.elapsed().as_secs_f64();
     let vocab = trained.vocab;
@@ -396,11 +474,14 @@ pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
         let texts = held_out_texts(path, spec.report.held_out_bytes.0)
             .with_context(|| format!("held-out file {}", path.display()))?;
         let docs = texts.len();
-        let (mut bytes, mut chars, mut tokens) = (0u64, 0u64, 0u64);
+        let (mut bytes, mut chars, mut tokens, mut base_tokens) = (0u64, 0u64, 0u64, 0u64);
         for text in &texts {
             bytes += text.len() as u64;
             chars += text.chars().count() as u64;
             tokens += (trained.encode)(text)? as u64;
+            if let Some(b) = &trained.base_encode {
+                base_tokens += b(text)? as u64;
+            }
         }
         if spec.report.compare_hf.is_some() {
             held_out_all.push(texts);
@@ -414,6 +495,13 @@ pub fn run(spec_path: &Path, workers: usize, quiet: bool) -> Result<()> {
             "bytes_per_token": bytes as f64 / tokens.max(1) as f64,
             "chars_per_token": chars as f64 / tokens.max(1) as f64,
         }));
+        if trained.base_encode.is_some() {
+            let h = held_out.last_mut().expect("just pushed");
+            h["base_tokens"] = json!(base_tokens);
+            h["base_bytes_per_token"] = json!(bytes as f64 / base_tokens.max(1) as f64);
+            // How many times fewer tokens the extension needs.
+            h["gain"] = json!(base_tokens as f64 / tokens.max(1) as f64);
+        }
     }
     let hf = match &spec.report.compare_hf {
         Some(python) => {

@@ -109,8 +109,14 @@ pub enum TokModel {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokConfig {
-    #[serde(default = "d_model")]
-    pub model: TokModel,
+    /// `byte_level_bpe` (the default) or `sentencepiece_bpe`; with `base`,
+    /// the base's.
+    #[serde(default)]
+    pub model: Option<TokModel>,
+    /// Extend this tokenizer.json: its ids kept, new tokens learnt on the
+    /// input appended.
+    #[serde(default)]
+    pub base: Option<PathBuf>,
     /// The whole vocabulary: special tokens, the 256 bytes and the merges.
     pub vocab_size: usize,
     /// `gpt2`, `llama3` (cl100k), `qwen2` (the default), or `custom` with
@@ -157,11 +163,11 @@ pub struct TokConfig {
     pub character_coverage: Option<f64>,
 }
 
-fn d_model() -> TokModel {
-    TokModel::ByteLevelBpe
-}
-
 impl TokConfig {
+    pub fn model(&self) -> TokModel {
+        self.model.unwrap_or(TokModel::ByteLevelBpe)
+    }
+
     pub fn normalization(&self) -> Normalization {
         self.normalization.unwrap_or(Normalization::Nfc)
     }
@@ -272,7 +278,10 @@ impl TokenizerSpec {
         let t = &self.tokenizer;
         let tok = Section::Table("tokenizer");
         self.input.validate(shell)?;
-        if t.model == TokModel::SentencepieceBpe {
+        if t.base.is_some() {
+            return self.validate_base(shell);
+        }
+        if t.model() == TokModel::SentencepieceBpe {
             return self.validate_spm(shell);
         }
         let spm_only = [
@@ -323,6 +332,58 @@ impl TokenizerSpec {
                 m,
             )
         })?;
+        Ok(())
+    }
+
+    /// The checks of an extension: the base decides the model, its
+    /// normaliser, pre-tokenizer and special tokens.
+    fn validate_base(&self, shell: &Spec) -> Result<(), SpecError> {
+        let t = &self.tokenizer;
+        let tok = Section::Table("tokenizer");
+        let the_bases = [
+            ("model", t.model.is_some()),
+            ("pre_tokenizer", t.pre_tokenizer.is_some()),
+            ("pattern", t.pattern.is_some()),
+            ("normalization", t.normalization.is_some()),
+            ("special_tokens", !t.special_tokens.is_empty()),
+            ("required_tokens", !t.required_tokens.is_empty()),
+            ("required_tokens_file", t.required_tokens_file.is_some()),
+            ("max_token_bytes", t.max_token_bytes != 0),
+            ("byte_fallback", t.byte_fallback.is_some()),
+            ("whitespace_tokens", t.whitespace_tokens.is_some()),
+        ];
+        if let Some((key, _)) = the_bases.iter().find(|k| k.1) {
+            return Err(shell.error(
+                tok,
+                Some(key),
+                format!(
+                    "`{key}` comes from the base tokenizer when extending one (`base`):                      only vocab_size, min_frequency, split_digits, max_piece_length and \
+                     character_coverage apply"
+                ),
+            ));
+        }
+        if self.report.compare_hf.is_some() {
+            return Err(shell.error(
+                Section::Table("report"),
+                Some("compare_hf"),
+                "compare_hf trains a tokenizer from scratch; with `base` the report compares                  the extended tokenizer with its base instead"
+                    .into(),
+            ));
+        }
+        if let Some(c) = t.character_coverage.filter(|c| !(*c > 0.0 && *c <= 1.0)) {
+            return Err(shell.error(
+                tok,
+                Some("character_coverage"),
+                format!("character_coverage must be in (0, 1], not {c}"),
+            ));
+        }
+        if t.max_piece_length == Some(0) {
+            return Err(shell.error(
+                tok,
+                Some("max_piece_length"),
+                "max_piece_length must be at least 1".into(),
+            ));
+        }
         Ok(())
     }
 
