@@ -101,6 +101,18 @@ enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Prunes a tokenizer to what a corpus uses: writes the smaller
+    /// tokenizer.json, id_map.json (old id → new id) and report.json.
+    PruneTokenizer {
+        /// The prune spec (TOML): [input], [prune], [output].
+        spec: PathBuf,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// No summary line.
+        #[arg(short, long)]
+        quiet: bool,
+    },
     /// Trains an n-gram language model (modified Kneser-Ney, as KenLM's
     /// lmplz) from shards; writes model.arpa, model.binary and report.json.
     TrainLm {
@@ -371,6 +383,11 @@ fn main() -> ExitCode {
             workers,
             quiet,
         } => sluice::train::tokenizer::run(&spec, workers_or_all(workers), quiet),
+        Command::PruneTokenizer {
+            spec,
+            workers,
+            quiet,
+        } => sluice::train::tokenizer::prune::run(&spec, workers_or_all(workers), quiet),
         Command::TrainLm {
             spec,
             workers,

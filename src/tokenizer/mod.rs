@@ -11,6 +11,7 @@ pub mod hf;
 pub mod lm;
 pub mod load;
 pub mod pretok;
+pub mod prune;
 pub mod sentencepiece;
 pub mod spm_bpe;
 pub mod wordcount;

@@ -5,6 +5,7 @@
 //! Memory grows with the number of distinct words, not with the corpus: a
 //! batch is dropped as soon as its words are counted.
 
+pub mod prune;
 pub mod spec;
 
 use std::path::Path;
