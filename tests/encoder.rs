@@ -4,7 +4,8 @@
 //! fallback), byte-level ones trained by Hugging Face's trainer with GPT-2's,
 //! Llama 3's and Qwen 2's pre-tokenizers and a custom regex, Metaspace
 //! ones, and the ones `sluice train-tokenizer` writes; on real text in 75
-//! languages, code, random Unicode and random bytes.
+//! languages, every script of Unicode, code, random Unicode and random
+//! bytes.
 
 mod common;
 
@@ -103,6 +104,7 @@ fn real_texts() -> Vec<String> {
     if let Some(p) = shared("data/lid/lingua_paragraphs.parquet") {
         texts.extend(read_parquet_column(&p, "text").into_iter().step_by(3));
     }
+    texts.extend(script_texts());
     texts.extend(
         [
             "",

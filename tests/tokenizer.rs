@@ -332,6 +332,7 @@ fn spm_texts() -> Vec<String> {
     texts.push("Hello user\n你好 123 ４５６ ſ  x\r\n".into());
     texts.push(String::new());
     texts.extend(random_texts(60));
+    texts.extend(script_texts());
     texts
 }
 

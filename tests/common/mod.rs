@@ -241,3 +241,29 @@ pub fn slurm_here() -> bool {
     }
     up
 }
+
+/// One text for each script of Unicode (Latin, Han, Tifinagh, Cuneiform,
+/// …; over 150): its first 60 assigned characters, a space every seventh.
+/// UDHR translations in hundreds of scripts are not on this machine (nor
+/// on PyPI); this reaches every script Unicode has, if not real prose in
+/// each.
+pub fn script_texts() -> Vec<String> {
+    use unicode_script::{Script, UnicodeScript};
+    let mut by: std::collections::BTreeMap<&'static str, String> = Default::default();
+    for c in (0..=0x10ffffu32).filter_map(char::from_u32) {
+        let script = c.script();
+        if script == Script::Unknown || c.is_control() {
+            continue;
+        }
+        let t = by.entry(script.full_name()).or_default();
+        let n = t.chars().filter(|&c| c != ' ').count();
+        if n < 60 {
+            t.push(c);
+            if n % 7 == 6 {
+                t.push(' ');
+            }
+        }
+    }
+    assert!(by.len() > 150, "{} scripts", by.len());
+    by.into_values().collect()
+}
