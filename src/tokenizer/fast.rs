@@ -356,6 +356,27 @@ impl FastTokenizer {
         let vocab = model["vocab"]
             .as_object()
             .ok_or_else(|| Unsupported("no vocab".into()))?;
+        // Ids index tables here: a file whose ids lie far beyond its number
+        // of tokens (a hand-made or damaged one) is left to the crate
+        // rather than sized by its largest id.
+        let entries = vocab.len() + json["added_tokens"].as_array().map_or(0, Vec::len);
+        let max_id = vocab
+            .values()
+            .chain(
+                json["added_tokens"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|t| &t["id"]),
+            )
+            .filter_map(Value::as_u64)
+            .max()
+            .unwrap_or(0);
+        if max_id >= 2 * entries as u64 + 1024 {
+            return no(format!(
+                "ids up to {max_id} for {entries} tokens (sluice's tables are sized by the largest id)"
+            ));
+        }
         let mut tokens: Vec<Option<String>> = vec![];
         let mut id_of: HashMap<&str, u32> = HashMap::with_capacity(vocab.len());
         let put = |tokens: &mut Vec<Option<String>>, id: u32, s: &str| {
@@ -844,5 +865,38 @@ fn split_digits<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
     }
     if start < text.len() {
         f(&text[start..]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tiny(vocab: Value, added: Value) -> Value {
+        json!({"added_tokens": added, "normalizer": null, "pre_tokenizer": null, "decoder": null,
+               "model": {"type": "BPE", "vocab": vocab, "merges": [], "unk_token": null}})
+    }
+
+    #[test]
+    fn what_it_does_not_read_is_named() {
+        let e = FastTokenizer::from_json(&json!({"model": {"type": "WordPiece"}}))
+            .err()
+            .unwrap();
+        assert!(e.0.contains("WordPiece"), "{e}");
+        // Sparse ids: not sized by the largest one.
+        let e = FastTokenizer::from_json(&tiny(json!({"a": 0, "b": 4_000_000_000u64}), json!([])))
+            .err()
+            .unwrap();
+        assert!(e.0.contains("vocab id") || e.0.contains("ids up to"), "{e}");
+        let e = FastTokenizer::from_json(&tiny(
+            json!({"a": 0}),
+            json!([{"id": 90_000_000, "content": "x"}]),
+        ))
+        .err()
+        .unwrap();
+        assert!(e.0.contains("ids up to"), "{e}");
+        let t = FastTokenizer::from_json(&tiny(json!({"a": 0, "b": 1}), json!([]))).unwrap();
+        assert_eq!(t.encode("ab"), vec![0, 1]);
     }
 }
