@@ -538,4 +538,23 @@ fn llama_2s_tokenizer_writes_shards_that_decode_to_the_input() {
             *hf.encode(t.as_str(), false).unwrap().get_ids()
         );
     }
+    // `sluice inspect` decodes with the same encoder: <s> and the text.
+    let first = files_with(&out, "idx").remove(0);
+    let o = run_ok(
+        tmp.path(),
+        &[
+            "inspect",
+            first.to_str().unwrap(),
+            "--tokenizer",
+            tok.to_str().unwrap(),
+            "--doc",
+            "0",
+        ],
+    );
+    let start: String = texts[0].chars().take(60).collect();
+    assert!(
+        stdout(&o).contains(&format!("<s> {start}")),
+        "{}",
+        stdout(&o)
+    );
 }
