@@ -25,7 +25,7 @@
 use serde_json::{json, Value};
 
 use super::bpe::{train_alphabet, Alphabet, TrainOptions};
-use super::fast::FastTokenizer;
+use super::fast::{byte_token, merge_parts, FastTokenizer};
 use super::hf::byte_chars;
 use super::spm_bpe::valid_piece;
 use super::wordcount::WordCounts;
@@ -54,9 +54,6 @@ pub struct Extended {
     pub added: usize,
     /// New characters: ids `base_size..base_size + chars`.
     pub chars: usize,
-    /// The new merges, as ids: new token `base_size + chars + k` is made
-    /// of `merges[k]`.
-    pub merges: Vec<(u32, u32)>,
 }
 
 /// Learns the new tokens on `counts` (words from
@@ -89,7 +86,7 @@ pub fn extend(
                         .map(|c| byte_of.get(&c).copied())
                         .collect::<Option<Vec<u8>>>()
                         .unwrap_or_default()
-                } else if is_byte_token(t) {
+                } else if byte_token(t).is_some() {
                     vec![]
                 } else {
                     t.as_bytes().to_vec()
@@ -221,12 +218,7 @@ pub fn extend(
         base_size,
         added: new.len(),
         chars: new_chars.len(),
-        merges: bpe.merges.clone(),
     })
-}
-
-fn is_byte_token(t: &str) -> bool {
-    t.len() == 6 && t.starts_with("<0x") && t.ends_with('>')
 }
 
 /// Whether a base merge joins a byte-fallback token: then a new character
@@ -237,16 +229,8 @@ fn merges_bytes(base_json: &Value) -> bool {
         .as_array()
         .into_iter()
         .flatten()
-        .any(|m| {
-            let (l, r) = match m {
-                Value::String(s) => s.split_once(' ').unwrap_or((s, "")),
-                Value::Array(v) if v.len() == 2 => {
-                    (v[0].as_str().unwrap_or(""), v[1].as_str().unwrap_or(""))
-                }
-                _ => ("", ""),
-            };
-            is_byte_token(l) || is_byte_token(r)
-        })
+        .filter_map(merge_parts)
+        .any(|(l, r)| byte_token(l).is_some() || byte_token(r).is_some())
 }
 
 /// The characters of the text the base has no token for, most frequent

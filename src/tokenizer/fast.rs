@@ -119,7 +119,7 @@ pub struct FastTokenizer {
 }
 
 /// Parses a merge: `"a b"` or `["a", "b"]`.
-fn merge_parts(m: &Value) -> Option<(&str, &str)> {
+pub(crate) fn merge_parts(m: &Value) -> Option<(&str, &str)> {
     match m {
         Value::String(s) => s.split_once(' '),
         Value::Array(v) if v.len() == 2 => Some((v[0].as_str()?, v[1].as_str()?)),
@@ -829,7 +829,7 @@ impl FastTokenizer {
 }
 
 /// `<0xNN>`: the byte.
-fn byte_token(tok: &str) -> Option<u8> {
+pub(crate) fn byte_token(tok: &str) -> Option<u8> {
     let hex = tok.strip_prefix("<0x")?.strip_suffix('>')?;
     (hex.len() == 2).then(|| u8::from_str_radix(hex, 16).ok())?
 }

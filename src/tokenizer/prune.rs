@@ -18,7 +18,7 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
-use super::fast::FastTokenizer;
+use super::fast::{byte_token, merge_parts, FastTokenizer};
 
 pub struct PruneOptions {
     /// Tokens used fewer times are dropped (unless needed).
@@ -39,18 +39,6 @@ pub struct Pruned {
     /// Why tokens were kept: used, added, bytes, keep, needed (only to
     /// build a kept one). Each token counts once.
     pub kept_by: Vec<(&'static str, usize)>,
-}
-
-fn merge_parts(m: &Value) -> Option<(&str, &str)> {
-    match m {
-        Value::String(s) => s.split_once(' '),
-        Value::Array(v) if v.len() == 2 => Some((v[0].as_str()?, v[1].as_str()?)),
-        _ => None,
-    }
-}
-
-fn is_byte_token(t: &str) -> bool {
-    t.len() == 6 && t.starts_with("<0x") && t.ends_with('>')
 }
 
 /// Prunes `json` (read as `fast`) given each id's count on the corpus.
@@ -107,7 +95,7 @@ pub fn prune(
         } else if fast.is_byte_level() && t.chars().count() == 1 && parts[id as usize].is_empty() {
             // The 256 byte tokens of a byte-level model are its alphabet.
             reason[id as usize] = Some("bytes");
-        } else if !fast.is_byte_level() && is_byte_token(t) {
+        } else if !fast.is_byte_level() && byte_token(t).is_some() {
             reason[id as usize] = Some("bytes");
         }
     }
@@ -152,7 +140,7 @@ pub fn prune(
         .filter(|&i| reason[i as usize].is_some())
         .collect();
     for &i in &mandatory {
-        for &(a, b) in &parts[i as usize].clone() {
+        for &(a, b) in &parts[i as usize] {
             close(a, "needed", &parts, &mut reason, false, &mut vec![]);
             close(b, "needed", &parts, &mut reason, false, &mut vec![]);
         }
