@@ -135,6 +135,19 @@ enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Counts how much of the named evaluation sets a corpus holds (the
+    /// n-gram overlap test of `decontaminate`); writes
+    /// decontamination_report.json, never a corpus.
+    Contamination {
+        /// The spec (TOML): [input], [contamination], [output].
+        spec: PathBuf,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// No summary.
+        #[arg(short, long)]
+        quiet: bool,
+    },
     /// Lists the operators with their parameters, defaults and drop reasons.
     Ops {
         /// The operator reference as markdown (what docs/ops.md holds).
@@ -394,6 +407,11 @@ fn main() -> ExitCode {
             quiet,
         } => sluice::train::lm::run(&spec, workers_or_all(workers), quiet),
         Command::TrainClassifier { spec, quiet } => sluice::train::classifier::run(&spec, quiet),
+        Command::Contamination {
+            spec,
+            workers,
+            quiet,
+        } => sluice::train::contamination::run(&spec, workers_or_all(workers), quiet),
         Command::Ops { markdown } => {
             print!(
                 "{}",

@@ -13,6 +13,7 @@
 
 pub mod dedup;
 pub mod mix;
+pub mod privacy;
 pub mod quality;
 pub mod sinks;
 pub mod text;
@@ -315,6 +316,8 @@ pub const REGISTRY: &[&OpInfo] = &[
     &quality::fineweb::INFO,
     &quality::quality_model::INFO,
     &quality::perplexity::INFO,
+    &privacy::pii::INFO,
+    &privacy::decontaminate::INFO,
     &dedup::dedup_exact::INFO,
     &dedup::dedup_lines::INFO,
     &dedup::dedup_minhash::INFO,

@@ -1,9 +1,11 @@
-//! The training commands: `sluice train-tokenizer`, `sluice
-//! train-classifier` and `sluice train-lm`. Each has its own spec; the
-//! models they write are read at run time by `tokenizer` and `models`,
-//! which know nothing of training.
+//! The commands that read a corpus outside a pipeline: `sluice
+//! train-tokenizer`, `prune-tokenizer`, `train-classifier`, `train-lm` and
+//! `contamination`. Each has its own spec with an `[input]`; the models
+//! they write are read at run time by `tokenizer` and `models`, which know
+//! nothing of training.
 
 pub mod classifier;
+pub mod contamination;
 pub mod lm;
 pub mod tokenizer;
 
@@ -81,6 +83,11 @@ impl TextJob {
     /// picks (the same ones whatever the order of the tasks or the number
     /// of workers).
     pub fn for_each_text(&self, mut f: impl FnMut(&str) -> Result<()>) -> Result<()> {
+        self.for_each_doc(|_, text| f(text))
+    }
+
+    /// [`TextJob::for_each_text`] with each document's id.
+    pub fn for_each_doc(&self, mut f: impl FnMut(&str, &str) -> Result<()>) -> Result<()> {
         let mut bytes = 0;
         for out in crate::io::reader::open(&self.task, &self.input, None)? {
             let out = out?;
@@ -96,7 +103,7 @@ impl TextJob {
                     }
                 }
                 bytes += text.len() as u64;
-                f(text)?;
+                f(ids.value(i), text)?;
             }
         }
         Ok(())
