@@ -220,6 +220,34 @@ pub fn html(data: &[u8]) {
     let _ = extract(&page, &options);
 }
 
+/// Text through `pii`'s finders (every kind; the first byte's low bit
+/// flags private IPs too) and `decontaminate`'s n-grams, checking what
+/// their callers rely on: findings in order, apart, on character
+/// boundaries; n-grams inside the text.
+pub fn privacy(data: &[u8]) {
+    use crate::models::contamination::{ngrams, Window};
+    use crate::ops::privacy::pii::{Detector, Kind};
+    let (opts, body) = match data.split_first() {
+        Some((b, rest)) => (*b, rest),
+        None => (0, data),
+    };
+    let text = String::from_utf8_lossy(body);
+    let spans = Detector::new(&Kind::ALL, opts & 1 == 1).find(&text);
+    let mut end = 0;
+    for s in &spans {
+        assert!(s.start >= end && s.start < s.end && s.end <= text.len());
+        assert!(text.is_char_boundary(s.start) && text.is_char_boundary(s.end));
+        end = s.end;
+    }
+    let window = Window {
+        words: 1 + usize::from(opts >> 4),
+        cjk: 1 + usize::from(opts & 0x0e),
+    };
+    ngrams(&text, window, |s, e, _| {
+        assert!(s < e && e <= text.len() && text.is_char_boundary(s) && text.is_char_boundary(e));
+    });
+}
+
 /// What a fuzz target runs on one input.
 pub type Target = fn(&[u8]);
 
@@ -233,6 +261,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("kenlm", kenlm),
     ("warc", warc),
     ("html", html),
+    ("privacy", privacy),
 ];
 
 /// Whether a panic at `file` (as `std::panic::Location` names it) is one

@@ -917,3 +917,92 @@ fn cut_of(text: &str) -> usize {
         p + text[p..].chars().next().unwrap().len_utf8()
     })
 }
+
+/// Mistakes in a step or a benchmark file are errors that name the key,
+/// the file and the line; nothing runs.
+#[test]
+fn bad_keys_and_bad_benchmark_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    write_docs(
+        &dir.path().join("in/docs.parquet"),
+        &[("a", Some("some text"))],
+        10,
+    );
+    std::fs::create_dir_all(dir.path().join("evals")).unwrap();
+    std::fs::write(
+        dir.path().join("evals/bad.jsonl"),
+        "{\"question\": \"fine\"}\n{\"question\": oops}\n",
+    )
+    .unwrap();
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "op = \"pii\"\nkinds = [\"email\", \"passport\"]",
+            &["kinds", "passport"],
+        ),
+        (
+            "op = \"pii\"\nplaceholders = { mail = \"[m]\" }",
+            &["placeholders", "mail"],
+        ),
+        (
+            "op = \"decontaminate\"\nbenchmarks = { qa = \"evals/none*.jsonl\" }",
+            &["benchmark `qa`", "evals/none*.jsonl"],
+        ),
+        ("op = \"decontaminate\"", &["benchmarks"]),
+        (
+            "op = \"decontaminate\"\nbenchmarks = { \"q a\" = \"evals/bad.jsonl\" }",
+            &["benchmark name `q a`"],
+        ),
+        (
+            "op = \"decontaminate\"\nbenchmarks = { qa = \"evals/bad.jsonl\" }\nngram = 0",
+            &["ngram"],
+        ),
+        (
+            "op = \"decontaminate\"\nbenchmarks = { qa = \"evals/bad.jsonl\" }",
+            &["evals/bad.jsonl", "line 2"],
+        ),
+    ];
+    for (step, wants) in cases {
+        let spec = write_spec(
+            dir.path(),
+            "spec.toml",
+            &format!("[input]\npaths = [\"in\"]\n[output]\ndir = \"out\"\n[[step]]\n{step}\n"),
+        );
+        let o = sluice(
+            dir.path(),
+            &["run", spec.to_str().unwrap(), "-q", "--force"],
+            &[],
+        );
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{step}: ran");
+        assert!(!err.contains("panicked") && !err.contains("a bug"), "{err}");
+        for w in *wants {
+            assert!(
+                err.contains(w),
+                "{step}: the error does not say `{w}`:\n{err}"
+            );
+        }
+    }
+    // `sluice contamination` without its section, and with a bad file.
+    let spec = write_spec(
+        dir.path(),
+        "c.toml",
+        "[input]\npaths = [\"in\"]\n[output]\ndir = \"c\"\n",
+    );
+    let err = stderr(&sluice(
+        dir.path(),
+        &["contamination", spec.to_str().unwrap()],
+        &[],
+    ));
+    assert!(err.contains("[contamination]"), "{err}");
+    let spec = write_spec(
+        dir.path(),
+        "c.toml",
+        "[input]\npaths = [\"in\"]\n[contamination]\nbenchmarks = { qa = \"evals/bad.jsonl\" }\n[output]\ndir = \"c\"\n",
+    );
+    let o = sluice(dir.path(), &["contamination", spec.to_str().unwrap()], &[]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("line 2"),
+        "{}",
+        stderr(&o)
+    );
+}

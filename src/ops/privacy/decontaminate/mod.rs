@@ -2,10 +2,12 @@
 //! of users' evaluation sets, the n-gram overlap test of GPT-3, LLaMA 2 and
 //! datatrove. A global op:
 //!
-//! 1. observe (per input task): the benchmarks' index is built once per
-//!    process (`index.rs`: memory in proportion to the benchmarks, not the
-//!    corpus); each document's n-grams are looked up; the documents with a
-//!    hit are written to a small file per task;
+//! 0. when the pipeline is built (in every process that runs it): the
+//!    benchmarks' index (`models::contamination`: memory in proportion to
+//!    the benchmarks, not the corpus); a bad benchmark file stops the run
+//!    before any task;
+//! 1. observe (per input task): each document's n-grams are looked up;
+//!    the documents with a hit are written to a small file per task;
 //! 2. report (one task): the hits of every task, in input order, make
 //!    `decontamination_report.json`: per benchmark, the rows found in the
 //!    corpus and the documents hit;
@@ -18,9 +20,9 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use arrow::array::StringBuilder;
 use serde::{Deserialize, Serialize};
 
@@ -155,7 +157,7 @@ short in the report (a common phrase shorter than an n-gram never
 triggers).
 
 The index of the benchmarks' n-grams is a hash set of 64-bit hashes,
-built once per process from the benchmark files (memory in proportion to
+built from the benchmark files when the pipeline is (memory in proportion to
 the benchmarks: some 40 bytes an n-gram); an n-gram that is in no
 benchmark matches by accident with odds (n-grams in the index) / 2⁶⁴ per
 lookup. `mode = "drop"` drops every document with any overlap, reason
@@ -176,32 +178,20 @@ fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
     let d: Decontaminate = ctx.config()?;
     let (benchmarks, mode) = d.split();
     benchmarks.check(|k, m| ctx.error(k, m))?;
+    // Built when the pipeline is: a bad benchmark file stops the run
+    // before any task starts, and the index is small.
+    let index = benchmarks
+        .build_index()
+        .map_err(|e| ctx.error("benchmarks", format!("{e:#}")))?;
     Ok(Op::Global(Arc::new(DecontOp {
-        benchmarks,
+        index: Arc::new(index),
         mode,
-        index: OnceLock::new(),
     })))
 }
 
 pub struct DecontOp {
-    benchmarks: Benchmarks,
+    index: Arc<Index>,
     mode: Mode,
-    index: OnceLock<Result<Arc<Index>, String>>,
-}
-
-impl DecontOp {
-    /// The index, built on first use in this process.
-    fn index(&self) -> Result<Arc<Index>> {
-        self.index
-            .get_or_init(|| {
-                self.benchmarks
-                    .build_index()
-                    .map(Arc::new)
-                    .map_err(|e| format!("decontaminate: {e:#}"))
-            })
-            .clone()
-            .map_err(|e| anyhow!(e))
-    }
 }
 
 /// A document with hits, as the observer saw it.
@@ -266,22 +256,22 @@ impl Observer for HitObserver {
 
 impl DecontOp {
     fn report(&self, ctx: &GlobalCtx, _task: usize) -> Result<()> {
-        let index = self.index()?;
-        let mut tally = Tally::new(&index);
+        let index = &self.index;
+        let mut tally = Tally::new(index);
         for t in 0..ctx.tasks {
             let hits: TaskHits = read_work_json(&hits_file(ctx, t))?;
             tally.documents += hits.documents;
             for h in &hits.hits {
-                tally.add(&index, &h.id, &h.rows);
+                tally.add(index, &h.id, &h.rows);
             }
         }
         write_atomic(
             &ctx.output.join("decontamination_report.json"),
-            &serde_json::to_vec_pretty(&tally.json(&index))?,
+            &serde_json::to_vec_pretty(&tally.json(index))?,
         )?;
         write_atomic(
             &ctx.work.join("summary.txt"),
-            tally.summary(&index).as_bytes(),
+            tally.summary(index).as_bytes(),
         )
     }
 }
@@ -293,7 +283,7 @@ impl Phased for DecontOp {
 
     fn observer(&self, ctx: &GlobalCtx, task: usize) -> Result<Box<dyn Observer>> {
         Ok(Box::new(HitObserver {
-            index: self.index()?,
+            index: self.index.clone(),
             out: TaskHits::default(),
             path: hits_file(ctx, task),
             mask: self.mode == Mode::Mask,

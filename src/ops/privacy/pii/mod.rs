@@ -158,7 +158,10 @@ fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
             let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
             return Err(ctx.error(
                 "placeholders",
-                format!("no kind `{name}` (kinds: {})", names.join(", ")),
+                format!(
+                    "placeholders: no kind `{name}` (kinds: {})",
+                    names.join(", ")
+                ),
             ));
         };
         placeholders.insert(*kind, text.clone());
