@@ -53,8 +53,10 @@ pub struct Source<'a> {
 /// CJK ideographs and kana: text without spaces between words, taken a
 /// character at a time.
 pub fn is_cjk(c: char) -> bool {
+    // Less U+30A0 and U+30FB (`゠`, `・`), punctuation among the kana.
     matches!(c as u32,
-        0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x3FFFF)
+        0x3040..=0x309F | 0x30A1..=0x30FA | 0x30FC..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF
+            | 0xF900..=0xFAFF | 0x20000..=0x3FFFF)
 }
 
 /// Calls `f(start, end, hash, cjk)` for every token of `text`, in order: a
@@ -286,10 +288,10 @@ impl Index {
         self.grams.get(&h).copied()
     }
 
-    /// Bytes the index holds, roughly (its tables at capacity).
+    /// Bytes the index holds: its tables as allocated, and the rows.
     pub fn bytes(&self) -> usize {
-        self.grams.capacity() * 13
-            + self.shared.capacity() * 33
+        self.grams.allocation_size()
+            + self.shared.allocation_size()
             + self
                 .shared
                 .values()
@@ -300,7 +302,8 @@ impl Index {
 }
 
 /// The text of a benchmark row: the named fields (strings, or lists of
-/// strings such as MMLU's `choices`), or every string field but the id.
+/// strings such as MMLU's `choices`) in that order, or every string field
+/// but the id, in the order of their names.
 fn row_text(row: &serde_json::Map<String, Value>, fields: &[String], id_field: &str) -> String {
     let mut text = String::new();
     let mut add = |v: &Value| match v {

@@ -15,6 +15,8 @@ fn tokens_are_words_and_cjk_characters() {
         ["Hello", "World", "It", "s", "2024"]
     );
     assert_eq!(words("中文abc混合"), ["中", "文", "abc", "混", "合"]);
+    // The kana middle dot is punctuation.
+    assert_eq!(words("アイ・ウエ"), ["ア", "イ", "ウ", "エ"]);
     // Accents and case do not matter; full-width letters are ASCII.
     let hash = |t: &str| {
         let mut h = vec![];

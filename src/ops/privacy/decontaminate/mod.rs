@@ -102,7 +102,7 @@ pub const INFO: OpInfo = OpInfo {
             kind: "list",
             default: "[]",
             doc: "the fields of a row that are its text, joined in this order (strings or lists of \
-                  strings); [] = every string field but `id_field`",
+                  strings); [] = every string field but `id_field`, in the order of their names",
         },
         ParamDoc {
             name: "id_field",
@@ -163,8 +163,10 @@ benchmark matches by accident with odds (n-grams in the index) / 2⁶⁴ per
 lookup. `mode = "drop"` drops every document with any overlap, reason
 `decontaminate:<benchmark>` of its first, detail the row id and the
 overlapping text. `mode = "mask"` removes the overlapping spans instead,
-spans less than 200 bytes apart merged as one (GPT-3's ±200 characters);
-a document left without a letter or digit is dropped with the same reason.
+with the text between two of them when it is at most 200 bytes (GPT-3
+removed 200 characters either side of an overlap; sluice removes no text
+beyond the overlaps and what lies between them); a document left without
+a letter or digit is dropped with the same reason.
 
 `decontamination_report.json` in the output folder: per benchmark its
 files, rows, rows too short, the rows found in the corpus (`found`: row
@@ -319,6 +321,17 @@ struct HitFilter {
 }
 
 impl RowFilter for HitFilter {
+    fn finish(&mut self, rows: u64) -> Result<()> {
+        if let Some((&row, h)) = self.hits.range(rows..).next() {
+            anyhow::bail!(
+                "bug: decontaminate has a hit for row {row} (document {}) of a task that saw \
+                 {rows} rows: its work files do not match this input; rerun with --force",
+                h.id
+            );
+        }
+        Ok(())
+    }
+
     fn apply(&mut self, batch: DocBatch, first_row: u64) -> Result<OpOutput> {
         let n = batch.data.num_rows() as u64;
         let mine: Vec<(u64, &HitRecord)> = self

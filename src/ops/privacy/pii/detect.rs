@@ -115,7 +115,8 @@ impl Detector {
             // is a shape; the digit counts are checked after.
             phone: re(concat!(
                 r"(?-u)(?:\+|00)[1-9][0-9]{0,3}(?:[ .\-]?\(?[0-9]{1,5}\)?){1,6}",
-                r"|(?:1[ .\-])?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[ .\-])[2-9][0-9]{2}[ .\-][0-9]{4}",
+                // Spaces alone (`250 300 4000`) are columns of numbers.
+                r"|(?:1[ .\-])?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[.\-])[2-9][0-9]{2}[.\-][0-9]{4}",
                 r"|1[3-9][0-9](?:[0-9]{8}|[ \-][0-9]{4}[ \-][0-9]{4})",
                 r"|\(0[1-9][0-9]{1,2}\) ?[2-9][0-9]{6,7}|0[1-9][0-9]{1,2}-[2-9][0-9]{6,7}",
                 r"|0[1-9](?:[ .][0-9]{2}){4}",
@@ -137,7 +138,9 @@ impl Detector {
                 r"|sk-ant-(?:api|admin)[0-9]{2}-[A-Za-z0-9_\-]{80,}",
                 r"|eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}",
                 r"|-----BEGIN (?:RSA |DSA |EC |OPENSSH |PGP |SSH2 ENCRYPTED |ENCRYPTED )?PRIVATE KEY(?: BLOCK)?-----",
-                r"(?s:.*?)(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\z)",
+                // To its END line; without one (a truncated key), its
+                // base64 lines only, not the rest of the text.
+                r"(?:(?s:.*?)-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|(?:\r?\n[A-Za-z0-9+/=]{16,})*)",
             )),
         }
     }
@@ -200,7 +203,10 @@ impl Detector {
             from = m.end();
             let before = b.get(m.start().wrapping_sub(1)).copied();
             if alnum_before(b, m.start())
-                || matches!(before, Some(b'.' | b'/' | b'=' | b'#' | b'&' | b'?' | b'_'))
+                || matches!(
+                    before,
+                    Some(b'.' | b'/' | b'=' | b'#' | b'&' | b'?' | b'_' | b'+')
+                )
             {
                 // Inside a longer number or word, or an identifier in a URL
                 // (`/posts/2395361813834269`): skip the whole run.
@@ -208,23 +214,31 @@ impl Detector {
                 continue;
             }
             let run = &b[m.start()..m.end()];
-            // A bare 18-character identity number.
-            if run.len() == 18 && run[..17].iter().all(u8::is_ascii_digit) && !alnum(b.get(m.end()))
+            // A bare 18-character identity number, alone or first in a run
+            // (`110101199003074514 13800138000`: the greedy run took the
+            // phone number after it too).
+            if run.len() >= 18
+                && run[..17].iter().all(u8::is_ascii_digit)
+                && matches!(run[17], b'0'..=b'9' | b'X' | b'x')
+                && !alnum(b.get(m.start() + 18))
             {
-                let plausible = plausible_cn_id(run);
-                if ids && validate::cn_id(run) {
-                    out.push(span(m.start(), m.end(), Kind::CnId));
+                let id = &run[..18];
+                let id_end = m.start() + 18;
+                if ids && validate::cn_id(id) {
+                    out.push(span(m.start(), id_end, Kind::CnId));
+                    from = id_end;
                     continue;
                 }
-                if plausible {
+                if plausible_cn_id(id) {
                     // The shape of an identity number with a wrong check:
                     // not a card number either.
+                    from = id_end;
                     continue;
                 }
             }
             if cards {
-                if let Some(end) = card(b, m.start(), m.end()) {
-                    out.push(span(m.start(), end, Kind::CreditCard));
+                if let Some((start, end)) = card(b, m.start(), m.end()) {
+                    out.push(span(start, end, Kind::CreditCard));
                     from = end;
                 }
             }
@@ -272,7 +286,8 @@ impl Detector {
             // (v1.2.3.4) or a number.
             let before = b.get(s.wrapping_sub(1)).copied();
             let dotted_after = b.get(e) == Some(&b'.') && alnum(b.get(e + 1));
-            if matches!(before, Some(c) if c.is_ascii_alphanumeric() || c == b'.' || c == b'_')
+            // `Chrome/120.0.0.0`, `Version=4.0.0.0`: not an address.
+            if matches!(before, Some(c) if c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'/' | b'='))
                 || alnum(b.get(e))
                 || dotted_after
             {
@@ -285,6 +300,11 @@ impl Detector {
             else {
                 continue; // an octet over 255 or with a leading zero
             };
+            if ip.octets()[3] == 0 {
+                // A network's address (`91.198.174.0`), or a version
+                // (`1.0.0.0`): no host has it.
+                continue;
+            }
             if version_context(b, s) || number_context(b, s) {
                 continue;
             }
@@ -312,9 +332,14 @@ impl Detector {
             let Ok(ip) = cand.parse::<Ipv6Addr>() else {
                 continue;
             };
-            // `a:b::` and the like parse, but real addresses in text have
-            // at least two groups with digits in them.
-            if cand.split(':').filter(|g| !g.is_empty()).count() < 2 {
+            // `a:b::` and Python's slices (`x[1::2]`) parse, but addresses
+            // in text have at least three groups (an IPv4 tail is two).
+            let groups: usize = cand
+                .split(':')
+                .filter(|g| !g.is_empty())
+                .map(|g| if g.contains('.') { 2 } else { 1 })
+                .sum();
+            if groups < 3 {
                 continue;
             }
             if self.private_ips || validate::ipv6_global(ip) {
@@ -334,13 +359,27 @@ impl Detector {
             while e > s && matches!(b[e - 1], b' ' | b'.' | b'-' | b'(') {
                 e -= 1;
             }
-            let cand = &b[s..e];
+            let mut cand = &b[s..e];
+            // `+1 415 555 2671 1234`: the greedy form took a number after
+            // it; whole groups come off the end until E.164's 15 digits.
+            if cand[0] == b'+' {
+                while cand.iter().filter(|c| c.is_ascii_digit()).count() > 15 {
+                    match cand.iter().rposition(|&c| matches!(c, b' ' | b'-' | b'.')) {
+                        Some(p) if p > 0 => cand = &cand[..p],
+                        _ => break,
+                    }
+                }
+                e = s + cand.len();
+            }
             let before = b.get(s.wrapping_sub(1)).copied();
-            if matches!(before, Some(c) if c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'/' | b'_' | b'+' | b','))
+            if matches!(before, Some(c) if c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'/' | b'_' | b'+'))
+                // `1,555-123-4567` is a number; `Doe,555-123-4567` a CSV field.
+                || (before == Some(b',') && s >= 2 && b[s - 2].is_ascii_digit())
                 || alnum(b.get(e))
                 || (matches!(b.get(e), Some(b'.' | b'-' | b'/' | b',')) && digit(b.get(e + 1)))
-                // The rest of a longer grouped number (an IBAN's `0044 0532`).
-                || (s >= 2 && b[s - 1] == b' ' && b[s - 2].is_ascii_digit())
+                // The rest of a grouped number (an IBAN's `0044 0532`):
+                // a short group of digits just before.
+                || short_group_before(b, s)
             {
                 from = skip_dotted(b, e);
                 continue;
@@ -368,6 +407,20 @@ impl Detector {
             from = e;
         }
     }
+}
+
+/// Whether a group of at most five digits and a space stand just before
+/// `at`: `at` continues a grouped number.
+fn short_group_before(b: &[u8], at: usize) -> bool {
+    if at < 2 || b[at - 1] != b' ' || !b[at - 2].is_ascii_digit() {
+        return false;
+    }
+    let digits = b[..at - 1]
+        .iter()
+        .rev()
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    digits <= 5
 }
 
 fn span(start: usize, end: usize, kind: Kind) -> Span {
@@ -454,12 +507,13 @@ fn plausible_cn_id(run: &[u8]) -> bool {
         && validate::valid_date(num(6..10), num(10..12), num(12..14))
 }
 
-/// The end of a payment card number starting at `start` (a run of digits
-/// grouped by one kind of separator, up to `end`), or None: the longest
-/// prefix of whole groups with 13–19 digits, an issuer prefix and a valid
-/// Luhn check. Groups are the card layouts (4-4-4-4, 4-6-5, 4-6-4,
-/// 4-4-4-4-3) or none (the digits together).
-fn card(b: &[u8], start: usize, end: usize) -> Option<usize> {
+/// A payment card number in a run of digits grouped by one kind of
+/// separator (`start..end`), as its byte range: the first run of whole
+/// groups, the longest first, with 13–19 digits, an issuer prefix and a
+/// valid Luhn check. Groups are the card layouts (4-4-4-4, 4-6-5, 4-6-4,
+/// 4-4-4-4-3) or none (the digits together); a card may follow another
+/// number in the run (`2023 4111111111111111`).
+fn card(b: &[u8], start: usize, end: usize) -> Option<(usize, usize)> {
     let mut run = &b[start..end];
     let sep = run.iter().find(|c| matches!(c, b' ' | b'-')).copied();
     // Another separator (or an `X`) ends the number: `4111-1111-1111-1111 2023`.
@@ -479,31 +533,37 @@ fn card(b: &[u8], start: usize, end: usize) -> Option<usize> {
     if groups.iter().any(|g| g.is_empty()) {
         return None;
     }
-    for k in (1..=groups.len()).rev() {
-        let lens: Vec<usize> = groups[..k].iter().map(|g| g.len()).collect();
-        let layout_ok = k == 1
-            || matches!(
-                lens.as_slice(),
-                [4, 4, 4, 4]
-                    | [4, 6, 5]
-                    | [4, 6, 4]
-                    | [4, 4, 4, 4, 3]
-                    | [4, 4, 4, 4, 2]
-                    | [4, 4, 4, 1]
-            );
-        if !layout_ok {
-            continue;
-        }
-        let digits: Vec<u8> = groups[..k].concat();
-        if !(13..=19).contains(&digits.len()) {
-            continue;
-        }
-        // A bare run must be the whole run (not a prefix of a longer number).
-        if k == 1 && sep.is_none() && digits.len() != run.len() {
-            return None;
-        }
-        if validate::card_prefix(&digits) && validate::luhn(&digits) {
-            return Some(start + lens.iter().sum::<usize>() + (k - 1));
+    // Byte offset of each group in the run.
+    let mut offsets = Vec::with_capacity(groups.len());
+    let mut at = 0;
+    for g in &groups {
+        offsets.push(at);
+        at += g.len() + 1;
+    }
+    for first in 0..groups.len() {
+        for k in (first + 1..=groups.len()).rev() {
+            let lens: Vec<usize> = groups[first..k].iter().map(|g| g.len()).collect();
+            let layout_ok = k - first == 1
+                || matches!(
+                    lens.as_slice(),
+                    [4, 4, 4, 4]
+                        | [4, 6, 5]
+                        | [4, 6, 4]
+                        | [4, 4, 4, 4, 3]
+                        | [4, 4, 4, 4, 2]
+                        | [4, 4, 4, 1]
+                );
+            if !layout_ok {
+                continue;
+            }
+            let digits: Vec<u8> = groups[first..k].concat();
+            if !(13..=19).contains(&digits.len()) {
+                continue;
+            }
+            if validate::card_prefix(&digits) && validate::luhn(&digits) {
+                let s = start + offsets[first];
+                return Some((s, s + lens.iter().sum::<usize>() + (k - first - 1)));
+            }
         }
     }
     None
@@ -548,31 +608,33 @@ fn isbn_context(b: &[u8], at: usize) -> bool {
 /// `version 1.2.3.4`, `v1.2.3.4`, `firmware 10.0.0.1`: a version number.
 fn version_context(b: &[u8], at: usize) -> bool {
     let w = before_lower(b, at);
-    let w = w.trim_end_matches([' ', ':', '\t']);
+    let w = w.trim_end_matches([' ', ':', '\t', '=', '(', '"', '\'']);
     let last = w
         .rsplit(|c: char| !c.is_ascii_alphanumeric() && c != '.')
         .next()
         .unwrap_or("");
-    matches!(
-        last,
-        "v" | "ver"
-            | "ver."
-            | "version"
-            | "versions"
-            | "release"
-            | "build"
-            | "firmware"
-            | "rev"
-            | "revision"
-            | "patch"
-            | "update"
-            | "kernel"
-            | "driver"
-            | "oid"
-            | "sdk"
-            | "bios"
-            | "vers"
-    )
+    // `AssemblyVersion("1.0.0.0")`, `FileVersion`: any word ending so.
+    last.ends_with("version")
+        || matches!(
+            last,
+            "v" | "ver"
+                | "ver."
+                | "version"
+                | "versions"
+                | "release"
+                | "build"
+                | "firmware"
+                | "rev"
+                | "revision"
+                | "patch"
+                | "update"
+                | "kernel"
+                | "driver"
+                | "oid"
+                | "sdk"
+                | "bios"
+                | "vers"
+        )
 }
 
 /// `§ 1.2.3.4`, `section 1.2.3.4`, `table 1.2.3.4`: a section number.

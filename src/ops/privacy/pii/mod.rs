@@ -118,17 +118,15 @@ kinds = ["email", "ip", "phone", "cn_id", "credit_card", "iban", "secret"]
 mode = "replace"
 "#,
     about: r#"
-What each kind finds, and what it leaves alone:
-
-| kind | finds | placeholder | never flags |
-| --- | --- | --- | --- |
-| `email` | `local@domain.tld`: a local part of up to 64 characters, two or more domain labels, a top-level domain of letters | `<EMAIL>` | `@handles`, `user@localhost`, `logo@2x.png` |
-| `ip` | IPv4 and IPv6 (std's parsers), public addresses only unless `private_ips` | `<IP_ADDRESS>` | private, loopback, link-local, documentation, multicast and reserved ranges; `version 1.2.3.4`, `v1.2.3.4`, `1.2.3.4.5`, `section 1.2.3.4`; times `12:30:45`; MAC addresses |
-| `phone` | `+` or `00` and a country code with 8–15 digits; US `(555) 123-4567`, `555-123-4567`, `1-800-555-0199`; Chinese mobiles `13812345678`, `138 1234 5678` and landlines `010-12345678`, `(0755) 1234567`; French `01 23 45 67 89`; British and German `020 7946 0958`, `030 12345678`, `089/1234567` | `<PHONE>` | dates, ISBNs (and numbers after `ISBN`, `ISSN`, `DOI`, `#`, `No.`), version numbers, numbers inside longer ones |
-| `cn_id` | 18-character resident identity numbers with a province code in use, a birth date that exists and the ISO 7064 MOD 11-2 check character | `<CN_ID>` | the same shape with a wrong check character or date |
-| `credit_card` | 13–19 digits, together or grouped as cards print them (4-4-4-4, 4-6-5, 4-6-4, 4-4-4-4-3), with an issuer prefix in use (Visa, Mastercard, Amex, Discover, JCB, UnionPay, Diners, Maestro) and a valid Luhn check | `<CREDIT_CARD>` | numbers failing Luhn, other prefixes (ISBN-13's 978), longer digit runs |
-| `iban` | a country's IBAN length (SWIFT's registry), spaces between groups allowed, valid mod 97 | `<IBAN>` | wrong check digits, wrong length |
-| `secret` | Dolma's secrets (detect-secrets): AWS access key ids, GitHub, Slack and Stripe tokens, Slack webhooks, PEM private-key blocks (the whole block); and Google API, OpenAI, Anthropic, GitLab, npm and Hugging Face keys, JWTs | `<SECRET>` | a key shape inside a longer word |
+Each kind is found by its shape and then checked as the real thing is:
+boundaries (not inside a longer number or word), the checksum where the
+number has one (Luhn for cards, mod 97 for IBANs, ISO 7064 MOD 11-2 and
+the birth date for Chinese identity numbers), the address range for IPs
+(public only unless `private_ips`), and the context (a number after
+`ISBN` or `version` is neither a phone nor an IP). Placeholders:
+`<EMAIL>`, `<IP_ADDRESS>`, `<PHONE>`, `<CN_ID>`, `<CREDIT_CARD>`,
+`<IBAN>`, `<SECRET>`. [privacy.md](privacy.md#pii) lists the forms each
+kind finds and the look-alikes it leaves alone.
 
 Where two findings overlap, the more specific kind wins (secret, e-mail,
 identity number, IBAN, card, IP, phone). `mode = "tag"` keeps the text and

@@ -201,3 +201,52 @@ fn a_text_without_findings_is_untouched_and_cheap() {
     none("");
     none("中文文本，没有个人信息。");
 }
+
+/// What the review of the first version found: each a real text's shape.
+#[test]
+fn review_cases() {
+    none("Mozilla/5.0 (X11) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0");
+    none("System.Core, Version=4.0.0.0, Culture=neutral");
+    none("[assembly: AssemblyVersion(\"1.0.0.2\")]");
+    none("x[1::2] and df.iloc[10::10] and s[a::2]");
+    none("the network 91.198.174.0 is routed");
+    // An identity number with a phone number after it, as in a table row.
+    let id = (0..10)
+        .map(|d| format!("1101011990030745{d}"))
+        .flat_map(|b| (0..10).map(move |d| format!("{b}{d}")))
+        .find(|id| validate::cn_id(id.as_bytes()))
+        .unwrap();
+    let row = format!("{id} 13800138000");
+    assert_eq!(
+        found(&row),
+        vec![
+            (id.clone(), Kind::CnId),
+            ("13800138000".to_string(), Kind::Phone)
+        ]
+    );
+    one(
+        "paid 2023 4111111111111111 ok",
+        "4111111111111111",
+        Kind::CreditCard,
+    );
+    one("ruf an +4915112345678 bitte", "+4915112345678", Kind::Phone);
+    one("Doe,415-555-2671,NY", "415-555-2671", Kind::Phone);
+    one(
+        "call +44 20 7946 0958 2023 1234 times",
+        "+44 20 7946 0958",
+        Kind::Phone,
+    );
+    none("sizes 250 300 4000 and 03 12 2025");
+    // A key without its END line: the header and its base64 lines only.
+    let pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEF";
+    one(
+        &format!("{pem}\nThe rest of the text stays."),
+        pem,
+        Kind::Secret,
+    );
+    one(
+        "IBAN RU0204452560040702810412345678901 here",
+        "RU0204452560040702810412345678901",
+        Kind::Iban,
+    );
+}

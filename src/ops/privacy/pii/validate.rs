@@ -127,6 +127,17 @@ pub fn iban_length(country: &[u8]) -> Option<usize> {
         (b"VA", 22),
         (b"VG", 24),
         (b"XK", 20),
+        (b"RU", 33),
+        (b"LY", 25),
+        (b"SD", 18),
+        (b"BI", 27),
+        (b"DJ", 27),
+        (b"SO", 23),
+        (b"NI", 28),
+        (b"MN", 20),
+        (b"FK", 18),
+        (b"OM", 23),
+        (b"YE", 30),
     ];
     TABLE
         .iter()
