@@ -316,6 +316,7 @@ pub const REGISTRY: &[&OpInfo] = &[
     &quality::fineweb::INFO,
     &quality::quality_model::INFO,
     &quality::perplexity::INFO,
+    &quality::select::INFO,
     &privacy::pii::INFO,
     &privacy::decontaminate::INFO,
     &dedup::dedup_exact::INFO,
