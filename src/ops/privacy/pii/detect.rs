@@ -229,7 +229,7 @@ impl Detector {
                     from = id_end;
                     continue;
                 }
-                if plausible_cn_id(id) {
+                if validate::cn_id_shape(id) {
                     // The shape of an identity number with a wrong check:
                     // not a card number either.
                     from = id_end;
@@ -498,15 +498,6 @@ fn skip_dotted(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// An 18-character run with a province code and a birth date in place: an
-/// identity number's shape, whatever its check character says.
-fn plausible_cn_id(run: &[u8]) -> bool {
-    let num =
-        |r: std::ops::Range<usize>| run[r].iter().fold(0u32, |a, &c| a * 10 + (c - b'0') as u32);
-    matches!(num(0..2), 11..=15 | 21..=23 | 31..=37 | 41..=46 | 50..=54 | 61..=65 | 71 | 81..=83 | 91)
-        && validate::valid_date(num(6..10), num(10..12), num(12..14))
-}
-
 /// A payment card number in a run of digits grouped by one kind of
 /// separator (`start..end`), as its byte range: the first run of whole
 /// groups, the longest first, with 13–19 digits, an issuer prefix and a
@@ -619,7 +610,6 @@ fn version_context(b: &[u8], at: usize) -> bool {
             last,
             "v" | "ver"
                 | "ver."
-                | "version"
                 | "versions"
                 | "release"
                 | "build"

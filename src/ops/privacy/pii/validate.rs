@@ -165,17 +165,7 @@ pub fn iban_mod97(iban: &[u8]) -> bool {
 pub fn cn_id(id: &[u8]) -> bool {
     const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
     const CHECK: &[u8; 11] = b"10X98765432";
-    if id.len() != 18 || !id[..17].iter().all(u8::is_ascii_digit) {
-        return false;
-    }
-    let num =
-        |r: std::ops::Range<usize>| id[r].iter().fold(0u32, |a, &c| a * 10 + (c - b'0') as u32);
-    let province = num(0..2);
-    if !matches!(province, 11..=15 | 21..=23 | 31..=37 | 41..=46 | 50..=54 | 61..=65 | 71 | 81..=83 | 91)
-    {
-        return false;
-    }
-    if !valid_date(num(6..10), num(10..12), num(12..14)) {
+    if !cn_id_shape(id) {
         return false;
     }
     let sum: u32 = id[..17]
@@ -184,6 +174,19 @@ pub fn cn_id(id: &[u8]) -> bool {
         .map(|(&c, w)| (c - b'0') as u32 * w)
         .sum();
     CHECK[(sum % 11) as usize] == id[17].to_ascii_uppercase()
+}
+
+/// The shape of an identity number, whatever its check character says:
+/// 17 digits then a digit or `X`, a province code in use and a birth date
+/// that exists. (Such a number with a wrong check is not a card either.)
+pub fn cn_id_shape(id: &[u8]) -> bool {
+    if id.len() != 18 || !id[..17].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let num =
+        |r: std::ops::Range<usize>| id[r].iter().fold(0u32, |a, &c| a * 10 + (c - b'0') as u32);
+    matches!(num(0..2), 11..=15 | 21..=23 | 31..=37 | 41..=46 | 50..=54 | 61..=65 | 71 | 81..=83 | 91)
+        && valid_date(num(6..10), num(10..12), num(12..14))
 }
 
 /// A calendar date between 1900 and 2099.
