@@ -90,7 +90,7 @@ fn ours(filter: &str, text: &str, seg: &Segmenter) -> (bool, Option<String>, Opt
     match filter {
         "GopherQualityFilter" => {
             let r = gopher_quality(text, seg, &defaults::<GopherQualityParams>());
-            (r.is_none(), r.map(String::from), None)
+            (r.is_none(), r, None)
         }
         "GopherRepetitionFilter" => {
             let r = gopher_repetition(text, seg, &defaults::<GopherRepetitionParams>());
@@ -98,11 +98,11 @@ fn ours(filter: &str, text: &str, seg: &Segmenter) -> (bool, Option<String>, Opt
         }
         "C4QualityFilter" => match c4_quality(text, seg, &defaults::<C4Params>()) {
             Ok(t) => (true, None, Some(t)),
-            Err(r) => (false, Some(r.to_string()), None),
+            Err(r) => (false, Some(r), None),
         },
         "FineWebQualityFilter" => {
             let r = fineweb_quality(text, seg, &defaults::<FineWebParams>());
-            (r.is_none(), r.map(String::from), None)
+            (r.is_none(), r, None)
         }
         _ => unreachable!(),
     }
@@ -190,10 +190,10 @@ fn chinese_documents_are_kept_by_language_aware_rules() {
             reference_kept[k] += decisions[&(f.to_string(), d.id.clone())].0 as usize;
         }
         let results = [
-            gopher_quality(&d.text, &seg, &gq).map(String::from),
+            gopher_quality(&d.text, &seg, &gq),
             gopher_repetition(&d.text, &seg, &gr),
-            c4_quality(&d.text, &seg, &c4).err().map(String::from),
-            fineweb_quality(&d.text, &seg, &fw).map(String::from),
+            c4_quality(&d.text, &seg, &c4).err(),
+            fineweb_quality(&d.text, &seg, &fw),
         ];
         for (k, r) in results.into_iter().enumerate() {
             match r {
@@ -210,4 +210,149 @@ fn chinese_documents_are_kept_by_language_aware_rules() {
             kept[k]
         );
     }
+}
+
+/// The `select` expression that keeps what a filter keeps at its
+/// defaults, from its annotate-mode signals: English thresholds, and the
+/// built-in Chinese ones where `lang` is `zh`.
+fn keeps(filter: &str) -> String {
+    let all = |conds: &[String]| conds.join(" and ");
+    let at_most = |pairs: &[(String, f64)]| -> Vec<String> {
+        pairs.iter().map(|(c, x)| format!("{c} <= {x:?}")).collect()
+    };
+    match filter {
+        "gopher_quality" => "gopher_word_count >= 50 and gopher_word_count <= 100000 \
+             and gopher_mean_word_length <= 10 \
+             and gopher_hash_word_ratio <= 0.1 and gopher_ellipsis_word_ratio <= 0.1 \
+             and gopher_frac_lines_bullet <= 0.9 and gopher_frac_lines_end_ellipsis <= 0.3 \
+             and gopher_stop_words >= 2 \
+             and ((lang = 'zh' and gopher_mean_word_length >= 1 and gopher_frac_alpha_words >= 0.65) \
+               or (lang != 'zh' and gopher_mean_word_length >= 3 and gopher_frac_alpha_words >= 0.8))"
+            .to_string(),
+        "gopher_repetition" => {
+            let lines = [
+                ("gopher_frac_dup_paras", 0.3),
+                ("gopher_frac_chars_dup_paras", 0.2),
+                ("gopher_frac_dup_lines", 0.3),
+                ("gopher_frac_chars_dup_lines", 0.2),
+            ]
+            .map(|(c, x)| (c.to_string(), x));
+            let ngrams = |top: &[(usize, f64)], dup: &[(usize, f64)]| {
+                let mut v: Vec<(String, f64)> = top
+                    .iter()
+                    .map(|&(n, x)| (format!("gopher_frac_chars_top_{n}gram"), x))
+                    .collect();
+                v.extend(
+                    dup.iter()
+                        .map(|&(n, x)| (format!("gopher_frac_chars_dup_{n}grams"), x)),
+                );
+                all(&at_most(&v))
+            };
+            let en = ngrams(
+                &[(2, 0.2), (3, 0.18), (4, 0.16)],
+                &[(5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.1)],
+            );
+            let zh = ngrams(
+                &[(4, 0.2), (6, 0.18), (8, 0.16)],
+                &[(10, 0.15), (12, 0.14), (14, 0.13), (16, 0.12), (18, 0.11), (20, 0.1)],
+            );
+            format!(
+                "{} and ((lang = 'zh' and {zh}) or (lang != 'zh' and {en}))",
+                all(&at_most(&lines))
+            )
+        }
+        "c4_quality" => "not c4_lorem_ipsum and not c4_curly_bracket \
+             and ((lang = 'zh' and c4_sentences >= 1) or (lang != 'zh' and c4_sentences >= 5))"
+            .to_string(),
+        "fineweb_quality" => "fineweb_frac_lines_end_punct >= 0.12 \
+             and fineweb_frac_short_lines <= 0.67 and fineweb_frac_chars_dup_lines <= 0.01 \
+             and fineweb_newlines_per_word <= 0.3"
+            .to_string(),
+        _ => unreachable!(),
+    }
+}
+
+/// Every rule filter with `mode = "annotate"` and a `select` over its
+/// signals keeps exactly the documents (and, for C4, the text) the
+/// dropping filter keeps, on the 6,694 conformance documents through the
+/// engine; so does the whole chain with one `select` at its end.
+#[test]
+fn annotate_then_select_keeps_what_the_filters_keep() {
+    let Some(dir) = conformance_dir() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let input = dir.join("docs.parquet");
+    let run = |name: &str, steps: &str| -> Vec<(String, String)> {
+        common::write_spec(
+            work.path(),
+            &format!("{name}.toml"),
+            &format!(
+                "[input]\npaths = [{:?}]\n[output]\ndir = \"{name}\"\n{steps}",
+                input.display().to_string()
+            ),
+        );
+        common::run_ok(work.path(), &["run", &format!("{name}.toml"), "-q"]);
+        let mut kept: Vec<(String, String)> = common::read_rows(&work.path().join(name), "")
+            .into_iter()
+            .map(|r| (r["id"].clone(), r["text"].clone()))
+            .collect();
+        kept.sort();
+        kept
+    };
+    let filters = [
+        "gopher_quality",
+        "gopher_repetition",
+        "c4_quality",
+        "fineweb_quality",
+    ];
+    for f in filters {
+        let dropping = run(&format!("{f}_drop"), &format!("[[step]]\nop = \"{f}\"\n"));
+        let selected = run(
+            &format!("{f}_annotate"),
+            &format!(
+                "[[step]]\nop = \"{f}\"\nmode = \"annotate\"\n\
+                 [[step]]\nop = \"select\"\nexpr = \"{}\"\nreason = \"{f}\"\n",
+                keeps(f)
+            ),
+        );
+        eprintln!(
+            "{f}: the filter keeps {}, annotate + select {}",
+            dropping.len(),
+            selected.len()
+        );
+        // The filter decides something on these documents either way.
+        assert!(dropping.len() > 1000 && dropping.len() < 6600, "{f}");
+        assert!(
+            dropping == selected,
+            "{f}: annotate + select keeps other documents"
+        );
+    }
+    let chain: String = filters
+        .iter()
+        .map(|f| format!("[[step]]\nop = \"{f}\"\n"))
+        .collect();
+    let annotated: String = filters
+        .iter()
+        .map(|f| format!("[[step]]\nop = \"{f}\"\nmode = \"annotate\"\n"))
+        .collect();
+    let every: Vec<String> = filters.iter().map(|f| format!("({})", keeps(f))).collect();
+    let dropping = run("chain_drop", &chain);
+    let selected = run(
+        "chain_annotate",
+        &format!(
+            "{annotated}[[step]]\nop = \"select\"\nexpr = \"{}\"\n",
+            every.join(" and ")
+        ),
+    );
+    eprintln!(
+        "chain: the filters keep {}, annotate + select {}",
+        dropping.len(),
+        selected.len()
+    );
+    assert!(dropping.len() > 500, "{}", dropping.len());
+    assert!(
+        dropping == selected,
+        "the chain: annotate + select keeps other documents"
+    );
 }

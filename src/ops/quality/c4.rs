@@ -2,11 +2,15 @@
 //! C4QualityFilter definitions and defaults. Works line by line and rewrites
 //! the text to the lines it keeps, as datatrove does.
 
+use std::ops::ControlFlow;
+
 use anyhow::Result;
 use arrow::array::{Array, StringBuilder};
 use serde::{Deserialize, Serialize};
 
-use crate::ops::quality::rules::LanguageRules;
+use crate::ops::quality::rules::{
+    LanguageRules, Mode, Signal, SignalKind, Signals, Verdict, MODE_PARAM,
+};
 use crate::ops::{
     with_texts, BuildCtx, DocBatch, DropMark, Op, OpInfo, OpKind, OpOutput, ParamDoc, StreamOp,
 };
@@ -108,6 +112,7 @@ pub const INFO: OpInfo = OpInfo {
         ParamDoc { name: "policy_phrases", kind: "list", default: "terms of use, …", doc: "lowercase phrases" },
         ParamDoc { name: "lang_column", kind: "string", default: "\"lang\"", doc: "column picking per-language rules" },
         ParamDoc { name: "languages", kind: "table", default: "zh, ja built in", doc: "[step.languages.<code>] overrides" },
+        MODE_PARAM,
     ],
     drop_reasons: &["c4:lorem_ipsum", "c4:curly_bracket", "c4:too_few_sentences"],
     outputs: &[],
@@ -123,18 +128,39 @@ and defaults, per line and per document. Rewrites the text to the lines it
 keeps, as the reference does. Per-language rules as for the Gopher filters
 (full-width line endings and one sentence at least for Chinese). See
 [spec.md, The rule filters](spec.md#the-rule-filters).
+
+`mode = "annotate"` keeps every document, still rewritten to the lines the
+line rules keep (those are edits, not a verdict on the document), and
+writes `c4_lines` (lines of the text), `c4_lines_kept`, `c4_sentences`
+(sentences in the kept lines: dropped below `min_num_sentences`),
+`c4_lorem_ipsum` and `c4_curly_bracket` (true where a line the line rules
+reach has "lorem ipsum" or `{`, with `filter_lorem_ipsum` and
+`filter_curly_bracket`: dropped). The dropping filter keeps exactly the
+documents where `not c4_lorem_ipsum and not c4_curly_bracket and
+c4_sentences >= 5` (the row's language's `min_num_sentences`).
 "#,
 };
 
 pub struct C4Quality {
     rules: LanguageRules<C4Params>,
+    signals: Signals,
 }
 
 fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
     Ok(Op::Stream(Box::new(C4Quality {
         rules: LanguageRules::build(ctx, LANGS)?,
+        signals: Signals::new(SIGNALS),
     })))
 }
+
+/// The signals of `c4_quality`, numbered as its rules report them.
+pub const SIGNALS: &[(&str, SignalKind)] = &[
+    ("c4_lines", SignalKind::Count),
+    ("c4_lines_kept", SignalKind::Count),
+    ("c4_sentences", SignalKind::Count),
+    ("c4_lorem_ipsum", SignalKind::Flag),
+    ("c4_curly_bracket", SignalKind::Flag),
+];
 
 /// Deletes `[digits]`, `[edit]` and `[citation needed]`.
 fn remove_citations(line: &str) -> std::borrow::Cow<'_, str> {
@@ -169,10 +195,31 @@ fn remove_citations(line: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// The kept text, or the reason the document is dropped.
-pub fn c4_quality(text: &str, seg: &Segmenter, p: &C4Params) -> Result<String, &'static str> {
+pub fn c4_quality(text: &str, seg: &Segmenter, p: &C4Params) -> Result<String, String> {
+    let mut kept = String::new();
+    match c4_rules(text, seg, p, &mut Verdict::Drop, &mut kept) {
+        ControlFlow::Break(reason) => Err(reason),
+        ControlFlow::Continue(()) => Ok(kept),
+    }
+}
+
+/// C4's line and document rules, each to `v`; `out` gets the kept lines'
+/// text unless the rules stop.
+pub fn c4_rules(
+    text: &str,
+    seg: &Segmenter,
+    p: &C4Params,
+    v: &mut Verdict<'_>,
+    out: &mut String,
+) -> ControlFlow<String> {
+    fn why(r: &'static str) -> impl FnOnce() -> String {
+        move || format!("c4:{r}")
+    }
     let mut sentences = 0;
+    let (mut lines, mut lorem, mut curly) = (0, false, false);
     let mut kept: Vec<std::borrow::Cow<'_, str>> = vec![];
     for line in pystr::splitlines(text) {
+        lines += 1;
         let line = pystr::strip(line);
         let n_words = match seg {
             Segmenter::Unspaced => seg.words(line).len(),
@@ -206,13 +253,16 @@ pub fn c4_quality(text: &str, seg: &Segmenter, p: &C4Params) -> Result<String, &
         }
         let lower = line.to_lowercase();
         if p.filter_lorem_ipsum && lower.contains("lorem ipsum") {
-            return Err("c4:lorem_ipsum");
+            // Dropping stops here; annotating records it and goes on.
+            lorem = true;
+            v.rule(3, Signal::Flag(true), true, why("lorem_ipsum"))?;
         }
         if p.filter_javascript && lower.contains("javascript") {
             continue;
         }
         if p.filter_curly_bracket && line.contains('{') {
-            return Err("c4:curly_bracket");
+            curly = true;
+            v.rule(4, Signal::Flag(true), true, why("curly_bracket"))?;
         }
         if p.filter_policy
             && p.policy_phrases
@@ -224,10 +274,13 @@ pub fn c4_quality(text: &str, seg: &Segmenter, p: &C4Params) -> Result<String, &
         sentences += seg.sentences(&line);
         kept.push(line);
     }
-    if sentences < p.min_num_sentences {
-        return Err("c4:too_few_sentences");
-    }
-    Ok(pystr::strip(&kept.join("\n")).to_string())
+    v.rule(3, Signal::Flag(lorem), lorem, why("lorem_ipsum"))?;
+    v.rule(4, Signal::Flag(curly), curly, why("curly_bracket"))?;
+    v.rule(0, Signal::Count(lines), false, String::new)?;
+    v.rule(1, Signal::Count(kept.len()), false, String::new)?;
+    *out = pystr::strip(&kept.join("\n")).to_string();
+    let few = sentences < p.min_num_sentences;
+    v.rule(2, Signal::Count(sentences), few, why("too_few_sentences"))
 }
 
 impl StreamOp for C4Quality {
@@ -236,21 +289,31 @@ impl StreamOp for C4Quality {
         let texts = batch.texts();
         let mut out = StringBuilder::with_capacity(texts.len(), texts.value_data().len());
         let mut drops = Vec::with_capacity(texts.len());
-        for (text, (p, seg)) in texts.iter().zip(&rows) {
+        let annotate = self.rules.mode == Mode::Annotate;
+        let mut table = self.signals.table(if annotate { texts.len() } else { 0 });
+        let mut kept = String::new();
+        for (i, (text, (p, seg))) in texts.iter().zip(&rows).enumerate() {
             let text = text.unwrap_or("");
-            match c4_quality(text, seg, p) {
-                Ok(kept) => {
-                    out.append_value(kept);
+            let mut verdict = match annotate {
+                true => table.row(i),
+                false => Verdict::Drop,
+            };
+            match c4_rules(text, seg, p, &mut verdict, &mut kept) {
+                ControlFlow::Continue(()) => {
+                    out.append_value(&kept);
                     drops.push(None);
                 }
-                Err(reason) => {
+                ControlFlow::Break(reason) => {
                     // The dropped document keeps its text for excluded/.
                     out.append_value(text);
                     drops.push(Some(DropMark::new(reason)));
                 }
             }
         }
-        let batch = with_texts(batch, out.finish())?;
+        let mut batch = with_texts(batch, out.finish())?;
+        if annotate {
+            batch = self.signals.write(batch, table)?;
+        }
         Ok(OpOutput::new(batch, drops))
     }
 }

@@ -1,10 +1,14 @@
 //! `fineweb_quality`: the FineWeb line rules (Penedo et al. 2024), with
 //! datatrove's FineWebQualityFilter definitions and defaults.
 
+use std::ops::ControlFlow;
+
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::ops::quality::rules::{find_duplicates, ratio, LanguageRules};
+use crate::ops::quality::rules::{
+    find_duplicates, ratio, LanguageRules, Signal, SignalKind, Signals, Verdict, MODE_PARAM,
+};
 use crate::ops::{BuildCtx, DocBatch, Op, OpInfo, OpKind, OpOutput, ParamDoc, StreamOp};
 use crate::pipeline::spec::SpecError;
 use crate::text::punct::is_terminal_punctuation;
@@ -81,6 +85,7 @@ pub const INFO: OpInfo = OpInfo {
         ParamDoc { name: "strip_line_ends", kind: "bool", default: "false", doc: "fix: ignore trailing spaces when checking line ends" },
         ParamDoc { name: "lang_column", kind: "string", default: "\"lang\"", doc: "column picking per-language rules" },
         ParamDoc { name: "languages", kind: "table", default: "zh, ja built in", doc: "[step.languages.<code>] overrides" },
+        MODE_PARAM,
     ],
     drop_reasons: &[
         "fineweb:empty", "fineweb:line_punct_ratio", "fineweb:short_line_ratio", "fineweb:char_dup_ratio",
@@ -104,26 +109,58 @@ The default reproduces a defect of the reference: the line-end check looks
 at the very last character, so lines ending in `". "` count as
 unpunctuated; `strip_line_ends = true` ignores trailing spaces. See
 [spec.md, The rule filters](spec.md#the-rule-filters).
+
+`mode = "annotate"` keeps every document and writes the shares the rules
+compare, over its non-blank lines: `fineweb_frac_lines_end_punct` (dropped
+below `line_punct_thr`), `fineweb_frac_short_lines` (`short_line_thr`),
+`fineweb_frac_chars_dup_lines` (characters of repeated lines over the
+text's, newlines not counted; `char_duplicates_ratio`) and
+`fineweb_newlines_per_word` (`new_line_ratio`). A text without a
+non-blank line has null signals.
 "#,
 };
 
 pub struct FineWebQuality {
     rules: LanguageRules<FineWebParams>,
+    signals: Signals,
 }
 
 fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
     Ok(Op::Stream(Box::new(FineWebQuality {
         rules: LanguageRules::build(ctx, LANGS)?,
+        signals: Signals::new(SIGNALS),
     })))
 }
 
-pub fn fineweb_quality(text: &str, seg: &Segmenter, p: &FineWebParams) -> Option<&'static str> {
+/// The signals of `fineweb_quality`, numbered as its rules report them.
+pub const SIGNALS: &[(&str, SignalKind)] = &[
+    ("fineweb_frac_lines_end_punct", SignalKind::Ratio),
+    ("fineweb_frac_short_lines", SignalKind::Ratio),
+    ("fineweb_frac_chars_dup_lines", SignalKind::Ratio),
+    ("fineweb_newlines_per_word", SignalKind::Ratio),
+];
+
+/// The rule a document fails, or `None` to keep it.
+pub fn fineweb_quality(text: &str, seg: &Segmenter, p: &FineWebParams) -> Option<String> {
+    fineweb_rules(text, seg, p, &mut Verdict::Drop).break_value()
+}
+
+/// FineWeb's rules in the reference's order, each to `v`.
+pub fn fineweb_rules(
+    text: &str,
+    seg: &Segmenter,
+    p: &FineWebParams,
+    v: &mut Verdict<'_>,
+) -> ControlFlow<String> {
+    fn why(r: &'static str) -> impl FnOnce() -> String {
+        move || format!("fineweb:{r}")
+    }
     let lines: Vec<&str> = text
         .split('\n')
         .filter(|l| !pystr::strip(l).is_empty())
         .collect();
     if lines.is_empty() {
-        return Some("fineweb:empty");
+        return v.unmeasurable("fineweb:empty");
     }
     let ends = |line: &str| {
         let line = if p.strip_line_ends {
@@ -140,32 +177,28 @@ pub fn fineweb_quality(text: &str, seg: &Segmenter, p: &FineWebParams) -> Option
         }
     };
     let r = ratio(lines.iter().filter(|l| ends(l)).count(), lines.len());
-    if r < p.line_punct_thr && !(r == 0.0 && p.line_punct_exclude_zero) {
-        return Some("fineweb:line_punct_ratio");
-    }
+    let fails = r < p.line_punct_thr && !(r == 0.0 && p.line_punct_exclude_zero);
+    v.rule(0, Signal::Ratio(r), fails, why("line_punct_ratio"))?;
     let short = lines
         .iter()
         .filter(|l| pystr::len(l) <= p.short_line_length)
         .count();
-    if ratio(short, lines.len()) > p.short_line_thr {
-        return Some("fineweb:short_line_ratio");
-    }
+    let short = ratio(short, lines.len());
+    let fails = short > p.short_line_thr;
+    v.rule(1, Signal::Ratio(short), fails, why("short_line_ratio"))?;
     let (_, dup_chars) = find_duplicates(lines.iter().copied());
     let chars_no_nl = pystr::len(text) - text.matches('\n').count();
-    if ratio(dup_chars, chars_no_nl) > p.char_duplicates_ratio {
-        return Some("fineweb:char_dup_ratio");
-    }
+    let dup = ratio(dup_chars, chars_no_nl);
+    let fails = dup > p.char_duplicates_ratio;
+    v.rule(2, Signal::Ratio(dup), fails, why("char_dup_ratio"))?;
     let words = seg.words(text).len();
-    if ratio(text.matches('\n').count(), words) > p.new_line_ratio {
-        return Some("fineweb:list_ratio");
-    }
-    None
+    let newlines = ratio(text.matches('\n').count(), words);
+    let fails = newlines > p.new_line_ratio;
+    v.rule(3, Signal::Ratio(newlines), fails, why("list_ratio"))
 }
 
 impl StreamOp for FineWebQuality {
     fn apply(&self, batch: DocBatch) -> Result<OpOutput> {
-        self.rules.apply(batch, |text, seg, p| {
-            fineweb_quality(text, seg, p).map(String::from)
-        })
+        self.rules.apply(batch, &self.signals, fineweb_rules)
     }
 }

@@ -2,12 +2,15 @@
 //! of Gopher (Rae et al. 2021, MassiveText, table A1), with datatrove's
 //! definitions and defaults, reproduced decision for decision on English.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::ops::ControlFlow;
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::ops::quality::rules::{find_duplicates, ratio, LanguageRules};
+use crate::ops::quality::rules::{
+    find_duplicates, ratio, LanguageRules, Signal, SignalKind, Signals, Verdict, MODE_PARAM,
+};
 use crate::ops::{BuildCtx, DocBatch, Op, OpInfo, OpKind, OpOutput, ParamDoc, StreamOp};
 use crate::pipeline::spec::SpecError;
 use crate::text::punct::is_punctuation;
@@ -122,6 +125,7 @@ pub const QUALITY_INFO: OpInfo = OpInfo {
         ParamDoc { name: "prose_ellipses", kind: "list", default: "[]", doc: "line endings that do not count as ellipsis lines (zh, ja: [\"……\"])" },
         ParamDoc { name: "lang_column", kind: "string", default: "\"lang\"", doc: "column picking per-language rules" },
         ParamDoc { name: "languages", kind: "table", default: "zh, ja built in", doc: "[step.languages.<code>] overrides" },
+        MODE_PARAM,
     ],
     drop_reasons: &[
         "gopher_quality:short_doc", "gopher_quality:long_doc", "gopher_quality:below_avg_threshold",
@@ -145,25 +149,60 @@ default the eight commonest English words: the be to of and that have
 with). Per-language overrides in `[step.languages.<code>]`; Chinese and
 Japanese have built-in ones. See
 [spec.md, The rule filters](spec.md#the-rule-filters).
+
+`mode = "annotate"` keeps every document and writes the signals the rules
+compare (the row's language's parameters apply): `gopher_word_count`
+(words with a character that is not punctuation; `min_doc_words`,
+`max_doc_words`), `gopher_mean_word_length` (their mean length;
+`min_avg_word_length`, `max_avg_word_length`), `gopher_hash_word_ratio`
+and `gopher_ellipsis_word_ratio` (`#`, and `...` or `…`, per word;
+`max_symbol_word_ratio`), `gopher_frac_lines_bullet` (lines starting with
+• or -; `max_bullet_lines_ratio`), `gopher_frac_lines_end_ellipsis`
+(`max_ellipsis_lines_ratio`), `gopher_frac_alpha_words` (words with a
+letter: dropped below `max_non_alpha_words_ratio`) and `gopher_stop_words`
+(distinct stop words present; `min_stop_words`).
 "#,
 };
 
 pub struct GopherQuality {
     rules: LanguageRules<GopherQualityParams>,
+    signals: Signals,
 }
 
 fn build_quality(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
     Ok(Op::Stream(Box::new(GopherQuality {
         rules: LanguageRules::build(ctx, QUALITY_LANGS)?,
+        signals: Signals::new(QUALITY_SIGNALS),
     })))
 }
 
+/// The signals of `gopher_quality`, numbered as its rules report them.
+pub const QUALITY_SIGNALS: &[(&str, SignalKind)] = &[
+    ("gopher_word_count", SignalKind::Count),
+    ("gopher_mean_word_length", SignalKind::Ratio),
+    ("gopher_hash_word_ratio", SignalKind::Ratio),
+    ("gopher_ellipsis_word_ratio", SignalKind::Ratio),
+    ("gopher_frac_lines_bullet", SignalKind::Ratio),
+    ("gopher_frac_lines_end_ellipsis", SignalKind::Ratio),
+    ("gopher_frac_alpha_words", SignalKind::Ratio),
+    ("gopher_stop_words", SignalKind::Count),
+];
+
 /// The rule a document fails, or `None` to keep it.
-pub fn gopher_quality(
+pub fn gopher_quality(text: &str, seg: &Segmenter, p: &GopherQualityParams) -> Option<String> {
+    gopher_quality_rules(text, seg, p, &mut Verdict::Drop).break_value()
+}
+
+/// Gopher's quality rules in the reference's order, each to `v`.
+pub fn gopher_quality_rules(
     text: &str,
     seg: &Segmenter,
     p: &GopherQualityParams,
-) -> Option<&'static str> {
+    v: &mut Verdict<'_>,
+) -> ControlFlow<String> {
+    fn why(r: &'static str) -> impl FnOnce() -> String {
+        move || format!("gopher_quality:{r}")
+    }
     let words = seg.words(text);
     let n_words = words.len();
     let non_symbol: Vec<&str> = words
@@ -171,30 +210,30 @@ pub fn gopher_quality(
         .copied()
         .filter(|w| w.chars().any(|c| !is_punctuation(c)))
         .collect();
-    if non_symbol.len() < p.min_doc_words {
-        return Some("gopher_quality:short_doc");
-    }
-    if non_symbol.len() > p.max_doc_words {
-        return Some("gopher_quality:long_doc");
-    }
-    let mean = non_symbol.iter().map(|w| pystr::len(w)).sum::<usize>() as f64
-        / non_symbol.len().max(1) as f64;
-    if mean < p.min_avg_word_length {
-        return Some("gopher_quality:below_avg_threshold");
-    }
-    if mean > p.max_avg_word_length {
-        return Some("gopher_quality:above_avg_threshold");
-    }
-    if ratio(text.matches('#').count(), n_words) > p.max_symbol_word_ratio {
-        return Some("gopher_quality:too_many_hashes");
-    }
-    if ratio(
-        text.matches("...").count() + text.matches('…').count(),
-        n_words,
-    ) > p.max_symbol_word_ratio
-    {
-        return Some("gopher_quality:too_many_ellipsis");
-    }
+    let n = non_symbol.len();
+    v.rule(0, Signal::Count(n), n < p.min_doc_words, why("short_doc"))?;
+    v.rule(0, Signal::Count(n), n > p.max_doc_words, why("long_doc"))?;
+    let mean = non_symbol.iter().map(|w| pystr::len(w)).sum::<usize>() as f64 / n.max(1) as f64;
+    let m = Signal::Ratio(mean);
+    v.rule(
+        1,
+        m,
+        mean < p.min_avg_word_length,
+        why("below_avg_threshold"),
+    )?;
+    v.rule(
+        1,
+        m,
+        mean > p.max_avg_word_length,
+        why("above_avg_threshold"),
+    )?;
+    let hashes = ratio(text.matches('#').count(), n_words);
+    let fails = hashes > p.max_symbol_word_ratio;
+    v.rule(2, Signal::Ratio(hashes), fails, why("too_many_hashes"))?;
+    let dots = text.matches("...").count() + text.matches('…').count();
+    let dots = ratio(dots, n_words);
+    let fails = dots > p.max_symbol_word_ratio;
+    v.rule(3, Signal::Ratio(dots), fails, why("too_many_ellipsis"))?;
     let lines = pystr::splitlines(text);
     let bullets = lines
         .iter()
@@ -203,9 +242,9 @@ pub fn gopher_quality(
             l.starts_with('•') || l.starts_with('-')
         })
         .count();
-    if ratio(bullets, lines.len()) > p.max_bullet_lines_ratio {
-        return Some("gopher_quality:too_many_bullets");
-    }
+    let bullets = ratio(bullets, lines.len());
+    let fails = bullets > p.max_bullet_lines_ratio;
+    v.rule(4, Signal::Ratio(bullets), fails, why("too_many_bullets"))?;
     let ellipsis = lines
         .iter()
         .filter(|l| {
@@ -214,29 +253,35 @@ pub fn gopher_quality(
                 && !p.prose_ellipses.iter().any(|e| l.ends_with(e.as_str()))
         })
         .count();
-    if ratio(ellipsis, lines.len()) > p.max_ellipsis_lines_ratio {
-        return Some("gopher_quality:too_many_end_ellipsis");
-    }
+    let ellipsis = ratio(ellipsis, lines.len());
+    let fails = ellipsis > p.max_ellipsis_lines_ratio;
+    v.rule(
+        5,
+        Signal::Ratio(ellipsis),
+        fails,
+        why("too_many_end_ellipsis"),
+    )?;
     let alpha = words
         .iter()
         .filter(|w| w.chars().any(char::is_alphabetic))
         .count();
-    if ratio(alpha, n_words) < p.max_non_alpha_words_ratio {
-        return Some("gopher_quality:below_alpha_threshold");
-    }
+    let alpha = ratio(alpha, n_words);
+    let fails = alpha < p.max_non_alpha_words_ratio;
+    v.rule(6, Signal::Ratio(alpha), fails, why("below_alpha_threshold"))?;
     let present: HashSet<&str> = words.iter().copied().collect();
     let stop: HashSet<&str> = p.stop_words.iter().map(String::as_str).collect();
-    if stop.iter().filter(|s| present.contains(*s)).count() < p.min_stop_words {
-        return Some("gopher_quality:stop_words");
-    }
-    None
+    let found = stop.iter().filter(|s| present.contains(*s)).count();
+    v.rule(
+        7,
+        Signal::Count(found),
+        found < p.min_stop_words,
+        why("stop_words"),
+    )
 }
 
 impl StreamOp for GopherQuality {
     fn apply(&self, batch: DocBatch) -> Result<OpOutput> {
-        self.rules.apply(batch, |text, seg, p| {
-            gopher_quality(text, seg, p).map(String::from)
-        })
+        self.rules.apply(batch, &self.signals, gopher_quality_rules)
     }
 }
 
@@ -319,6 +364,7 @@ pub const REPETITION_INFO: OpInfo = OpInfo {
         ParamDoc { name: "top_n_gram_min_count", kind: "integer", default: "1", doc: "2: only repeated n-grams count (fix)" },
         ParamDoc { name: "lang_column", kind: "string", default: "\"lang\"", doc: "column picking per-language rules" },
         ParamDoc { name: "languages", kind: "table", default: "zh, ja built in", doc: "[step.languages.<code>] overrides" },
+        MODE_PARAM,
     ],
     drop_reasons: &[
         "gopher_repetition:empty", "gopher_repetition:dup_para_frac", "gopher_repetition:dup_para_char_frac",
@@ -343,17 +389,86 @@ The default reproduces a defect of the reference: the top n-gram counts
 even when it occurs once, so every short document fails;
 `top_n_gram_min_count = 2` is the fix. See
 [spec.md, The rule filters](spec.md#the-rule-filters).
+
+`mode = "annotate"` keeps every document and writes the shares the rules
+compare: `gopher_frac_dup_paras` and `gopher_frac_dup_lines` (paragraphs
+and lines that repeat an earlier one; `dup_para_frac`, `dup_line_frac`),
+`gopher_frac_chars_dup_paras` and `gopher_frac_chars_dup_lines` (their
+characters over the text's; `dup_para_char_frac`, `dup_line_char_frac`),
+`gopher_frac_chars_top_<n>gram` (`top_n_grams`) and
+`gopher_frac_chars_dup_<n>grams` (`dup_n_grams`), one column for every n
+any language's rules use (with the built-in Chinese rules: top 2, 3, 4, 6,
+8 and duplicated 5…10, 12…20), each measured on every document with its
+language's segmentation and `top_n_gram_min_count`. An empty text has null
+signals.
 "#,
 };
 
 pub struct GopherRepetition {
     rules: LanguageRules<GopherRepetitionParams>,
+    ngrams: NgramSignals,
+    signals: Signals,
 }
 
 fn build_repetition(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
+    let rules = LanguageRules::build(ctx, REPETITION_LANGS)?;
+    let ngrams = NgramSignals::of(rules.all());
+    let signals = ngrams.signals();
     Ok(Op::Stream(Box::new(GopherRepetition {
-        rules: LanguageRules::build(ctx, REPETITION_LANGS)?,
+        rules,
+        ngrams,
+        signals,
     })))
+}
+
+/// The n-gram signals of `gopher_repetition`: one for every n any
+/// language's rules use, after the four line and paragraph shares.
+pub struct NgramSignals {
+    top: Vec<usize>,
+    dup: Vec<usize>,
+}
+
+impl NgramSignals {
+    pub fn of<'a>(params: impl Iterator<Item = &'a GopherRepetitionParams>) -> NgramSignals {
+        let (mut top, mut dup) = (BTreeSet::new(), BTreeSet::new());
+        for p in params {
+            top.extend(p.top_n_grams.iter().map(|r| r.0).filter(|&n| n > 0));
+            dup.extend(p.dup_n_grams.iter().map(|r| r.0).filter(|&n| n > 0));
+        }
+        NgramSignals {
+            top: top.into_iter().collect(),
+            dup: dup.into_iter().collect(),
+        }
+    }
+
+    pub fn signals(&self) -> Signals {
+        let mut columns: Vec<(String, SignalKind)> = [
+            "gopher_frac_dup_paras",
+            "gopher_frac_chars_dup_paras",
+            "gopher_frac_dup_lines",
+            "gopher_frac_chars_dup_lines",
+        ]
+        .iter()
+        .map(|c| (c.to_string(), SignalKind::Ratio))
+        .collect();
+        for n in &self.top {
+            columns.push((format!("gopher_frac_chars_top_{n}gram"), SignalKind::Ratio));
+        }
+        for n in &self.dup {
+            columns.push((format!("gopher_frac_chars_dup_{n}grams"), SignalKind::Ratio));
+        }
+        Signals { columns }
+    }
+
+    /// The column of a rule (every rule's n is among them).
+    fn column(&self, top: bool, n: usize) -> usize {
+        let (list, start) = if top {
+            (&self.top, 4)
+        } else {
+            (&self.dup, 4 + self.top.len())
+        };
+        start + list.iter().position(|&m| m == n).unwrap_or(0)
+    }
 }
 
 /// Splits on runs of two or more `\n` (datatrove's paragraph regex).
@@ -593,38 +708,71 @@ pub fn gopher_repetition(
     seg: &Segmenter,
     p: &GopherRepetitionParams,
 ) -> Option<String> {
+    let ngrams = NgramSignals::of(std::iter::once(p));
+    gopher_repetition_rules(text, seg, p, &mut Verdict::Drop, &ngrams).break_value()
+}
+
+/// Gopher's repetition rules in the reference's order, each to `v`.
+/// Annotating measures every n of `ngrams`, dropping the rules of `p`.
+pub fn gopher_repetition_rules(
+    text: &str,
+    seg: &Segmenter,
+    p: &GopherRepetitionParams,
+    v: &mut Verdict<'_>,
+    ngrams: &NgramSignals,
+) -> ControlFlow<String> {
     if text.is_empty() {
-        return Some("gopher_repetition:empty".into());
+        return v.unmeasurable("gopher_repetition:empty");
+    }
+    fn why(r: &'static str) -> impl FnOnce() -> String {
+        move || format!("gopher_repetition:{r}")
     }
     let total = pystr::len(text) as f64;
     let paras = paragraphs(pystr::strip(text));
     let (dups, chars) = find_duplicates(paras.iter().copied());
-    if ratio(dups, paras.len()) > p.dup_para_frac {
-        return Some("gopher_repetition:dup_para_frac".into());
-    }
-    if chars as f64 / total > p.dup_para_char_frac {
-        return Some("gopher_repetition:dup_para_char_frac".into());
-    }
+    let share = ratio(dups, paras.len());
+    v.rule(
+        0,
+        Signal::Ratio(share),
+        share > p.dup_para_frac,
+        why("dup_para_frac"),
+    )?;
+    let share = chars as f64 / total;
+    let fails = share > p.dup_para_char_frac;
+    v.rule(1, Signal::Ratio(share), fails, why("dup_para_char_frac"))?;
     let lines = lines(text);
     let (dups, chars) = find_duplicates(lines.iter().copied());
-    if ratio(dups, lines.len()) > p.dup_line_frac {
-        return Some("gopher_repetition:dup_line_frac".into());
-    }
-    if chars as f64 / total > p.dup_line_char_frac {
-        return Some("gopher_repetition:dup_line_char_frac".into());
-    }
+    let share = ratio(dups, lines.len());
+    v.rule(
+        2,
+        Signal::Ratio(share),
+        share > p.dup_line_frac,
+        why("dup_line_frac"),
+    )?;
+    let share = chars as f64 / total;
+    let fails = share > p.dup_line_char_frac;
+    v.rule(3, Signal::Ratio(share), fails, why("dup_line_char_frac"))?;
     let words = seg.words(text);
     let lens: Vec<usize> = words.iter().map(|w| pystr::len(w)).collect();
     let hashes = NgramHashes::new(&words);
     let sep = usize::from(*seg != Segmenter::Unspaced);
-    // The n-gram rules in the reference's order: (is top, n, fraction).
-    let rules: Vec<(bool, usize, f64)> = p
-        .top_n_grams
-        .iter()
-        .map(|&(n, f)| (true, n, f))
-        .chain(p.dup_n_grams.iter().map(|&(n, f)| (false, n, f)))
-        .filter(|&(_, n, _)| n > 0 && words.len() >= n)
-        .collect();
+    // The n-gram rules in the reference's order: (is top, n, fraction). A
+    // rule whose n exceeds the words measures 0 and passes.
+    let rules: Vec<(bool, usize, f64)> = match v {
+        Verdict::Drop => p
+            .top_n_grams
+            .iter()
+            .map(|&(n, f)| (true, n, f))
+            .chain(p.dup_n_grams.iter().map(|&(n, f)| (false, n, f)))
+            .filter(|&(_, n, _)| n > 0 && words.len() >= n)
+            .collect(),
+        Verdict::Annotate(_) => ngrams
+            .top
+            .iter()
+            .map(|&n| (true, n, f64::INFINITY))
+            .chain(ngrams.dup.iter().map(|&n| (false, n, f64::INFINITY)))
+            .collect(),
+    };
     let chars = |&(top, n, _): &(bool, usize, f64)| {
         if top {
             top_ngram_chars(&hashes, &lens, n, sep, p.top_n_gram_min_count)
@@ -632,24 +780,36 @@ pub fn gopher_repetition(
             duplicated_ngram_chars(&hashes, &lens, n)
         }
     };
-    let verdict = |&(top, n, frac): &(bool, usize, f64), c: usize| {
-        (c as f64 / total > frac).then(|| {
-            if top {
-                format!("gopher_repetition:top_{n}_gram")
-            } else {
-                format!("gopher_repetition:duplicated_{n}_n_grams")
-            }
-        })
+    let report = |v: &mut Verdict<'_>, &(top, n, frac): &(bool, usize, f64), c: usize| {
+        let share = c as f64 / total;
+        v.rule(
+            ngrams.column(top, n),
+            Signal::Ratio(share),
+            share > frac,
+            || {
+                if top {
+                    format!("gopher_repetition:top_{n}_gram")
+                } else {
+                    format!("gopher_repetition:duplicated_{n}_n_grams")
+                }
+            },
+        )
     };
     if words.len() < PARALLEL_WORDS {
         // Most documents: one rule after the other, stopping at the first.
-        return rules.iter().find_map(|r| verdict(r, chars(r)));
+        for r in &rules {
+            report(v, r, chars(r))?;
+        }
+        return ControlFlow::Continue(());
     }
     // A very long document: its n-gram passes are independent, so they run
     // on every core (the first failing rule in order still names the drop).
     use rayon::prelude::*;
     let counts: Vec<usize> = rules.par_iter().map(chars).collect();
-    rules.iter().zip(counts).find_map(|(r, c)| verdict(r, c))
+    for (r, c) in rules.iter().zip(counts) {
+        report(v, r, c)?;
+    }
+    ControlFlow::Continue(())
 }
 
 /// Words past which a document's n-gram passes run in parallel.
@@ -657,7 +817,9 @@ const PARALLEL_WORDS: usize = 200_000;
 
 impl StreamOp for GopherRepetition {
     fn apply(&self, batch: DocBatch) -> Result<OpOutput> {
-        self.rules.apply(batch, gopher_repetition)
+        self.rules.apply(batch, &self.signals, |text, seg, p, v| {
+            gopher_repetition_rules(text, seg, p, v, &self.ngrams)
+        })
     }
 }
 
@@ -698,13 +860,13 @@ mod tests {
         let seg = Segmenter::Unspaced;
         assert_eq!(gopher_quality(&format!("{body}……"), &seg, &zh), None);
         assert_eq!(
-            gopher_quality(&format!("{body}..."), &seg, &zh),
+            gopher_quality(&format!("{body}..."), &seg, &zh).as_deref(),
             Some("gopher_quality:too_many_end_ellipsis")
         );
         // A name list has none of the frequent characters.
         let names = "江泽民、李鹏、乔石、朱镕基、李瑞环、刘华清、尉健行、李岚清、荣毅仁、钱其琛、吴邦国、姜春云、迟浩田、丁关根、田纪云、李铁映、吴官正、罗干";
         assert_eq!(
-            gopher_quality(names, &seg, &zh),
+            gopher_quality(names, &seg, &zh).as_deref(),
             Some("gopher_quality:stop_words")
         );
     }

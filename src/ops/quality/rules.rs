@@ -4,15 +4,24 @@
 //! A filter's parameters are its step's keys (defaults: the published ones),
 //! then built-in overrides for languages written without spaces (Chinese,
 //! Japanese, Thai, …), then the user's `[step.languages.<code>]` tables.
+//!
+//! `mode = "annotate"` keeps every document and writes what each rule
+//! measured as columns (RedPajama v2's quality signals), for a `select`
+//! step to decide on. A filter states each rule once, to a [`Verdict`]:
+//! its signal, and whether the document fails it at the step's thresholds;
+//! dropping stops at the first failure, annotating records every signal.
+//! So the signals are the very numbers the dropping filter compares.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::ControlFlow;
+use std::sync::Arc;
 
-use anyhow::Result;
-use arrow::array::{Array, StringArray};
+use anyhow::{bail, Result};
+use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use crate::ops::{BuildCtx, DocBatch, DropMark, OpOutput};
+use crate::ops::{with_column, BuildCtx, DocBatch, DropMark, OpOutput, ParamDoc};
 use crate::pipeline::spec::SpecError;
 use crate::text::words::Segmenter;
 
@@ -25,16 +34,41 @@ pub struct LanguageKeys {
     /// Parameter overrides per language code.
     #[serde(default)]
     pub languages: BTreeMap<String, toml::Table>,
+    #[serde(default)]
+    pub mode: Mode,
 }
+
+/// What a rule filter does with the rules' outcome.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Drop a document at the first rule it fails (the published filters).
+    #[default]
+    Drop,
+    /// Keep every document and write each rule's signal as a column.
+    Annotate,
+}
+
+/// The `mode` key, as every rule filter documents it.
+pub const MODE_PARAM: ParamDoc = ParamDoc {
+    name: "mode",
+    kind: "string",
+    default: "\"drop\"",
+    doc: "\"annotate\": keep every document, write the signals as columns (for `select`)",
+};
 
 /// The shape of a rule filter's keys: its own parameters (`T`) and the
 /// keys every rule filter takes (`LanguageKeys`).
 pub fn shape<T: DeserializeOwned + serde::Serialize + Default>() -> crate::ops::ConfigShape {
     let mut s = crate::ops::shape::<T>();
-    s.keys
-        .extend(["lang_column".to_string(), "languages".to_string()]);
+    s.keys.extend(
+        ["lang_column", "languages", "mode"]
+            .iter()
+            .map(|k| k.to_string()),
+    );
     s.defaults
         .insert("lang_column".into(), DEFAULT_LANG_COLUMN.into());
+    s.defaults.insert("mode".into(), "drop".into());
     s
 }
 
@@ -46,6 +80,7 @@ pub struct LanguageRules<T> {
     pub default: T,
     pub by_lang: HashMap<String, T>,
     pub lang_column: String,
+    pub mode: Mode,
 }
 
 impl<T: DeserializeOwned> LanguageRules<T> {
@@ -72,6 +107,12 @@ impl<T: DeserializeOwned> LanguageRules<T> {
                     )
                 })?,
                 None => BTreeMap::new(),
+            },
+            mode: match base.remove("mode") {
+                Some(v) => v.try_into().map_err(|_| {
+                    ctx.error("mode", "mode must be \"drop\" or \"annotate\"".into())
+                })?,
+                None => Mode::Drop,
             },
         };
         let decode = |table: toml::Table| -> Result<T, SpecError> {
@@ -102,7 +143,13 @@ impl<T: DeserializeOwned> LanguageRules<T> {
             lang_column: keys
                 .lang_column
                 .unwrap_or_else(|| DEFAULT_LANG_COLUMN.into()),
+            mode: keys.mode,
         })
+    }
+
+    /// The parameters of every language, the default first.
+    pub fn all(&self) -> impl Iterator<Item = &T> {
+        std::iter::once(&self.default).chain(self.by_lang.values())
     }
 
     /// The parameters and segmenter of each row; the language comes from
@@ -126,19 +173,181 @@ impl<T: DeserializeOwned> LanguageRules<T> {
             .collect()
     }
 
-    /// Applies `judge(text, segmenter, params)` to every row.
+    /// Runs `rules(text, segmenter, params, verdict)` on every row: drops
+    /// the rows that fail, or writes the `signals` of every row.
     pub fn apply(
         &self,
         batch: DocBatch,
-        judge: impl Fn(&str, &Segmenter, &T) -> Option<String>,
+        signals: &Signals,
+        rules: impl Fn(&str, &Segmenter, &T, &mut Verdict<'_>) -> ControlFlow<String>,
     ) -> Result<OpOutput> {
         let rows = self.per_row(&batch);
         let texts = batch.texts();
-        let mut drops = Vec::with_capacity(texts.len());
-        for (text, (params, seg)) in texts.iter().zip(&rows) {
-            drops.push(judge(text.unwrap_or(""), seg, params).map(DropMark::new));
+        match self.mode {
+            Mode::Drop => {
+                let mut drops = Vec::with_capacity(texts.len());
+                for (text, (params, seg)) in texts.iter().zip(&rows) {
+                    drops.push(
+                        match rules(text.unwrap_or(""), seg, params, &mut Verdict::Drop) {
+                            ControlFlow::Break(reason) => Some(DropMark::new(reason)),
+                            ControlFlow::Continue(()) => None,
+                        },
+                    );
+                }
+                Ok(OpOutput::new(batch, drops))
+            }
+            Mode::Annotate => {
+                let mut table = signals.table(texts.len());
+                for (i, (text, (params, seg))) in texts.iter().zip(&rows).enumerate() {
+                    // A document that cannot be measured ends its rules
+                    // early: what it did not reach stays null.
+                    let _ = rules(text.unwrap_or(""), seg, params, &mut table.row(i));
+                }
+                let n = texts.len();
+                let batch = signals.write(batch, table)?;
+                Ok(OpOutput::new(batch, vec![None; n]))
+            }
         }
-        Ok(OpOutput::new(batch, drops))
+    }
+}
+
+/// A measured signal.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Signal {
+    Count(usize),
+    Ratio(f64),
+    Flag(bool),
+}
+
+/// Where a filter's rules report, one after the other.
+pub enum Verdict<'a> {
+    /// Stop at the first rule the document fails, naming it.
+    Drop,
+    /// Record every signal of the document (its row of the table).
+    Annotate(&'a mut [Option<Signal>]),
+}
+
+impl Verdict<'_> {
+    /// A rule: the signal it measured (the `signal`-th column) and whether
+    /// the document fails it; `reason` names the drop.
+    pub fn rule(
+        &mut self,
+        signal: usize,
+        value: Signal,
+        fails: bool,
+        reason: impl FnOnce() -> String,
+    ) -> ControlFlow<String> {
+        match self {
+            Verdict::Drop if fails => ControlFlow::Break(reason()),
+            Verdict::Drop => ControlFlow::Continue(()),
+            Verdict::Annotate(row) => {
+                row[signal] = Some(value);
+                ControlFlow::Continue(())
+            }
+        }
+    }
+
+    /// A document the rules cannot measure (no text): dropped as
+    /// `reason`, or annotated with nulls.
+    pub fn unmeasurable(&mut self, reason: &str) -> ControlFlow<String> {
+        ControlFlow::Break(reason.to_string())
+    }
+}
+
+/// The signal columns a filter writes in annotate mode, in the order its
+/// rules number them.
+pub struct Signals {
+    pub columns: Vec<(String, SignalKind)>,
+}
+
+/// The type of a signal column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignalKind {
+    /// Int64: a count.
+    Count,
+    /// Float64: a share, a mean, a ratio.
+    Ratio,
+    /// Boolean: whether something was found.
+    Flag,
+}
+
+/// The signals of a batch, a row after the other.
+pub struct SignalTable {
+    width: usize,
+    cells: Vec<Option<Signal>>,
+}
+
+impl SignalTable {
+    pub fn row(&mut self, i: usize) -> Verdict<'_> {
+        Verdict::Annotate(&mut self.cells[i * self.width..(i + 1) * self.width])
+    }
+}
+
+impl Signals {
+    pub fn new(columns: &[(&str, SignalKind)]) -> Signals {
+        Signals {
+            columns: columns.iter().map(|(n, k)| (n.to_string(), *k)).collect(),
+        }
+    }
+
+    pub fn table(&self, rows: usize) -> SignalTable {
+        SignalTable {
+            width: self.columns.len(),
+            cells: vec![None; rows * self.columns.len()],
+        }
+    }
+
+    /// Adds the table's columns to the batch (replacing any of the same
+    /// name).
+    pub fn write(&self, mut batch: DocBatch, table: SignalTable) -> Result<DocBatch> {
+        let rows = batch.num_rows();
+        for (c, (name, kind)) in self.columns.iter().enumerate() {
+            let cells = (0..rows).map(|r| table.cells[r * table.width + c]);
+            let mut wrong = None;
+            let array: ArrayRef = match kind {
+                SignalKind::Count => Arc::new(
+                    cells
+                        .map(|v| match v {
+                            Some(Signal::Count(n)) => Some(n as i64),
+                            None => None,
+                            other => {
+                                wrong = Some(other);
+                                None
+                            }
+                        })
+                        .collect::<Int64Array>(),
+                ),
+                SignalKind::Ratio => Arc::new(
+                    cells
+                        .map(|v| match v {
+                            Some(Signal::Ratio(x)) => Some(x),
+                            None => None,
+                            other => {
+                                wrong = Some(other);
+                                None
+                            }
+                        })
+                        .collect::<Float64Array>(),
+                ),
+                SignalKind::Flag => Arc::new(
+                    cells
+                        .map(|v| match v {
+                            Some(Signal::Flag(b)) => Some(b),
+                            None => None,
+                            other => {
+                                wrong = Some(other);
+                                None
+                            }
+                        })
+                        .collect::<BooleanArray>(),
+                ),
+            };
+            if let Some(v) = wrong {
+                bail!("bug: signal `{name}` is a {kind:?} column but was given {v:?}");
+            }
+            batch = with_column(batch, name, array)?;
+        }
+        Ok(batch)
     }
 }
 

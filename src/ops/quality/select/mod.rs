@@ -1,10 +1,12 @@
 //! `select`: keeps the rows for which an expression over their columns is
 //! true — thresholds on the signals earlier steps wrote, RedPajama v2's
 //! way of leaving them to the user. The expression is SQL's (a `WHERE`
-//! clause), parsed and evaluated by polars (`sql_expr`): `==` or `=`,
-//! `and`/`or`/`not`, `in (…)`, `between`, `is null`, `like`, strings in
-//! single quotes; no parser of our own.
-
+//! clause): sqlparser reads it (the parser of DataFusion and polars-sql),
+//! [`to_polars`] turns its tree into a polars expression, and polars
+//! evaluates it over the columns it names. No parser of our own, and not
+//! polars' `sql` feature: that one turns on a dozen dtypes and kernels
+//! (decimal, struct, array, time zones, regex, joins) that cost a cold
+//! build 20 minutes, for an expression language a filter does not need.
 use anyhow::{anyhow, bail, Context, Result};
 use arrow::array::{Array, BooleanArray, Float64Array, Int64Array, StringArray};
 use arrow::compute::cast;
@@ -16,6 +18,8 @@ use crate::ops::{
     shape, BuildCtx, DocBatch, DropMark, Op, OpInfo, OpKind, OpOutput, ParamDoc, StreamOp,
 };
 use crate::pipeline::spec::SpecError;
+
+mod sql;
 
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -64,17 +68,20 @@ expr = "source == 'web' and id not in ('empty', 'blank')"
 reason = "not_web"
 "#,
     about: r#"
-The expression is SQL's `WHERE` clause as polars reads it
-(`polars::sql::sql_expr`): comparisons (`==` or `=`, `!=`, `<`, `>=`, …),
-`and`, `or`, `not`, `in ('en', 'zh')`, `between 3 and 5`, `is null`,
-`is not null`, `like 'a%'`, arithmetic, and polars' SQL functions
-(`length(text)`, `lower(lang)`). Strings are in single quotes; a name in
-double quotes is a column (for names SQL reserves). A row is kept only
-where the expression is true: where it is false or null (a null in a
+The expression is SQL's `WHERE` clause, read by sqlparser and evaluated by
+polars: comparisons (`==` or `=`, `!=`, `<`, `>=`, …), `and`, `or`,
+`not`, `in ('en', 'zh')`, `between 3 and 5`, `is null`, `is not null`,
+`is true`, `like 'ab%'` (a prefix, a suffix or a whole value), arithmetic
+(`+ - * / %`, `/` the real quotient) and the functions `length(text)`
+(characters), `lower(…)`, `upper(…)`. Strings are in single quotes; a
+name in double quotes is a column (for names SQL reserves). A row is kept
+only where the expression is true: where it is false or null (a null in a
 compared column) the row is dropped as `select:<reason>`. The columns it
-names must exist with string, integer, float or boolean values; a
-column that is missing, or an expression that is not true or false per
-row, stops the run with an error naming it.
+names must exist with string, integer, float or boolean values; a column
+that is missing, or an expression that is not true or false per row, stops
+the run with an error naming it; an expression that does not parse, or
+uses what is not listed here, is an error at the key before any row is
+read.
 "#,
 };
 
@@ -92,7 +99,7 @@ fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
             ),
         ));
     }
-    let expr = polars::sql::sql_expr(&s.expr)
+    let expr = sql::parse(&s.expr)
         .map_err(|e| ctx.error("expr", format!("`{}` is not an expression: {e}", s.expr)))?;
     let columns = columns_of(&expr);
     Ok(Op::Stream(Box::new(SelectOp {
@@ -257,7 +264,7 @@ mod tests {
     }
 
     fn op(expr: &str) -> SelectOp {
-        let e = polars::sql::sql_expr(expr).unwrap();
+        let e = sql::parse(expr).unwrap();
         SelectOp {
             text: expr.into(),
             reason: "select:test".into(),
@@ -283,6 +290,27 @@ mod tests {
         );
         assert_eq!(k("lang is null"), [false, false, false, true]);
         assert_eq!(k("1 = 1"), [true; 4]);
+        assert_eq!(k("not (lang = 'en')"), [false, true, false, false]);
+        assert_eq!(k("lang not in ('zh')"), [true, false, true, false]);
+        assert_eq!(
+            k("words not between 50 and 200"),
+            [false, true, true, false]
+        );
+        assert_eq!(k("(lang = 'en') is not true"), [false, true, false, true]);
+        assert_eq!(
+            k("words / 100 > 2.5 or score <= -0.5"),
+            [false, false, true, false]
+        );
+        assert_eq!(k("words % 2 = 1"), [false, true, false, false]);
+        assert_eq!(
+            k("id like 'a%' or id like '%d' or id like 'c'"),
+            [true, false, true, true]
+        );
+        assert_eq!(
+            k("length(upper(lang)) = 2 and lower(\"lang\") = 'zh'"),
+            [false, true, false, false]
+        );
+        assert_eq!(k("lang is not null and true"), [true, true, true, false]);
     }
 
     #[test]
@@ -295,6 +323,14 @@ mod tests {
         );
         let e = op("words + 1").keeps(&b).unwrap_err().to_string();
         assert!(e.contains("not true or false"), "{e}");
-        assert!(polars::sql::sql_expr("lang == ").is_err());
+        for bad in [
+            "lang == ",
+            "lang == 'en' order by id",
+            "text like '%war%'",
+            "sqrt(score) > 1",
+            "lang in ()",
+        ] {
+            assert!(sql::parse(bad).is_err(), "{bad}");
+        }
     }
 }
