@@ -14,6 +14,7 @@ pub mod models;
 pub mod msg;
 pub mod ops;
 pub mod pipeline;
+pub mod report;
 pub mod seeded;
 pub mod stats;
 pub mod text;

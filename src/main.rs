@@ -77,6 +77,22 @@ enum Command {
         /// The run's output folder.
         out: PathBuf,
     },
+    /// One HTML page of a finished run: the funnel with its drop reasons,
+    /// distributions with thresholds, samples of what each reason dropped,
+    /// per-source tables, time per phase. Reads stats.json (and the ops'
+    /// small reports), not the shards.
+    Report {
+        /// The run's output folder.
+        #[arg(required_unless_present = "compare")]
+        out: Option<PathBuf>,
+        /// Two runs' output folders, side by side.
+        #[arg(long, num_args = 2, value_names = ["A", "B"], conflicts_with = "out")]
+        compare: Option<Vec<PathBuf>>,
+        /// The HTML file (default: report.html in the run's folder; with
+        /// --compare, compare.html in A's).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Describes a folder of Parquet shards (or one file).
     Inspect {
         path: PathBuf,
@@ -380,6 +396,18 @@ fn main() -> ExitCode {
             })
         }
         Command::Status { out } => sluice::exec::status::report(&out).map(|r| print!("{r}")),
+        Command::Report {
+            out,
+            compare,
+            output,
+        } => match (out, compare.as_deref()) {
+            (_, Some([a, b])) => sluice::report::compare(a, b, output.as_deref()),
+            (Some(out), _) => sluice::report::report(&out, output.as_deref()),
+            _ => Err(anyhow::anyhow!(
+                "name a run's output folder, or --compare A B"
+            )),
+        }
+        .map(|s| println!("{s}")),
         Command::Inspect {
             path,
             text_column,

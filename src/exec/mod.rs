@@ -9,6 +9,7 @@ mod layout;
 pub mod lock;
 mod output;
 pub mod plan;
+mod profile;
 pub mod progress;
 pub mod slurm;
 pub mod status;

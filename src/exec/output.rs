@@ -61,7 +61,8 @@ pub(super) fn prepare_output(layout: &Layout, force: bool) -> Result<()> {
             .and_then(|n| n.strip_suffix(".tmp"))
             .unwrap_or(&name);
         let an_ops = owned.iter().any(|p| p.matches(&name) || p.matches(staged));
-        if ours || an_ops || name == "stats.json" {
+        // A report drawn from an earlier run would describe the wrong one.
+        if ours || an_ops || name == "stats.json" || name == "report.html" {
             store::remove_file(&path)?;
         }
     }

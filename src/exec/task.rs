@@ -14,6 +14,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::excluded::{Excluded, DROP_COLUMNS};
 use super::plan::{Phase, Segment};
+use super::profile::profile;
 use super::progress::Progress;
 use super::Runner;
 use crate::io::writer::{write_atomic, ShardPolicy, ShardWriter};
@@ -91,14 +92,16 @@ impl Runner<'_> {
         let prefix = format!("part-{t:05}");
         // Each item: the rows and what came in (before a global op's filter
         // added copies; the reader's rows are what came in).
-        type Source = Box<dyn Iterator<Item = Result<(OpOutput, Count)>> + Send>;
+        // And the columns the rows had before a global op's filter (none
+        // for the reader's rows).
+        type Source = Box<dyn Iterator<Item = Result<(OpOutput, Count, Option<SchemaRef>)>> + Send>;
         let (mut source, mut first, where_): (Source, OpStats, String) = if k == 0 {
             let task = &self.tasks[t];
             (
                 Box::new(reader::open(task, &self.spec.input, Some(widen))?.map(|r| {
                     r.map(|o| {
                         let c = count_of(&o.batch);
-                        (o, c)
+                        (o, c, None)
                     })
                 })),
                 OpStats::new("read"),
@@ -166,11 +169,19 @@ impl Runner<'_> {
             &format!("s{k}-{prefix}"),
             &self.policy,
         )?;
-        let mut op_stats: Vec<OpStats> = seg.ops.iter().map(|s| OpStats::new(s.label)).collect();
+        let mut op_stats: Vec<OpStats> = seg
+            .ops
+            .iter()
+            .map(|s| {
+                let mut st = OpStats::new(s.label);
+                st.profile.thresholds = s.op.thresholds();
+                st
+            })
+            .collect();
         let mut out_rows = 0u64;
         let mut batches = 0usize;
         for item in source.by_ref() {
-            let (out, input) = match item {
+            let (out, input, before) = match item {
                 Ok(item) => item,
                 // A file rewritten under the reader reads as corrupt: say why.
                 Err(e) if k == 0 => return Err(self.input_changed(t).unwrap_or(e)),
@@ -187,14 +198,17 @@ impl Runner<'_> {
             {
                 count_group_sizes(&out.batch, &mut first);
             }
+            profile(before.as_deref(), &out, &mut first.profile)?;
             let mut batch = settle(out, input, &mut first, &mut excluded)?;
             for (step, st) in seg.ops.iter().zip(op_stats.iter_mut()) {
                 let Some(b) = batch.take() else { break };
                 let input = count_of(&b);
+                let before = b.data.schema();
                 let out = step
                     .op
                     .apply(b)
                     .with_context(|| format!("{} in {where_}", step.label))?;
+                profile(Some(&before), &out, &mut st.profile)?;
                 batch = settle(out, input, st, &mut excluded)?;
             }
             if let Some(batch) = batch {
@@ -355,7 +369,7 @@ pub(super) struct FilteredIter {
 }
 
 impl Iterator for FilteredIter {
-    type Item = Result<(OpOutput, Count)>;
+    type Item = Result<(OpOutput, Count, Option<SchemaRef>)>;
     fn next(&mut self) -> Option<Self::Item> {
         let batch = match self.inner.next() {
             Some(Ok(b)) => b,
@@ -369,7 +383,12 @@ impl Iterator for FilteredIter {
         let first = self.row;
         self.row += batch.num_rows() as u64;
         let input = count_of(&batch);
-        Some(self.filter.apply(batch, first).map(|o| (o, input)))
+        let before = batch.data.schema();
+        Some(
+            self.filter
+                .apply(batch, first)
+                .map(|o| (o, input, Some(before))),
+        )
     }
 }
 

@@ -34,6 +34,12 @@ use crate::pipeline::spec::{Section, Spec, SpecError, StepSpec};
 
 pub trait StreamOp: Send + Sync {
     fn apply(&self, batch: DocBatch) -> Result<OpOutput>;
+
+    /// The thresholds the step applies to the columns it writes (or would
+    /// apply, annotating), marked in `sluice report`.
+    fn thresholds(&self) -> Vec<crate::stats::profile::Threshold> {
+        vec![]
+    }
 }
 
 /// One phase of a global op or sink between its observe and filter steps:

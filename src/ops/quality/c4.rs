@@ -9,7 +9,7 @@ use arrow::array::{Array, StringBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::ops::quality::rules::{
-    LanguageRules, Mode, Signal, SignalKind, Signals, Verdict, MODE_PARAM,
+    LanguageRules, Mode, Signal, SignalKind, Signals, Threshold, Verdict, MODE_PARAM,
 };
 use crate::ops::{
     with_texts, BuildCtx, DocBatch, DropMark, Op, OpInfo, OpKind, OpOutput, ParamDoc, StreamOp,
@@ -315,6 +315,23 @@ impl StreamOp for C4Quality {
             batch = self.signals.write(batch, table)?;
         }
         Ok(OpOutput::new(batch, drops))
+    }
+
+    fn thresholds(&self) -> Vec<Threshold> {
+        self.rules.thresholds(|p| {
+            let mut out = vec![Threshold::new(
+                SIGNALS[2].0,
+                ">=",
+                p.min_num_sentences as f64,
+            )];
+            if p.filter_lorem_ipsum {
+                out.push(Threshold::new(SIGNALS[3].0, "false", 0.0));
+            }
+            if p.filter_curly_bracket {
+                out.push(Threshold::new(SIGNALS[4].0, "false", 0.0));
+            }
+            out
+        })
     }
 }
 

@@ -7,7 +7,8 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::ops::quality::rules::{
-    find_duplicates, ratio, LanguageRules, Signal, SignalKind, Signals, Verdict, MODE_PARAM,
+    find_duplicates, ratio, LanguageRules, Signal, SignalKind, Signals, Threshold, Verdict,
+    MODE_PARAM,
 };
 use crate::ops::{BuildCtx, DocBatch, Op, OpInfo, OpKind, OpOutput, ParamDoc, StreamOp};
 use crate::pipeline::spec::SpecError;
@@ -200,5 +201,18 @@ pub fn fineweb_rules(
 impl StreamOp for FineWebQuality {
     fn apply(&self, batch: DocBatch) -> Result<OpOutput> {
         self.rules.apply(batch, &self.signals, fineweb_rules)
+    }
+
+    /// (`line_punct_exclude_zero` also keeps a share of 0: not a threshold.)
+    fn thresholds(&self) -> Vec<Threshold> {
+        self.rules.thresholds(|p| {
+            let t = |c: usize, keep: &str, v: f64| Threshold::new(SIGNALS[c].0, keep, v);
+            vec![
+                t(0, ">=", p.line_punct_thr),
+                t(1, "<=", p.short_line_thr),
+                t(2, "<=", p.char_duplicates_ratio),
+                t(3, "<=", p.new_line_ratio),
+            ]
+        })
     }
 }

@@ -9,7 +9,8 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::ops::quality::rules::{
-    find_duplicates, ratio, LanguageRules, Signal, SignalKind, Signals, Verdict, MODE_PARAM,
+    find_duplicates, ratio, LanguageRules, Signal, SignalKind, Signals, Threshold, Verdict,
+    MODE_PARAM,
 };
 use crate::ops::{BuildCtx, DocBatch, Op, OpInfo, OpKind, OpOutput, ParamDoc, StreamOp};
 use crate::pipeline::spec::SpecError;
@@ -282,6 +283,24 @@ pub fn gopher_quality_rules(
 impl StreamOp for GopherQuality {
     fn apply(&self, batch: DocBatch) -> Result<OpOutput> {
         self.rules.apply(batch, &self.signals, gopher_quality_rules)
+    }
+
+    fn thresholds(&self) -> Vec<Threshold> {
+        self.rules.thresholds(|p| {
+            let t = |c: usize, keep: &str, v: f64| Threshold::new(QUALITY_SIGNALS[c].0, keep, v);
+            vec![
+                t(0, ">=", p.min_doc_words as f64),
+                t(0, "<=", p.max_doc_words as f64),
+                t(1, ">=", p.min_avg_word_length),
+                t(1, "<=", p.max_avg_word_length),
+                t(2, "<=", p.max_symbol_word_ratio),
+                t(3, "<=", p.max_symbol_word_ratio),
+                t(4, "<=", p.max_bullet_lines_ratio),
+                t(5, "<=", p.max_ellipsis_lines_ratio),
+                t(6, ">=", p.max_non_alpha_words_ratio),
+                t(7, ">=", p.min_stop_words as f64),
+            ]
+        })
     }
 }
 
@@ -819,6 +838,26 @@ impl StreamOp for GopherRepetition {
     fn apply(&self, batch: DocBatch) -> Result<OpOutput> {
         self.rules.apply(batch, &self.signals, |text, seg, p, v| {
             gopher_repetition_rules(text, seg, p, v, &self.ngrams)
+        })
+    }
+
+    fn thresholds(&self) -> Vec<Threshold> {
+        let names = &self.signals.columns;
+        self.rules.thresholds(|p| {
+            let t = |c: usize, v: f64| Threshold::new(&names[c].0, "<=", v);
+            let mut out = vec![
+                t(0, p.dup_para_frac),
+                t(1, p.dup_para_char_frac),
+                t(2, p.dup_line_frac),
+                t(3, p.dup_line_char_frac),
+            ];
+            for &(n, f) in p.top_n_grams.iter().filter(|r| r.0 > 0) {
+                out.push(t(self.ngrams.column(true, n), f));
+            }
+            for &(n, f) in p.dup_n_grams.iter().filter(|r| r.0 > 0) {
+                out.push(t(self.ngrams.column(false, n), f));
+            }
+            out
         })
     }
 }

@@ -458,6 +458,22 @@ impl StreamOp for Lang {
         )?;
         Ok(OpOutput::new(batch, drops))
     }
+
+    fn thresholds(&self) -> Vec<crate::stats::profile::Threshold> {
+        use crate::stats::profile::Threshold;
+        let column = format!("{}_score", self.config.column);
+        match &self.config.min_score {
+            None => vec![],
+            Some(MinScore::All(v)) => vec![Threshold::new(&column, ">=", *v as f64)],
+            Some(MinScore::PerLanguage(m)) => m
+                .iter()
+                .map(|(code, v)| Threshold {
+                    lang: (code != "*").then(|| code.clone()),
+                    ..Threshold::new(&column, ">=", *v as f64)
+                })
+                .collect(),
+        }
+    }
 }
 
 #[cfg(test)]

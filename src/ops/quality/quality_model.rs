@@ -242,4 +242,11 @@ impl StreamOp for QualityModel {
         let out = with_column(batch, &self.column, Arc::new(Float32Array::from(scores)))?;
         Ok(OpOutput::new(out, drops))
     }
+
+    fn thresholds(&self) -> Vec<crate::stats::profile::Threshold> {
+        self.min_score
+            .map(|v| crate::stats::profile::Threshold::new(&self.column, ">=", v as f64))
+            .into_iter()
+            .collect()
+    }
 }

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ops::{with_column, BuildCtx, DocBatch, DropMark, OpOutput, ParamDoc};
 use crate::pipeline::spec::SpecError;
+pub use crate::stats::profile::Threshold;
 use crate::text::words::Segmenter;
 
 /// The keys every rule filter takes besides its own parameters.
@@ -145,6 +146,27 @@ impl<T: DeserializeOwned> LanguageRules<T> {
                 .unwrap_or_else(|| DEFAULT_LANG_COLUMN.into()),
             mode: keys.mode,
         })
+    }
+
+    /// Annotating, the thresholds `of(params)` for the default parameters,
+    /// then those of each language that differ (in code order).
+    pub fn thresholds(&self, of: impl Fn(&T) -> Vec<Threshold>) -> Vec<Threshold> {
+        if self.mode != Mode::Annotate {
+            return vec![];
+        }
+        let default = of(&self.default);
+        let mut out = default.clone();
+        let mut codes: Vec<&String> = self.by_lang.keys().collect();
+        codes.sort();
+        for code in codes {
+            for mut t in of(&self.by_lang[code]) {
+                if !default.contains(&t) {
+                    t.lang = Some(code.clone());
+                    out.push(t);
+                }
+            }
+        }
+        out
     }
 
     /// The parameters of every language, the default first.

@@ -5,6 +5,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub mod profile;
+
+use profile::Profile;
+
 /// Documents and text bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Count {
@@ -53,6 +57,9 @@ pub struct OpStats {
     /// `dedup_lines`' `units_removed`), summed over tasks.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub counters: BTreeMap<String, u64>,
+    /// What `sluice report` draws of the step.
+    #[serde(default, skip_serializing_if = "Profile::is_empty")]
+    pub profile: Profile,
 }
 
 impl OpStats {
@@ -94,6 +101,7 @@ impl OpStats {
         for (name, n) in &other.counters {
             *self.counters.entry(name.clone()).or_default() += n;
         }
+        self.profile.merge(&other.profile);
     }
 
     /// Groups by size, in buckets 1, 2, 3–4, 5–8, …: (label, groups).
