@@ -241,6 +241,42 @@ fn candidate_thresholds_count_what_the_shards_hold() {
     assert!(at_threshold, "the threshold itself is a candidate");
 }
 
+/// `excluded = false` keeps dropped texts out of stats.json too: the
+/// report has its counts, no samples.
+#[test]
+fn no_dropped_text_is_kept_without_excluded() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = |name: &str, excluded: bool| {
+        write_spec(
+            dir.path(),
+            &format!("{name}.toml"),
+            &format!(
+                "[input]\npaths = [{:?}]\n[output]\ndir = {:?}\nexcluded = {excluded}\n\
+                 [[step]]\nop = \"length_filter\"\nmin_words = 300\n",
+                repo().join("fixtures/quickstart/web_pages.parquet"),
+                dir.path().join(name)
+            ),
+        );
+        run_ok(dir.path(), &["run", &format!("{name}.toml"), "-q"]);
+        let stats = stats_json(&dir.path().join(name));
+        let samples: usize = stats["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["profile"]["samples"].as_object().map_or(0, |m| m.len()))
+            .sum();
+        (
+            stats["dropped"]["length_filter:min_words"]["docs"].as_u64(),
+            samples,
+        )
+    };
+    let (dropped, samples) = spec("with", true);
+    assert!(dropped > Some(10) && samples == 1, "{dropped:?} {samples}");
+    let (dropped_too, samples) = spec("without", false);
+    assert_eq!(dropped_too, dropped);
+    assert_eq!(samples, 0);
+}
+
 /// Headless Chromium (Debian's `chromium`; SLUICE_CHROMIUM names another)
 /// opens the report of pipelines/web.toml: no console error, every bar of
 /// the page drawn with a size, a screenshot in target/artifacts/. CI

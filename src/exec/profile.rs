@@ -20,8 +20,13 @@ const INPUT_CATEGORIES: &[&str] = &["lang", "source"];
 
 /// Adds a step's output to its profile: text length, the columns it wrote
 /// (those not in `before`; with no `before`, the input's numeric columns),
-/// and samples of what it dropped.
-pub(super) fn profile(before: Option<&Schema>, out: &OpOutput, p: &mut Profile) -> Result<()> {
+/// and, with `samples`, samples of what it dropped.
+pub(super) fn profile(
+    before: Option<&Schema>,
+    out: &OpOutput,
+    samples: bool,
+    p: &mut Profile,
+) -> Result<()> {
     let batch = &out.batch;
     let n = batch.num_rows();
     if n == 0 {
@@ -79,7 +84,7 @@ pub(super) fn profile(before: Option<&Schema>, out: &OpOutput, p: &mut Profile) 
             }
         }
     }
-    if out.drops.iter().any(Option::is_some) {
+    if samples && out.drops.iter().any(Option::is_some) {
         let ids = cast(batch.data.column(batch.id), &DataType::Utf8)?;
         let ids = ids.as_string::<i32>();
         for (i, mark) in out.drops.iter().enumerate() {

@@ -180,6 +180,10 @@ impl Runner<'_> {
             .collect();
         let mut out_rows = 0u64;
         let mut batches = 0usize;
+        // Dropped texts go to stats.json only where they may be kept at
+        // all: `excluded = false` (for space, or for what `pii` dropped)
+        // keeps them out of the report too.
+        let samples = self.spec.output.excluded;
         for item in source.by_ref() {
             let (out, input, before) = match item {
                 Ok(item) => item,
@@ -198,7 +202,7 @@ impl Runner<'_> {
             {
                 count_group_sizes(&out.batch, &mut first);
             }
-            profile(before.as_deref(), &out, &mut first.profile)?;
+            profile(before.as_deref(), &out, samples, &mut first.profile)?;
             let mut batch = settle(out, input, &mut first, &mut excluded)?;
             for (step, st) in seg.ops.iter().zip(op_stats.iter_mut()) {
                 let Some(b) = batch.take() else { break };
@@ -208,7 +212,7 @@ impl Runner<'_> {
                     .op
                     .apply(b)
                     .with_context(|| format!("{} in {where_}", step.label))?;
-                profile(Some(&before), &out, &mut st.profile)?;
+                profile(Some(&before), &out, samples, &mut st.profile)?;
                 batch = settle(out, input, st, &mut excluded)?;
             }
             if let Some(batch) = batch {

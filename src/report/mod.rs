@@ -789,3 +789,65 @@ fn bins_of_with(bins: &[(f64, f64, [u64; 2])], h: &Histogram) -> Vec<u64> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::profile::Histogram;
+
+    fn run() -> Run {
+        let mut read = OpStats::new("read");
+        read.input = Count { docs: 3, bytes: 30 };
+        read.kept = read.input;
+        let mut step = OpStats::new("1:length_filter");
+        step.input = read.kept;
+        step.kept = Count { docs: 2, bytes: 25 };
+        step.drop_one("length_filter:min_words", 5);
+        let mut h = Histogram::default();
+        for v in [1.0, 2.0, 2.0] {
+            h.add(Some(v), v == 1.0);
+        }
+        step.profile.columns.insert("n<words>".into(), h);
+        step.profile
+            .sample("length_filter:min_words", "a&b", "<p>tiny</p>", None);
+        let stats = RunStats::from_steps(vec![read, step], vec![]).unwrap();
+        let mut extra = BTreeMap::new();
+        extra.insert(
+            "mixture_report.json".to_string(),
+            serde_json::json!({"sources": [{"source": "web", "docs_after": 1234, "epochs": 0.5}]}),
+        );
+        extra.insert(
+            "tokenize_report.json".to_string(),
+            serde_json::json!({"tokens": 99, "documents": 2, "format": "megatron", "dtype": "uint16",
+                               "sources": {"books": {"docs": 2, "tokens": 99}}}),
+        );
+        Run {
+            dir: PathBuf::from("out/x"),
+            stats,
+            extra,
+            read: vec![("stats.json".into(), 1)],
+        }
+    }
+
+    #[test]
+    fn a_page_has_every_section_with_its_numbers_escaped() {
+        let html = render(&run());
+        for needle in [
+            "data-step=\"1:length_filter\" data-in=\"3\" data-added=\"0\" data-kept=\"2\" data-dropped=\"1\"",
+            "data-reason=\"length_filter:min_words\" data-docs=\"1\" data-bytes=\"5\"",
+            "data-column=\"n&lt;words&gt;\" data-values=\"3\"",
+            "<summary>a&amp;b",
+            "&lt;p&gt;tiny&lt;/p&gt;",
+            "<td>web</td>",
+            "<td>1,234</td>",
+            "<td>books</td>",
+            "99 tokens in 2 documents",
+        ] {
+            assert!(html.contains(needle), "{needle}");
+        }
+        assert!(!html.contains("<p>tiny"));
+        assert_eq!(html, render(&run()));
+        let both = render_compare(&run(), &run());
+        assert!(both.contains("data-total=\"documents kept\" data-a=\"2\" data-b=\"2\""));
+    }
+}

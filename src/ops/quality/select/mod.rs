@@ -99,28 +99,14 @@ fn build(ctx: &BuildCtx<'_>) -> Result<Op, SpecError> {
             ),
         ));
     }
-    let expr = sql::parse(&s.expr)
+    let (expr, columns) = sql::parse(&s.expr)
         .map_err(|e| ctx.error("expr", format!("`{}` is not an expression: {e}", s.expr)))?;
-    let columns = columns_of(&expr);
     Ok(Op::Stream(Box::new(SelectOp {
         text: s.expr,
         reason: format!("select:{}", s.reason),
         expr,
         columns,
     })))
-}
-
-/// The columns an expression reads, each once (`between` names its
-/// column twice).
-fn columns_of(expr: &polars::prelude::Expr) -> Vec<String> {
-    let names: std::collections::BTreeSet<String> = expr
-        .clone()
-        .meta()
-        .root_names()
-        .into_iter()
-        .map(|n| n.to_string())
-        .collect();
-    names.into_iter().collect()
 }
 
 struct SelectOp {
@@ -264,11 +250,11 @@ mod tests {
     }
 
     fn op(expr: &str) -> SelectOp {
-        let e = sql::parse(expr).unwrap();
+        let (e, columns) = sql::parse(expr).unwrap();
         SelectOp {
             text: expr.into(),
             reason: "select:test".into(),
-            columns: columns_of(&e),
+            columns,
             expr: e,
         }
     }

@@ -3,6 +3,8 @@
 //! comparison with a null is null, `and`/`or` are three-valued, `in` and
 //! `between` are the comparisons they stand for.
 
+use std::collections::BTreeSet;
+
 use polars::prelude::{col, lit, Expr, LiteralValue};
 use sqlparser::ast::{
     BinaryOperator, Expr as Sql, FunctionArg, FunctionArgExpr, FunctionArguments, UnaryOperator,
@@ -12,8 +14,9 @@ use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Token;
 
-/// `text` as a polars expression, or what is wrong with it.
-pub fn parse(text: &str) -> Result<Expr, String> {
+/// `text` as a polars expression and the columns it names (each once, in
+/// name order), or what is wrong with it.
+pub fn parse(text: &str) -> Result<(Expr, Vec<String>), String> {
     let mut parser = Parser::new(&GenericDialect {})
         .try_with_sql(text)
         .map_err(|e| e.to_string())?;
@@ -22,130 +25,145 @@ pub fn parse(text: &str) -> Result<Expr, String> {
     if next != Token::EOF {
         return Err(format!("`{next}` after the end of the expression"));
     }
-    translate(&tree)
+    let mut columns = BTreeSet::new();
+    let expr = Translator {
+        columns: &mut columns,
+    }
+    .translate(&tree)?;
+    Ok((expr, columns.into_iter().collect()))
 }
 
-fn translate(e: &Sql) -> Result<Expr, String> {
-    Ok(match e {
-        // A name, bare or in double quotes, is a column.
-        Sql::Identifier(id) => col(id.value.as_str()),
-        Sql::Value(v) => value(&v.value)?,
-        Sql::Nested(e) => translate(e)?,
-        Sql::BinaryOp { left, op, right } => {
-            let (l, r) = (translate(left)?, translate(right)?);
-            match op {
-                // sqlparser reads `==` as `=`.
-                BinaryOperator::Eq => l.eq(r),
-                BinaryOperator::NotEq => l.neq(r),
-                BinaryOperator::Lt => l.lt(r),
-                BinaryOperator::LtEq => l.lt_eq(r),
-                BinaryOperator::Gt => l.gt(r),
-                BinaryOperator::GtEq => l.gt_eq(r),
-                BinaryOperator::And => l.and(r),
-                BinaryOperator::Or => l.or(r),
-                BinaryOperator::Plus => l + r,
-                BinaryOperator::Minus => l - r,
-                BinaryOperator::Multiply => l * r,
-                // SQL's `/` on integers truncates; a threshold on a ratio of
-                // counts means the real quotient, as in polars-sql.
-                BinaryOperator::Divide => l.true_div(r),
-                BinaryOperator::Modulo => l % r,
-                other => return Err(format!("the operator `{other}` is not supported")),
+/// Turns a tree into a polars expression, noting the columns it names.
+struct Translator<'a> {
+    columns: &'a mut BTreeSet<String>,
+}
+
+impl Translator<'_> {
+    fn translate(&mut self, e: &Sql) -> Result<Expr, String> {
+        Ok(match e {
+            // A name, bare or in double quotes, is a column.
+            Sql::Identifier(id) => {
+                self.columns.insert(id.value.clone());
+                col(id.value.as_str())
             }
-        }
-        Sql::UnaryOp { op, expr } => match (op, expr.as_ref()) {
-            (UnaryOperator::Not, e) => translate(e)?.not(),
-            (UnaryOperator::Plus, e) => translate(e)?,
-            (UnaryOperator::Minus, Sql::Value(v)) => match &v.value {
-                Value::Number(n, _) => number(&format!("-{n}"))?,
-                _ => translate(expr)? * lit(-1),
+            Sql::Value(v) => value(&v.value)?,
+            Sql::Nested(e) => self.translate(e)?,
+            Sql::BinaryOp { left, op, right } => {
+                let (l, r) = (self.translate(left)?, self.translate(right)?);
+                match op {
+                    // sqlparser reads `==` as `=`.
+                    BinaryOperator::Eq => l.eq(r),
+                    BinaryOperator::NotEq => l.neq(r),
+                    BinaryOperator::Lt => l.lt(r),
+                    BinaryOperator::LtEq => l.lt_eq(r),
+                    BinaryOperator::Gt => l.gt(r),
+                    BinaryOperator::GtEq => l.gt_eq(r),
+                    BinaryOperator::And => l.and(r),
+                    BinaryOperator::Or => l.or(r),
+                    BinaryOperator::Plus => l + r,
+                    BinaryOperator::Minus => l - r,
+                    BinaryOperator::Multiply => l * r,
+                    // SQL's `/` on integers truncates; a threshold on a ratio of
+                    // counts means the real quotient, as in polars-sql.
+                    BinaryOperator::Divide => l.true_div(r),
+                    BinaryOperator::Modulo => l % r,
+                    other => return Err(format!("the operator `{other}` is not supported")),
+                }
+            }
+            Sql::UnaryOp { op, expr } => match (op, expr.as_ref()) {
+                (UnaryOperator::Not, e) => self.translate(e)?.not(),
+                (UnaryOperator::Plus, e) => self.translate(e)?,
+                (UnaryOperator::Minus, Sql::Value(v)) => match &v.value {
+                    Value::Number(n, _) => number(&format!("-{n}"))?,
+                    _ => self.translate(expr)? * lit(-1),
+                },
+                (UnaryOperator::Minus, e) => self.translate(e)? * lit(-1),
+                (other, _) => return Err(format!("the operator `{other}` is not supported")),
             },
-            (UnaryOperator::Minus, e) => translate(e)? * lit(-1),
-            (other, _) => return Err(format!("the operator `{other}` is not supported")),
-        },
-        Sql::IsNull(e) => translate(e)?.is_null(),
-        Sql::IsNotNull(e) => translate(e)?.is_not_null(),
-        // `is true` is never null: a null is not true.
-        Sql::IsTrue(e) => translate(e)?.fill_null(lit(false)),
-        Sql::IsNotTrue(e) => translate(e)?.fill_null(lit(false)).not(),
-        Sql::IsFalse(e) => translate(e)?.not().fill_null(lit(false)),
-        Sql::IsNotFalse(e) => translate(e)?.not().fill_null(lit(false)).not(),
-        Sql::Between {
-            expr,
-            negated,
-            low,
-            high,
-        } => {
-            let x = translate(expr)?;
-            let within = x
-                .clone()
-                .gt_eq(translate(low)?)
-                .and(x.lt_eq(translate(high)?));
-            if *negated {
-                within.not()
-            } else {
-                within
+            Sql::IsNull(e) => self.translate(e)?.is_null(),
+            Sql::IsNotNull(e) => self.translate(e)?.is_not_null(),
+            // `is true` is never null: a null is not true.
+            Sql::IsTrue(e) => self.translate(e)?.fill_null(lit(false)),
+            Sql::IsNotTrue(e) => self.translate(e)?.fill_null(lit(false)).not(),
+            Sql::IsFalse(e) => self.translate(e)?.not().fill_null(lit(false)),
+            Sql::IsNotFalse(e) => self.translate(e)?.not().fill_null(lit(false)).not(),
+            Sql::Between {
+                expr,
+                negated,
+                low,
+                high,
+            } => {
+                let x = self.translate(expr)?;
+                let within = x
+                    .clone()
+                    .gt_eq(self.translate(low)?)
+                    .and(x.lt_eq(self.translate(high)?));
+                if *negated {
+                    within.not()
+                } else {
+                    within
+                }
             }
-        }
-        Sql::InList {
-            expr,
-            list,
-            negated,
-        } => {
-            let x = translate(expr)?;
-            let mut any: Option<Expr> = None;
-            for item in list {
-                let eq = x.clone().eq(translate(item)?);
-                any = Some(match any {
-                    None => eq,
-                    Some(a) => a.or(eq),
-                });
+            Sql::InList {
+                expr,
+                list,
+                negated,
+            } => {
+                let x = self.translate(expr)?;
+                let mut any: Option<Expr> = None;
+                for item in list {
+                    let eq = x.clone().eq(self.translate(item)?);
+                    any = Some(match any {
+                        None => eq,
+                        Some(a) => a.or(eq),
+                    });
+                }
+                let any = any.ok_or("`in ()` needs at least one value")?;
+                if *negated {
+                    any.not()
+                } else {
+                    any
+                }
             }
-            let any = any.ok_or("`in ()` needs at least one value")?;
-            if *negated {
-                any.not()
-            } else {
-                any
+            Sql::Like {
+                negated,
+                any: false,
+                expr,
+                pattern,
+                escape_char: None,
+            } => {
+                let m = like(self.translate(expr)?, pattern)?;
+                if *negated {
+                    m.not()
+                } else {
+                    m
+                }
             }
-        }
-        Sql::Like {
-            negated,
-            any: false,
-            expr,
-            pattern,
-            escape_char: None,
-        } => {
-            let m = like(translate(expr)?, pattern)?;
-            if *negated {
-                m.not()
-            } else {
-                m
-            }
-        }
-        Sql::Function(f) => {
-            let name = f.name.to_string().to_lowercase();
-            let arg = match &f.args {
-                FunctionArguments::List(l) if l.args.len() == 1 && l.clauses.is_empty() => {
-                    match &l.args[0] {
-                        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => translate(e)?,
-                        _ => return Err(format!("`{f}`: one plain argument expected")),
+            Sql::Function(f) => {
+                let name = f.name.to_string().to_lowercase();
+                let arg = match &f.args {
+                    FunctionArguments::List(l) if l.args.len() == 1 && l.clauses.is_empty() => {
+                        match &l.args[0] {
+                            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => self.translate(e)?,
+                            _ => return Err(format!("`{f}`: one plain argument expected")),
+                        }
+                    }
+                    _ => return Err(format!("`{f}`: one argument expected")),
+                };
+                match name.as_str() {
+                    "length" | "char_length" => arg.str().len_chars(),
+                    "lower" => arg.str().to_lowercase(),
+                    "upper" => arg.str().to_uppercase(),
+                    _ => {
+                        return Err(format!(
+                            "the function `{name}` is not supported (length, lower and upper are)"
+                        ))
                     }
                 }
-                _ => return Err(format!("`{f}`: one argument expected")),
-            };
-            match name.as_str() {
-                "length" | "char_length" => arg.str().len_chars(),
-                "lower" => arg.str().to_lowercase(),
-                "upper" => arg.str().to_uppercase(),
-                _ => {
-                    return Err(format!(
-                        "the function `{name}` is not supported (length, lower and upper are)"
-                    ))
-                }
             }
-        }
-        other => return Err(format!("`{other}` is not supported in an expression")),
-    })
+            other => return Err(format!("`{other}` is not supported in an expression")),
+        })
+    }
 }
 
 fn value(v: &Value) -> Result<Expr, String> {
