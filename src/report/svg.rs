@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use super::html::esc;
+pub use crate::msg::thousands;
 
 pub const KEPT: &str = "#3b7dd8";
 pub const DROPPED: &str = "#e0713a";
@@ -209,18 +210,6 @@ pub fn num(v: f64) -> String {
     }
     let digits = (3 - v.abs().log10().floor() as i32).clamp(0, 12) as usize;
     format!("{v:.digits$}")
-}
-
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn thousands_i(n: i64) -> String {

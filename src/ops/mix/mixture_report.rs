@@ -8,6 +8,8 @@ use anyhow::Result;
 use polars::prelude::*;
 use serde_json::json;
 
+use crate::msg::thousands;
+
 pub struct Report {
     pub json: serde_json::Value,
     pub table: String,
@@ -139,19 +141,6 @@ pub fn build<T: Tallied>(
         json: json!({ "totals": totals, "sources": rows }),
         table,
     })
-}
-
-/// 1234567 as "1,234,567".
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]
